@@ -1,0 +1,701 @@
+// The configuration document (SPEC §5): a hand-written validator over `unknown` so every
+// error names the exact key path, unknown keys are rejected (a typo must never silently
+// turn a check off), and defaults are applied in one place. Pure: parsing YAML/JSON and
+// reading files or SSM happen in the shell.
+import type { ClusterPolicySettings, ClusterTag } from "./types.js";
+
+// ---------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------
+
+/** Per-cluster overrides of `defaults`; `clusterTag: null` turns a default tag check off. */
+export type ClusterOverrides = Partial<Omit<ClusterPolicySettings, "clusterTag">> & {
+  clusterTag?: ClusterTag | null;
+};
+
+/** Where a self-managed cluster's bearer token lives (the secret value is the token itself). */
+export type CredentialSource = { secretsManager: string } | { ssmParameter: string };
+
+export interface SelfManagedCluster {
+  name: string;
+  region: string;
+  endpoint: string; // https URL of the API server
+  caData: string; // base64 of the PEM CA bundle, as in a kubeconfig's certificate-authority-data
+  credential: CredentialSource;
+  vpcIds: string[];
+  overrides: ClusterOverrides;
+}
+
+export interface EksConfig {
+  discovery: boolean;
+  include: string[];
+  exclude: string[];
+  tags: Record<string, string>;
+  clusters: Record<string, ClusterOverrides>;
+}
+
+export interface SweepConfig {
+  concurrency: number;
+  watchWindowSeconds: number;
+  minRemainingMillis: number;
+}
+
+export interface Config {
+  /** Regions where EKS discovery runs; empty: the region the approver runs in. */
+  regions: string[];
+  defaults: ClusterPolicySettings;
+  eks: EksConfig;
+  selfManaged: SelfManagedCluster[];
+  sweep: SweepConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(path ? `config: ${path}: ${problem}` : `config: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Defaults and the machine-readable reference (docs/configuration.md is checked against it)
+// ---------------------------------------------------------------------------------------
+
+export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
+  mode: "enforce",
+  deny: true,
+  pendingGraceSeconds: 900,
+  maxExpirationSeconds: 31_708_800,
+  extraDnsNames: [],
+  trustNodeProviderId: false,
+  maxApprovalsPerSweep: 100,
+}) as ClusterPolicySettings;
+
+export const DEFAULT_SWEEP: SweepConfig = Object.freeze({
+  concurrency: 4,
+  watchWindowSeconds: 180,
+  minRemainingMillis: 10_000,
+});
+
+export const EXTRA_DNS_PLACEHOLDERS = ["shortName", "privateDnsName", "instanceId", "region", "nodeName"];
+
+export interface ConfigReferenceEntry {
+  path: string; // `[]` marks list items, `<name>`/`<key>` marks map keys
+  type: string;
+  default: string; // as written in the docs; "required" when there is none
+  description: string;
+}
+
+const SETTING_REFERENCE: {
+  key: keyof ClusterPolicySettings;
+  type: string;
+  default: string;
+  description: string;
+}[] = [
+  {
+    key: "mode",
+    type: "`enforce` \\| `dry-run`",
+    default: "`enforce`",
+    description: "`dry-run` decides and alerts but writes nothing to the cluster.",
+  },
+  {
+    key: "deny",
+    type: "boolean",
+    default: "`true`",
+    description: "`false`: leave failing CSRs pending and alert once instead of denying them.",
+  },
+  {
+    key: "pendingGraceSeconds",
+    type: "positive integer",
+    default: "`900`",
+    description:
+      "How long a CSR whose instance is not visible yet (or still `pending`) waits before it is denied.",
+  },
+  {
+    key: "maxExpirationSeconds",
+    type: "positive integer",
+    default: "`31708800`",
+    description: "Largest `spec.expirationSeconds` a CSR may ask for (367 days).",
+  },
+  {
+    key: "extraDnsNames",
+    type: "list of DNS name templates",
+    default: "`[]`",
+    description:
+      "More DNS names an instance owns, e.g. `{{shortName}}.corp.example.com`. Placeholders: `{{shortName}}`, `{{privateDnsName}}`, `{{instanceId}}`, `{{region}}`, `{{nodeName}}`. No wildcards.",
+  },
+  {
+    key: "trustNodeProviderId",
+    type: "boolean",
+    default: "`false`",
+    description:
+      "Identify the instance from the Node's `spec.providerID` when the node name matches none. The kubelet writes that field itself: leave off unless node names cannot match.",
+  },
+  {
+    key: "maxApprovalsPerSweep",
+    type: "positive integer",
+    default: "`100`",
+    description:
+      "Flood guard: beyond this many approvals in one cluster and sweep, approve nothing more and alert.",
+  },
+  {
+    key: "clusterTag",
+    type: "object",
+    default: "none",
+    description:
+      "When set, an instance must also carry this tag to belong to the cluster. Per cluster, `null` removes a default tag.",
+  },
+];
+
+const CLUSTER_TAG_REFERENCE = (prefix: string): ConfigReferenceEntry[] => [
+  {
+    path: `${prefix}.clusterTag.key`,
+    type: "string",
+    default: "required",
+    description:
+      "Tag key; `{{cluster}}` expands to the cluster name, e.g. `kubernetes.io/cluster/{{cluster}}`.",
+  },
+  {
+    path: `${prefix}.clusterTag.values`,
+    type: "non-empty list of strings",
+    default: "any value",
+    description: "Accepted tag values; absent: the key alone suffices.",
+  },
+];
+
+export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
+  {
+    path: "regions",
+    type: "list of region names",
+    default: "the approver's own region",
+    description: "Regions where EKS discovery runs. Self-managed clusters name their own region.",
+  },
+  {
+    path: "defaults",
+    type: "object",
+    default: "see below",
+    description: "Per-cluster policy settings; every cluster may override any of them.",
+  },
+  ...SETTING_REFERENCE.map((entry) => ({
+    path: `defaults.${entry.key}`,
+    type: entry.type,
+    default: entry.default,
+    description: entry.description,
+  })),
+  ...CLUSTER_TAG_REFERENCE("defaults"),
+  { path: "eks", type: "object", default: "see below", description: "EKS cluster discovery." },
+  {
+    path: "eks.discovery",
+    type: "boolean",
+    default: "`true`",
+    description: "List the EKS clusters of every region in `regions` and sweep those that match.",
+  },
+  {
+    path: "eks.include",
+    type: "list of name globs",
+    default: '`["*"]`',
+    description: "A discovered cluster is swept when its name matches one of these (`*` and `?` wildcards).",
+  },
+  {
+    path: "eks.exclude",
+    type: "list of name globs",
+    default: "`[]`",
+    description: "…and matches none of these.",
+  },
+  {
+    path: "eks.tags",
+    type: "map of string to string",
+    default: "`{}`",
+    description: "…and carries every one of these tags with exactly this value.",
+  },
+  {
+    path: "eks.clusters",
+    type: "map of cluster name to settings",
+    default: "`{}`",
+    description: "Overrides of `defaults` for named EKS clusters.",
+  },
+  {
+    path: "eks.clusters.<name>.<setting>",
+    type: "as in `defaults`",
+    default: "`defaults.<setting>`",
+    description: "Any key of `defaults`.",
+  },
+  {
+    path: "selfManaged",
+    type: "list of objects",
+    default: "`[]`",
+    description: "Clusters on EC2 not run by EKS (kubeadm, kubespray, …).",
+  },
+  {
+    path: "selfManaged[].name",
+    type: "string",
+    default: "required",
+    description: "Unique cluster name (letters, digits, `-`, `_`, `.`), used in alerts and `{{cluster}}`.",
+  },
+  {
+    path: "selfManaged[].region",
+    type: "region name",
+    default: "required",
+    description: "Region of the cluster's instances.",
+  },
+  {
+    path: "selfManaged[].endpoint",
+    type: "https URL",
+    default: "required",
+    description: "API server URL, e.g. `https://10.0.0.10:6443`.",
+  },
+  {
+    path: "selfManaged[].caData",
+    type: "string",
+    default: "required",
+    description:
+      "The API server's CA bundle: base64 of the PEM (as kubeconfig `certificate-authority-data`) or the PEM itself.",
+  },
+  {
+    path: "selfManaged[].credential",
+    type: "object",
+    default: "required",
+    description:
+      "Where the bearer token lives: exactly one of the two keys below. The secret value is the token.",
+  },
+  {
+    path: "selfManaged[].credential.secretsManager",
+    type: "Secrets Manager secret ARN",
+    default: "—",
+    description: "`arn:aws:secretsmanager:<region>:<account>:secret:<name>`.",
+  },
+  {
+    path: "selfManaged[].credential.ssmParameter",
+    type: "SSM parameter name or ARN",
+    default: "—",
+    description: "A SecureString parameter, e.g. `/csr-approver/kubeadm-lab/token`.",
+  },
+  {
+    path: "selfManaged[].vpcIds",
+    type: "non-empty list of VPC IDs",
+    default: "required",
+    description: "An instance belongs to the cluster only when it is in one of these VPCs.",
+  },
+  {
+    path: "selfManaged[].<setting>",
+    type: "as in `defaults`",
+    default: "`defaults.<setting>`",
+    description: "Any key of `defaults`, overriding it for this cluster.",
+  },
+  { path: "sweep", type: "object", default: "see below", description: "How a sweep runs." },
+  {
+    path: "sweep.concurrency",
+    type: "positive integer",
+    default: "`4`",
+    description: "Clusters swept at the same time.",
+  },
+  {
+    path: "sweep.watchWindowSeconds",
+    type: "positive integer",
+    default: "`180`",
+    description: "Event mode: how long to watch for new CSRs after an instance starts.",
+  },
+  {
+    path: "sweep.minRemainingMillis",
+    type: "positive integer",
+    default: "`10000`",
+    description: "Start no new cluster when the Lambda has less time than this left.",
+  },
+];
+
+// ---------------------------------------------------------------------------------------
+// Small shape checks
+// ---------------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const VPC_ID = /^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const PARTITION = "aws(?:-[a-z]+)*";
+const SECRET_ARN = new RegExp(
+  `^arn:${PARTITION}:secretsmanager:[a-z]{2}(-[a-z]+)+-\\d{1,2}:\\d{12}:secret:[A-Za-z0-9/_+=.@-]+$`,
+);
+const SSM_PARAMETER_ARN = new RegExp(
+  `^arn:${PARTITION}:ssm:[a-z]{2}(-[a-z]+)+-\\d{1,2}:\\d{12}:parameter/[A-Za-z0-9_./-]+$`,
+);
+const SSM_PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const GLOB = /^[A-Za-z0-9_.\-*?]+$/;
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string") return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+function fail(path: string, expected: string, value: unknown): never {
+  throw new ConfigError(path, `expected ${expected}, got ${describe(value)}`);
+}
+
+function objectAt(path: string, value: unknown, known: readonly string[]): Json {
+  if (!isObject(value)) fail(path, "an object", value);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new ConfigError(path ? `${path}.${key}` : key, "unknown key");
+  }
+  return value;
+}
+
+function booleanAt(path: string, value: unknown): boolean {
+  if (typeof value !== "boolean") fail(path, "true or false", value);
+  return value;
+}
+
+function positiveIntegerAt(path: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    fail(path, "a positive integer", value);
+  }
+  return value;
+}
+
+function stringAt(path: string, value: unknown, expected = "a non-empty string"): string {
+  if (typeof value !== "string" || value.trim() === "") fail(path, expected, value);
+  return value;
+}
+
+function listAt<T>(
+  path: string,
+  value: unknown,
+  item: (path: string, value: unknown) => T,
+  opts: { nonEmpty?: string } = {},
+): T[] {
+  if (!Array.isArray(value) || (opts.nonEmpty !== undefined && value.length === 0)) {
+    fail(path, opts.nonEmpty ?? "a list", value);
+  }
+  return value.map((element, index) => item(`${path}[${index}]`, element));
+}
+
+function regionAt(path: string, value: unknown): string {
+  if (typeof value !== "string" || !REGION.test(value)) fail(path, 'a region name like "eu-west-1"', value);
+  return value;
+}
+
+function globAt(path: string, value: unknown): string {
+  if (typeof value !== "string" || !GLOB.test(value)) {
+    fail(path, 'a cluster name glob like "prod-*" (letters, digits, "-", "_", ".", "*", "?")', value);
+  }
+  return value;
+}
+
+/** `*` matches any run of characters, `?` exactly one; everything else literally. */
+export function globMatch(pattern: string, name: string): boolean {
+  const regex = pattern
+    .split("")
+    .map((char) => (char === "*" ? ".*" : char === "?" ? "." : char.replace(/[\\^$.|+()[\]{}]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${regex}$`, "s").test(name);
+}
+
+function dnsTemplateAt(path: string, value: unknown): string {
+  const expected = `a DNS name template like "{{shortName}}.corp.example.com" (placeholders: ${EXTRA_DNS_PLACEHOLDERS.map((name) => `{{${name}}}`).join(" ")}; no wildcards)`;
+  if (typeof value !== "string") fail(path, expected, value);
+  let unknownPlaceholder: string | undefined;
+  // Substitute a valid label for each placeholder, then the result must be a plain DNS name.
+  const sample = value.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_match, name: string) => {
+    if (!EXTRA_DNS_PLACEHOLDERS.includes(name)) unknownPlaceholder ??= name;
+    return "x";
+  });
+  if (unknownPlaceholder !== undefined) {
+    throw new ConfigError(
+      path,
+      `unknown placeholder {{${unknownPlaceholder}}} (known: ${EXTRA_DNS_PLACEHOLDERS.map((name) => `{{${name}}}`).join(" ")})`,
+    );
+  }
+  const name = sample.toLowerCase().replace(/\.$/, "");
+  if (name.length > 253 || !name.split(".").every((label) => DNS_LABEL.test(label)))
+    fail(path, expected, value);
+  return value;
+}
+
+function clusterTagAt(path: string, value: unknown): ClusterTag {
+  const tag = objectAt(path, value, ["key", "values"]);
+  const key = stringAt(`${path}.key`, tag.key, 'a tag key like "kubernetes.io/cluster/{{cluster}}"');
+  if (key.length > 128) fail(`${path}.key`, "a tag key of at most 128 characters", key);
+  const placeholder = /\{\{\s*([^}]*?)\s*\}\}/.exec(key.replaceAll("{{cluster}}", ""));
+  if (placeholder)
+    throw new ConfigError(`${path}.key`, `unknown placeholder {{${placeholder[1]}}} (known: {{cluster}})`);
+  if (tag.values === undefined) return { key };
+  const values = listAt(
+    `${path}.values`,
+    tag.values,
+    (itemPath, item) => {
+      if (typeof item !== "string") fail(itemPath, "a string", item);
+      return item;
+    },
+    { nonEmpty: "a non-empty list of tag values (omit the key to accept any value)" },
+  );
+  return { key, values };
+}
+
+const SETTING_KEYS = SETTING_REFERENCE.map((entry) => entry.key);
+
+/** Reads the setting keys present in `source`; other keys are the caller's business. */
+function settingsAt(path: string, source: Json): ClusterOverrides {
+  const at = (key: string): string => (path ? `${path}.${key}` : key);
+  const out: ClusterOverrides = {};
+  if (source.mode !== undefined) {
+    if (source.mode !== "enforce" && source.mode !== "dry-run")
+      fail(at("mode"), '"enforce" or "dry-run"', source.mode);
+    out.mode = source.mode;
+  }
+  if (source.deny !== undefined) out.deny = booleanAt(at("deny"), source.deny);
+  if (source.pendingGraceSeconds !== undefined) {
+    out.pendingGraceSeconds = positiveIntegerAt(at("pendingGraceSeconds"), source.pendingGraceSeconds);
+  }
+  if (source.maxExpirationSeconds !== undefined) {
+    out.maxExpirationSeconds = positiveIntegerAt(at("maxExpirationSeconds"), source.maxExpirationSeconds);
+  }
+  if (source.extraDnsNames !== undefined) {
+    out.extraDnsNames = listAt(at("extraDnsNames"), source.extraDnsNames, dnsTemplateAt);
+  }
+  if (source.trustNodeProviderId !== undefined) {
+    out.trustNodeProviderId = booleanAt(at("trustNodeProviderId"), source.trustNodeProviderId);
+  }
+  if (source.maxApprovalsPerSweep !== undefined) {
+    out.maxApprovalsPerSweep = positiveIntegerAt(at("maxApprovalsPerSweep"), source.maxApprovalsPerSweep);
+  }
+  if (source.clusterTag !== undefined) {
+    out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);
+  }
+  return out;
+}
+
+function applyOverrides(base: ClusterPolicySettings, overrides: ClusterOverrides): ClusterPolicySettings {
+  const { clusterTag, ...rest } = overrides;
+  const merged: ClusterPolicySettings = { ...base, ...rest };
+  if (clusterTag === null) delete merged.clusterTag;
+  else if (clusterTag !== undefined) merged.clusterTag = clusterTag;
+  return merged;
+}
+
+function credentialAt(path: string, value: unknown): CredentialSource {
+  const credential = objectAt(path, value, ["secretsManager", "ssmParameter"]);
+  const keys = Object.keys(credential);
+  if (keys.length !== 1) {
+    throw new ConfigError(path, "expected exactly one of secretsManager or ssmParameter");
+  }
+  if (credential.secretsManager !== undefined) {
+    const arn = credential.secretsManager;
+    if (typeof arn !== "string" || !SECRET_ARN.test(arn)) {
+      fail(
+        `${path}.secretsManager`,
+        'a Secrets Manager secret ARN like "arn:aws:secretsmanager:eu-west-1:123456789012:secret:name"',
+        arn,
+      );
+    }
+    return { secretsManager: arn };
+  }
+  const parameter = credential.ssmParameter;
+  if (
+    typeof parameter !== "string" ||
+    parameter.length > 2048 ||
+    !(SSM_PARAMETER_NAME.test(parameter) || SSM_PARAMETER_ARN.test(parameter)) ||
+    /^\/?aws|^\/?ssm/i.test(parameter)
+  ) {
+    fail(
+      `${path}.ssmParameter`,
+      'an SSM parameter name like "/csr-approver/my-cluster/token" or its ARN',
+      parameter,
+    );
+  }
+  return { ssmParameter: parameter };
+}
+
+function endpointAt(path: string, value: unknown): string {
+  const expected = 'an https URL like "https://10.0.0.10:6443"';
+  if (typeof value !== "string") fail(path, expected, value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(path, expected, value);
+  }
+  if (
+    url.protocol !== "https:" ||
+    url.hostname === "" ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    fail(path, expected, value);
+  }
+  return value.replace(/\/+$/, "");
+}
+
+function caDataAt(path: string, value: unknown): string {
+  const expected = "base64 of a PEM CA certificate (kubeconfig certificate-authority-data) or the PEM itself";
+  if (typeof value !== "string") fail(path, expected, value);
+  const trimmed = value.trim();
+  const pem = trimmed.startsWith("-----BEGIN")
+    ? trimmed
+    : /^[A-Za-z0-9+/=\s]+$/.test(trimmed)
+      ? Buffer.from(trimmed.replace(/\s+/g, ""), "base64").toString("utf8")
+      : "";
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+    fail(path, expected, "[not a PEM certificate]");
+  }
+  return Buffer.from(pem.endsWith("\n") ? pem : `${pem}\n`, "utf8").toString("base64");
+}
+
+function vpcIdsAt(path: string, value: unknown): string[] {
+  const expected = 'a non-empty list of VPC IDs like "vpc-0abc1234def567890"';
+  return listAt(
+    path,
+    value,
+    (itemPath, item) => {
+      if (typeof item !== "string" || !VPC_ID.test(item))
+        fail(itemPath, 'a VPC ID like "vpc-0abc1234def567890"', item);
+      return item;
+    },
+    { nonEmpty: expected },
+  );
+}
+
+function clusterNameAt(path: string, value: unknown): string {
+  if (typeof value !== "string" || !CLUSTER_NAME.test(value)) {
+    fail(path, 'a cluster name (letters, digits, "-", "_", "."; at most 100)', value);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// The document
+// ---------------------------------------------------------------------------------------
+
+const TOP_KEYS = ["regions", "defaults", "eks", "selfManaged", "sweep"];
+const EKS_KEYS = ["discovery", "include", "exclude", "tags", "clusters"];
+const SELF_MANAGED_KEYS = ["name", "region", "endpoint", "caData", "credential", "vpcIds", ...SETTING_KEYS];
+const SWEEP_KEYS = ["concurrency", "watchWindowSeconds", "minRemainingMillis"];
+
+/** Validates a parsed YAML/JSON document; `null`/`undefined` (an empty file) means all defaults. */
+export function parseConfig(doc: unknown): Config {
+  const root = objectAt("", doc ?? {}, TOP_KEYS);
+
+  const regions = root.regions === undefined ? [] : listAt("regions", root.regions, regionAt);
+  if (new Set(regions).size !== regions.length) throw new ConfigError("regions", "lists a region twice");
+
+  const defaultsDoc = objectAt("defaults", root.defaults ?? {}, SETTING_KEYS);
+  const defaultOverrides = settingsAt("defaults", defaultsDoc);
+  if (defaultOverrides.clusterTag === null) {
+    fail("defaults.clusterTag", "an object (omit the key for no tag check)", null);
+  }
+  const defaults = applyOverrides({ ...DEFAULT_SETTINGS, extraDnsNames: [] }, defaultOverrides);
+
+  const eksDoc = objectAt("eks", root.eks ?? {}, EKS_KEYS);
+  const clustersDoc = eksDoc.clusters === undefined ? {} : eksDoc.clusters;
+  if (!isObject(clustersDoc)) fail("eks.clusters", "a map of cluster name to settings", clustersDoc);
+  const clusters: Record<string, ClusterOverrides> = {};
+  for (const [name, value] of Object.entries(clustersDoc)) {
+    clusterNameAt(`eks.clusters.${name}`, name);
+    clusters[name] = settingsAt(
+      `eks.clusters.${name}`,
+      objectAt(`eks.clusters.${name}`, value ?? {}, SETTING_KEYS),
+    );
+  }
+  let tags: Record<string, string> = {};
+  if (eksDoc.tags !== undefined) {
+    if (!isObject(eksDoc.tags)) fail("eks.tags", "a map of tag key to value", eksDoc.tags);
+    tags = Object.fromEntries(
+      Object.entries(eksDoc.tags).map(([key, value]) => {
+        if (typeof value !== "string")
+          fail(`eks.tags.${key}`, "a string (quote numbers and booleans)", value);
+        return [key, value];
+      }),
+    );
+  }
+  const eks: EksConfig = {
+    discovery: eksDoc.discovery === undefined ? true : booleanAt("eks.discovery", eksDoc.discovery),
+    include: eksDoc.include === undefined ? ["*"] : listAt("eks.include", eksDoc.include, globAt),
+    exclude: eksDoc.exclude === undefined ? [] : listAt("eks.exclude", eksDoc.exclude, globAt),
+    tags,
+    clusters,
+  };
+
+  const selfManaged =
+    root.selfManaged === undefined || root.selfManaged === null
+      ? []
+      : listAt("selfManaged", root.selfManaged, selfManagedAt);
+  const seen = new Set<string>();
+  selfManaged.forEach((cluster, index) => {
+    if (seen.has(cluster.name)) {
+      throw new ConfigError(`selfManaged[${index}].name`, `"${cluster.name}" is used by an earlier cluster`);
+    }
+    seen.add(cluster.name);
+  });
+
+  const sweepDoc = objectAt("sweep", root.sweep ?? {}, SWEEP_KEYS);
+  const sweep: SweepConfig = {
+    concurrency:
+      sweepDoc.concurrency === undefined
+        ? DEFAULT_SWEEP.concurrency
+        : positiveIntegerAt("sweep.concurrency", sweepDoc.concurrency),
+    watchWindowSeconds:
+      sweepDoc.watchWindowSeconds === undefined
+        ? DEFAULT_SWEEP.watchWindowSeconds
+        : positiveIntegerAt("sweep.watchWindowSeconds", sweepDoc.watchWindowSeconds),
+    minRemainingMillis:
+      sweepDoc.minRemainingMillis === undefined
+        ? DEFAULT_SWEEP.minRemainingMillis
+        : positiveIntegerAt("sweep.minRemainingMillis", sweepDoc.minRemainingMillis),
+  };
+
+  return { regions, defaults, eks, selfManaged, sweep };
+}
+
+function selfManagedAt(path: string, value: unknown): SelfManagedCluster {
+  const doc = objectAt(path, value, SELF_MANAGED_KEYS);
+  const required = (key: string): unknown => {
+    if (doc[key] === undefined || doc[key] === null)
+      throw new ConfigError(`${path}.${key}`, "required key is missing");
+    return doc[key];
+  };
+  return {
+    name: clusterNameAt(`${path}.name`, required("name")),
+    region: regionAt(`${path}.region`, required("region")),
+    endpoint: endpointAt(`${path}.endpoint`, required("endpoint")),
+    caData: caDataAt(`${path}.caData`, required("caData")),
+    credential: credentialAt(`${path}.credential`, required("credential")),
+    vpcIds: vpcIdsAt(`${path}.vpcIds`, required("vpcIds")),
+    overrides: settingsAt(path, doc),
+  };
+}
+
+/**
+ * The settings for one cluster: `defaults`, then the cluster's overrides (from
+ * `eks.clusters.<name>` or its `selfManaged` entry), with `{{cluster}}` expanded in the tag key.
+ */
+export function settingsForCluster(
+  config: Config,
+  clusterName: string,
+  kind: "eks" | "self-managed",
+): ClusterPolicySettings {
+  const overrides =
+    kind === "eks"
+      ? Object.hasOwn(config.eks.clusters, clusterName)
+        ? config.eks.clusters[clusterName]
+        : undefined
+      : config.selfManaged.find((cluster) => cluster.name === clusterName)?.overrides;
+  const settings = applyOverrides(config.defaults, overrides ?? {});
+  const result: ClusterPolicySettings = { ...settings, extraDnsNames: [...settings.extraDnsNames] };
+  if (settings.clusterTag) {
+    result.clusterTag = {
+      key: settings.clusterTag.key.replaceAll("{{cluster}}", clusterName),
+      ...(settings.clusterTag.values ? { values: [...settings.clusterTag.values] } : {}),
+    };
+  }
+  return result;
+}
