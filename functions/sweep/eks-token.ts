@@ -19,7 +19,7 @@
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, QueryParameterBag } from "@smithy/types";
 
 export const EKS_TOKEN_PREFIX = "k8s-aws-v1.";
 export const EKS_CLUSTER_ID_HEADER = "x-k8s-aws-id";
@@ -65,7 +65,7 @@ export async function eksBearerToken(options: EksTokenOptions): Promise<string> 
     unhoistableHeaders: new Set([EKS_CLUSTER_ID_HEADER]),
     signableHeaders: new Set(["host", EKS_CLUSTER_ID_HEADER]),
   });
-  const url = `${base.protocol}//${base.host}/?${formatQuery(signed.query)}`;
+  const url = `${base.protocol}//${base.host}/?${formatQuery(signed.query ?? {})}`;
   return EKS_TOKEN_PREFIX + Buffer.from(url, "utf8").toString("base64url");
 }
 
@@ -84,7 +84,7 @@ function encode(value: string): string {
   );
 }
 
-function formatQuery(query: Record<string, string | string[] | null>): string {
+function formatQuery(query: QueryParameterBag): string {
   const parts: string[] = [];
   for (const key of Object.keys(query).sort()) {
     const value = query[key];
