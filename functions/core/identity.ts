@@ -1,0 +1,218 @@
+// Which instance is node N (SPEC §3)? Only facts the node cannot forge establish identity:
+// EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw.
+// The Node object's providerID is written by the kubelet itself, so it only ever cross-checks.
+import { firstLabel, normalizeDnsName, resourceNameHostnames } from "./ownership.js";
+import type { CsrObject, Ec2Instance, NodeObject } from "./types.js";
+
+/** How an instance was tied to node N. */
+export type IdentitySource =
+  "private-dns-name" | "short-hostname" | "instance-id" | "resource-name" | "session-name" | "provider-id";
+
+export type IdentityResult =
+  | {
+      kind: "matched";
+      instance: Ec2Instance;
+      instanceId: string;
+      matchedBy: IdentitySource[];
+      /** N matched one of the instance's EC2 names (so N itself is an owned DNS name). */
+      nodeNameMatched: boolean;
+      why: string;
+    }
+  | { kind: "none"; why: string }
+  | { kind: "conflict"; instanceIds: string[]; why: string };
+
+export interface IdentityOptions {
+  clusterKind?: "eks" | "self-managed";
+  /** Short names repeat across VPCs: when several instances match, prefer the cluster's. */
+  vpcIds?: string[];
+  /** Node objects, for the providerID cross-check. */
+  nodes?: NodeObject[];
+  trustNodeProviderId?: boolean;
+}
+
+const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const PROVIDER_ID = /^aws:\/\/\/([a-z0-9-]+)\/(i-(?:[0-9a-f]{8}|[0-9a-f]{17}))$/;
+
+/** `aws:///<az>/<instance-id>`, the form the AWS cloud provider writes; anything else: undefined. */
+export function parseProviderId(providerId: string): { az: string; instanceId: string } | undefined {
+  if (typeof providerId !== "string") return undefined;
+  const match = PROVIDER_ID.exec(providerId);
+  if (!match?.[1] || !match[2]) return undefined;
+  return { az: match[1], instanceId: match[2] };
+}
+
+/** States that count for identity: the rest (terminated, stopped, …) leave names and IPs for reuse. */
+export function isLiveState(state: string | undefined): boolean {
+  return state === "pending" || state === "running";
+}
+
+function instanceIdOf(instance: Ec2Instance): string | undefined {
+  const id = instance?.InstanceId;
+  return typeof id === "string" && INSTANCE_ID.test(id.toLowerCase()) ? id.toLowerCase() : undefined;
+}
+
+function stateOf(instance: Ec2Instance): string | undefined {
+  const state = instance?.State?.Name;
+  return typeof state === "string" ? state : undefined;
+}
+
+/** The EC2 names node N is compared with, and which rule each one stands for. */
+function nameMatches(nodeName: string, instance: Ec2Instance, region: string): IdentitySource[] {
+  const sources: IdentitySource[] = [];
+  const id = instanceIdOf(instance);
+  const privateDns =
+    typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
+  if (privateDns !== "" && nodeName === privateDns) sources.push("private-dns-name");
+  if (privateDns !== "" && nodeName === firstLabel(privateDns) && !nodeName.includes(".")) {
+    sources.push("short-hostname");
+  }
+  if (id && nodeName === id) sources.push("instance-id");
+  if (id && typeof region === "string" && resourceNameHostnames(id, region).includes(nodeName)) {
+    sources.push("resource-name");
+  }
+  return sources;
+}
+
+/**
+ * The instance ID the EKS authenticator recorded as the IAM session name, when it looks like one.
+ * EKS puts it in `extra.sessionName` as a one-element list; other session names (hybrid nodes,
+ * roles assumed by people) are not instance IDs and say nothing about EC2 identity.
+ */
+export function sessionInstanceId(csr: CsrObject): { instanceId?: string; raw?: string } {
+  const extra: unknown = csr?.spec?.extra;
+  if (!extra || typeof extra !== "object") return {};
+  const value: unknown = (extra as Record<string, unknown>)["sessionName"];
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  const strings = values.filter((item): item is string => typeof item === "string");
+  if (strings.length !== 1 || values.length !== 1) {
+    // Several different session names cannot name one instance: report them raw.
+    return strings.length === 0 ? {} : { raw: strings.join(",") };
+  }
+  const raw = strings[0] ?? "";
+  const lowered = raw.toLowerCase();
+  return INSTANCE_ID.test(lowered) ? { instanceId: lowered, raw } : { raw };
+}
+
+function describe(instance: Ec2Instance): string {
+  const id = instanceIdOf(instance) ?? "?";
+  const vpc = typeof instance.VpcId === "string" ? instance.VpcId : "no VPC";
+  return `${id} (${stateOf(instance) ?? "unknown state"}, ${vpc})`;
+}
+
+export function identifyInstance(
+  node: string,
+  csr: CsrObject,
+  instances: Ec2Instance[],
+  region: string,
+  options: IdentityOptions = {},
+): IdentityResult {
+  if (typeof node !== "string" || node.length === 0)
+    return { kind: "none", why: "the requester names no node" };
+  const nodeName = normalizeDnsName(node);
+
+  // Only pending/running instances, each once (a batched lookup may repeat one).
+  const live = new Map<string, Ec2Instance>();
+  for (const instance of Array.isArray(instances) ? instances : []) {
+    if (!instance || typeof instance !== "object") continue;
+    const id = instanceIdOf(instance);
+    if (id && isLiveState(stateOf(instance)) && !live.has(id)) live.set(id, instance);
+  }
+
+  const byName = new Map<string, IdentitySource[]>();
+  for (const [id, instance] of live) {
+    const sources = nameMatches(nodeName, instance, region);
+    if (sources.length > 0) byName.set(id, sources);
+  }
+  // Private DNS names embed only the IP and region, so the same name can be live in two VPCs
+  // (overlapping CIDRs). Prefer the candidates in the cluster's VPCs; ambiguity that remains is
+  // a conflict: no single instance can be shown to be N.
+  let candidates = [...byName.keys()];
+  const vpcIds = Array.isArray(options.vpcIds) ? options.vpcIds : [];
+  if (candidates.length > 1 && vpcIds.length > 0) {
+    const inCluster = candidates.filter((id) => vpcIds.includes(live.get(id)?.VpcId ?? ""));
+    if (inCluster.length > 0) candidates = inCluster;
+  }
+
+  const session = options.clusterKind === "eks" ? sessionInstanceId(csr) : {};
+  const sessionId = session.instanceId;
+
+  let chosen: { id: string; matchedBy: IdentitySource[]; nodeNameMatched: boolean } | undefined;
+  if (sessionId) {
+    if (candidates.length > 0 && !candidates.includes(sessionId)) {
+      return {
+        kind: "conflict",
+        instanceIds: [...candidates, sessionId],
+        why: `node name ${nodeName} matches ${candidates.join(", ")} but the IAM session name says ${sessionId}`,
+      };
+    }
+    if (!live.has(sessionId)) {
+      return {
+        kind: "none",
+        why: `the IAM session name says ${sessionId}, which is not a pending or running instance`,
+      };
+    }
+    const sources = byName.get(sessionId) ?? [];
+    chosen = { id: sessionId, matchedBy: [...sources, "session-name"], nodeNameMatched: sources.length > 0 };
+  } else if (candidates.length > 1) {
+    return {
+      kind: "conflict",
+      instanceIds: candidates,
+      why: `node name ${nodeName} matches several live instances: ${candidates
+        .map((id) => describe(live.get(id) ?? {}))
+        .join(", ")}`,
+    };
+  } else if (candidates.length === 1 && candidates[0]) {
+    const id = candidates[0];
+    chosen = { id, matchedBy: byName.get(id) ?? [], nodeNameMatched: true };
+  }
+
+  // providerID: the kubelet wrote it, so it may veto but never vouch (unless configured to).
+  const providerIds = new Set<string>();
+  for (const nodeObject of Array.isArray(options.nodes) ? options.nodes : []) {
+    const name = nodeObject?.metadata?.name;
+    if (typeof name !== "string" || normalizeDnsName(name) !== nodeName) continue;
+    const parsed = parseProviderId(nodeObject.spec?.providerID ?? "");
+    if (parsed) providerIds.add(parsed.instanceId);
+  }
+
+  if (!chosen) {
+    const [onlyProviderId] = providerIds;
+    if (options.trustNodeProviderId && providerIds.size === 1 && onlyProviderId && live.has(onlyProviderId)) {
+      chosen = { id: onlyProviderId, matchedBy: ["provider-id"], nodeNameMatched: false };
+    } else {
+      const hint =
+        providerIds.size > 0
+          ? `; the Node object's providerID names ${[...providerIds].join(", ")}, which ${
+              options.trustNodeProviderId
+                ? "is not a single pending or running instance"
+                : "is not trusted alone"
+            }`
+          : "";
+      const sessionHint =
+        session.raw && !sessionId ? ` (IAM session name ${session.raw} is not an instance ID)` : "";
+      return {
+        kind: "none",
+        why: `no pending or running instance has the name ${nodeName}${sessionHint}${hint}`,
+      };
+    }
+  }
+
+  const conflicting = [...providerIds].filter((id) => id !== chosen.id);
+  if (conflicting.length > 0) {
+    return {
+      kind: "conflict",
+      instanceIds: [chosen.id, ...conflicting],
+      why: `node ${nodeName} is ${chosen.id} by ${chosen.matchedBy.join(", ")}, but its Node object's providerID names ${conflicting.join(", ")}`,
+    };
+  }
+
+  const instance = live.get(chosen.id) ?? {};
+  return {
+    kind: "matched",
+    instance,
+    instanceId: chosen.id,
+    matchedBy: chosen.matchedBy,
+    nodeNameMatched: chosen.nodeNameMatched,
+    why: `node ${nodeName} is ${chosen.id} by ${chosen.matchedBy.join(", ")}`,
+  };
+}

@@ -1,0 +1,93 @@
+// IP address canonicalisation for comparisons (SPEC §4: "compare as parsed addresses").
+// Hand-written rather than node:net so core/ stays free of Node built-ins and so the accepted
+// spellings are exactly the ones documented here.
+
+export interface CanonicalIp {
+  value: string;
+  version: 4 | 6;
+}
+
+// Strict dotted quad: four decimal octets, no leading zeros (which some parsers read as octal).
+const IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+function parseIpv4(text: string): number[] | undefined {
+  const match = IPV4.exec(text);
+  if (!match) return undefined;
+  const octets = match.slice(1, 5).map(Number);
+  return octets.every((octet) => octet <= 255) ? octets : undefined;
+}
+
+function parseIpv6(text: string): number[] | undefined {
+  // No zone IDs ("fe80::1%eth0"): they never appear in certificates or EC2 data.
+  if (text.length === 0 || text.length > 45 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  let body = text;
+  const tailGroups: number[] = [];
+  // An embedded dotted quad (e.g. "::ffff:10.0.0.1") stands for the last two groups.
+  const lastColon = body.lastIndexOf(":");
+  if (body.includes(".")) {
+    const octets = parseIpv4(body.slice(lastColon + 1));
+    if (!octets || lastColon < 0) return undefined;
+    const [a = 0, b = 0, c = 0, d = 0] = octets;
+    tailGroups.push((a << 8) | b, (c << 8) | d);
+    body = body.slice(0, lastColon + 1);
+    // "::" followed directly by the quad leaves "::"; a single trailing ":" is a separator.
+    if (body.endsWith(":") && !body.endsWith("::")) body = body.slice(0, -1);
+  }
+  const halves = body.split("::");
+  if (halves.length > 2) return undefined;
+  const parseGroups = (part: string): number[] | undefined => {
+    if (part === "") return [];
+    const groups = part.split(":");
+    if (groups.some((group) => !/^[0-9a-fA-F]{1,4}$/.test(group))) return undefined;
+    return groups.map((group) => parseInt(group, 16));
+  };
+  const head = parseGroups(halves[0] ?? "");
+  const tail = halves.length === 2 ? parseGroups(halves[1] ?? "") : [];
+  if (!head || !tail) return undefined;
+  const explicit = head.length + tail.length + tailGroups.length;
+  if (halves.length === 2) {
+    // "::" stands for at least one zero group.
+    if (explicit > 7) return undefined;
+    return [...head, ...Array<number>(8 - explicit).fill(0), ...tail, ...tailGroups];
+  }
+  return explicit === 8 ? [...head, ...tailGroups] : undefined;
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the longest run (≥ 2) of zero groups as "::". */
+function formatIpv6(groups: number[]): string {
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let start = 0; start < 8;) {
+    if (groups[start] !== 0) {
+      start++;
+      continue;
+    }
+    let end = start;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - start > bestLength) {
+      bestStart = start;
+      bestLength = end - start;
+    }
+    start = end;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (bestLength < 2) return hex.join(":");
+  const head = hex.slice(0, bestStart).join(":");
+  const tail = hex.slice(bestStart + bestLength).join(":");
+  return `${head}::${tail}`;
+}
+
+/**
+ * The canonical form of an IP address, or undefined when `s` is not one.
+ * IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) stay IPv6 (`::ffff:a00:1`): they are a different
+ * SAN from the IPv4 address, and no EC2 instance owns one, so they are never owned.
+ */
+export function canonicalIp(s: unknown): CanonicalIp | undefined {
+  if (typeof s !== "string") return undefined;
+  const text = s;
+  const v4 = parseIpv4(text);
+  if (v4) return { value: v4.join("."), version: 4 };
+  if (!text.includes(":")) return undefined;
+  const v6 = parseIpv6(text);
+  return v6 ? { value: formatIpv6(v6), version: 6 } : undefined;
+}

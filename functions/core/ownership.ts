@@ -1,0 +1,134 @@
+// What an instance owns (SPEC §4): the only IPs and DNS names a certificate for it may carry.
+import { canonicalIp } from "./ip.js";
+import type { Ec2Association, Ec2Instance, Ec2NetworkInterface, OwnedAddresses } from "./types.js";
+
+export { canonicalIp } from "./ip.js";
+
+/** Lower case, one trailing dot removed: the form every DNS comparison uses. */
+export function normalizeDnsName(s: string): string {
+  if (typeof s !== "string") return "";
+  const lower = s.toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A plain hostname after normalisation: LDH labels only, so never a wildcard or an IP-ish oddity. */
+export function isPlainHostname(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split(".").every((label) => LABEL.test(label));
+}
+
+export function firstLabel(name: string): string {
+  const dot = name.indexOf(".");
+  return dot < 0 ? name : name.slice(0, dot);
+}
+
+/** The resource-name hostnames EC2 gives an instance in `region` (us-east-1 uses ec2.internal). */
+export function resourceNameHostnames(instanceId: string, region: string): string[] {
+  const id = instanceId.toLowerCase();
+  return region === "us-east-1" ? [`${id}.ec2.internal`] : [`${id}.${region.toLowerCase()}.compute.internal`];
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === "string" && value.length > 0 ? value : undefined;
+}
+
+function asArray<T>(value: T[] | undefined): T[] {
+  return Array.isArray(value) ? value.filter((item) => item !== null && typeof item === "object") : [];
+}
+
+/** Interfaces whose addresses count: attached and in use (SPEC §4). */
+export function inUseInterfaces(instance: Ec2Instance): Ec2NetworkInterface[] {
+  return asArray(instance.NetworkInterfaces).filter((eni) => eni.Status === "in-use");
+}
+
+const TEMPLATE_PLACEHOLDER = /\{\{\s*([A-Za-z]+)\s*\}\}/g;
+
+/** One extraDnsNames template for this instance, or undefined when it cannot be expanded safely. */
+export function expandDnsTemplate(
+  template: string,
+  values: Record<string, string | undefined>,
+): string | undefined {
+  if (typeof template !== "string") return undefined;
+  let unresolved = false;
+  const expanded = template.replace(TEMPLATE_PLACEHOLDER, (_whole, key: string) => {
+    const value = Object.prototype.hasOwnProperty.call(values, key) ? values[key] : undefined;
+    if (value === undefined || value.length === 0) unresolved = true;
+    return value ?? "";
+  });
+  if (unresolved || expanded.includes("{") || expanded.includes("}")) return undefined;
+  const name = normalizeDnsName(expanded);
+  return isPlainHostname(name) ? name : undefined;
+}
+
+export interface OwnershipContext {
+  /** N, only when N was matched to this instance by name (SPEC §3); it then becomes an owned name. */
+  nodeName?: string;
+  region: string;
+  extraDnsNames: string[];
+}
+
+export function ownedAddresses(instance: Ec2Instance, ctx: OwnershipContext): OwnedAddresses {
+  const ips = new Set<string>();
+  const names = new Set<string>();
+  const addIp = (value: unknown): void => {
+    const ip = canonicalIp(value);
+    if (ip) ips.add(ip.value);
+  };
+  const addName = (value: unknown): void => {
+    const text = asString(value);
+    if (!text) return;
+    const name = normalizeDnsName(text);
+    if (isPlainHostname(name)) names.add(name);
+  };
+  const addAssociation = (association: Ec2Association | undefined): void => {
+    if (!association || typeof association !== "object") return;
+    addIp(association.PublicIp);
+    addName(association.PublicDnsName);
+  };
+
+  const interfaces = asArray(instance.NetworkInterfaces);
+  if (interfaces.length === 0) addIp(instance.PrivateIpAddress);
+  for (const eni of inUseInterfaces(instance)) {
+    addIp(eni.PrivateIpAddress);
+    addName(eni.PrivateDnsName);
+    addAssociation(eni.Association);
+    for (const address of asArray(eni.PrivateIpAddresses)) {
+      addIp(address.PrivateIpAddress);
+      addName(address.PrivateDnsName);
+      addAssociation(address.Association);
+    }
+    for (const address of asArray(eni.Ipv6Addresses)) addIp(address.Ipv6Address);
+    // Ipv4Prefixes / Ipv6Prefixes are delegated pod ranges: deliberately not owned.
+  }
+  addIp(instance.PublicIpAddress);
+
+  const privateDnsName = asString(instance.PrivateDnsName);
+  const normalizedPrivate = privateDnsName ? normalizeDnsName(privateDnsName) : undefined;
+  addName(normalizedPrivate);
+  if (normalizedPrivate) addName(firstLabel(normalizedPrivate));
+  addName(instance.PublicDnsName);
+
+  const instanceId = asString(instance.InstanceId);
+  const region = asString(ctx.region);
+  if (instanceId) {
+    addName(instanceId);
+    if (region) for (const name of resourceNameHostnames(instanceId, region)) addName(name);
+  }
+  if (ctx.nodeName) addName(ctx.nodeName);
+
+  const values: Record<string, string | undefined> = {
+    shortName: normalizedPrivate ? firstLabel(normalizedPrivate) : undefined,
+    privateDnsName: normalizedPrivate,
+    instanceId: instanceId?.toLowerCase(),
+    region: region?.toLowerCase(),
+    nodeName: ctx.nodeName ? normalizeDnsName(ctx.nodeName) : undefined,
+  };
+  for (const template of Array.isArray(ctx.extraDnsNames) ? ctx.extraDnsNames : []) {
+    const name = expandDnsTemplate(template, values);
+    if (name) names.add(name);
+  }
+
+  return { ips: [...ips].sort(), dnsNames: [...names].sort() };
+}

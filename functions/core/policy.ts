@@ -1,0 +1,660 @@
+// The decision (SPEC §2): the checks as one ordered table of pure functions, in the spirit of
+// OpenShift cluster-machine-approver's csr_check.go. Each check sees the same context and says
+// pass, fail (conclusive: deny), wait (not conclusive yet) or unknown (it depends on something
+// an earlier check could not establish). The first check that does not pass decides whether the
+// CSR is denied or left waiting; a denial lists every failure that could be evaluated.
+import { identifyInstance, isLiveState, type IdentityResult } from "./identity.js";
+import { canonicalIp } from "./ip.js";
+import { inUseInterfaces, normalizeDnsName, ownedAddresses } from "./ownership.js";
+import {
+  APPROVE_CODE,
+  KUBELET_SERVING_SIGNER,
+  type CsrObject,
+  type Decision,
+  type DenyCode,
+  type Ec2Instance,
+  type NodeObject,
+  type OwnedAddresses,
+  type ParsedRequest,
+  type PolicyInput,
+  type Reason,
+  type WaitCode,
+} from "./types.js";
+
+export const NODE_GROUP = "system:nodes";
+export const NODE_USER_PREFIX = "system:node:";
+/** SPEC §2 check 13: clocks and EC2's LaunchTime granularity. */
+export const LAUNCH_TOLERANCE_SECONDS = 300;
+export const DEFAULT_PENDING_GRACE_SECONDS = 900;
+export const DEFAULT_MAX_EXPIRATION_SECONDS = 31_708_800;
+const ALLOWED_USAGE_SETS: readonly (readonly string[])[] = [
+  ["digital signature", "key encipherment", "server auth"],
+  ["digital signature", "server auth"],
+];
+const ALLOWED_CURVES = ["P-256", "P-384", "P-521"];
+const MIN_RSA_BITS = 2048;
+
+export interface CheckRow {
+  n: number;
+  code: DenyCode | "SKIP";
+  description: string;
+  /** Other deny codes this check can give. */
+  otherCodes?: readonly DenyCode[];
+  /** Wait codes this check can give while its facts are not conclusive. */
+  waitCodes?: readonly WaitCode[];
+}
+
+export const CHECKS: readonly CheckRow[] = [
+  {
+    n: 1,
+    code: "SKIP",
+    description: `spec.signerName is ${KUBELET_SERVING_SIGNER}; no Approved/Denied/Failed condition`,
+  },
+  {
+    n: 2,
+    code: "NOT_A_NODE",
+    description: "spec.username is system:node:<N> with non-empty N; spec.groups contains system:nodes",
+  },
+  {
+    n: 3,
+    code: "MALFORMED_REQUEST",
+    description: "spec.request is exactly one PEM CERTIFICATE REQUEST block that parses as PKCS#10",
+  },
+  { n: 4, code: "BAD_SIGNATURE", description: "its self-signature verifies" },
+  { n: 5, code: "WEAK_KEY", description: "key is RSA >= 2048 bits, ECDSA P-256/P-384/P-521, or Ed25519" },
+  {
+    n: 6,
+    code: "SUBJECT_MISMATCH",
+    description: "subject Organization is exactly [system:nodes] and the single CN equals spec.username",
+  },
+  {
+    n: 7,
+    code: "BAD_USAGES",
+    description:
+      "spec.usages, as a set, equals {digital signature, key encipherment, server auth} or {digital signature, server auth}",
+  },
+  {
+    n: 8,
+    code: "FORBIDDEN_SAN",
+    description: "at least one DNS or IP SAN; no other SAN type (email, URI, other names)",
+  },
+  {
+    n: 9,
+    code: "EXPIRATION_TOO_LONG",
+    description: "spec.expirationSeconds, when set, <= maxExpirationSeconds",
+  },
+  {
+    n: 10,
+    code: "INSTANCE_NOT_FOUND",
+    otherCodes: ["IDENTITY_CONFLICT"],
+    waitCodes: ["INSTANCE_NOT_VISIBLE", "FACTS_UNAVAILABLE"],
+    description:
+      "the instance of node N is identified (SPEC §3): wait, then deny after pendingGraceSeconds; IDENTITY_CONFLICT when sources disagree",
+  },
+  {
+    n: 11,
+    code: "INSTANCE_NOT_RUNNING",
+    waitCodes: ["INSTANCE_PENDING"],
+    description: "that instance is running (pending: wait, then deny after pendingGraceSeconds)",
+  },
+  {
+    n: 12,
+    code: "FOREIGN_INSTANCE",
+    waitCodes: ["FACTS_UNAVAILABLE"],
+    description:
+      "the instance's VPC is one of the cluster's VPCs and, when configured, it carries the cluster tag",
+  },
+  {
+    n: 13,
+    code: "CSR_PREDATES_INSTANCE",
+    waitCodes: ["FACTS_UNAVAILABLE"],
+    description: `the CSR was created no earlier than the instance's LaunchTime - ${LAUNCH_TOLERANCE_SECONDS} s`,
+  },
+  { n: 14, code: "IP_NOT_OWNED", description: "every IP SAN is an address the instance owns (SPEC §4)" },
+  { n: 15, code: "DNS_NOT_OWNED", description: "every DNS SAN is a name the instance owns (SPEC §4)" },
+];
+
+type Outcome =
+  | { status: "pass" }
+  | { status: "fail"; reason: Reason }
+  | { status: "wait"; reason: Reason }
+  | { status: "unknown" }; // depends on a fact an earlier check could not establish
+
+const PASS: Outcome = { status: "pass" };
+const UNKNOWN: Outcome = { status: "unknown" };
+const fail = (code: DenyCode, message: string): Outcome => ({ status: "fail", reason: { code, message } });
+const wait = (code: WaitCode, message: string): Outcome => ({ status: "wait", reason: { code, message } });
+
+interface Context {
+  input: PolicyInput;
+  csr: CsrObject;
+  nodeName?: string;
+  request?: ParsedRequest;
+  instances: Ec2Instance[];
+  createdAt?: number; // ms since epoch, when the CSR's creationTimestamp parses
+  ageSeconds?: number;
+  graceSeconds: number;
+  identity?: IdentityResult;
+  owned?: OwnedAddresses;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers: every input is treated as untrusted shape
+// ---------------------------------------------------------------------------------------
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function finiteOr(value: unknown, fallback: number): number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+function parseTime(value: unknown): number | undefined {
+  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.getTime() : undefined;
+  if (typeof value !== "string" || !RFC3339.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Lists in alerts stay short: long lists are cut with a count. */
+function list(items: readonly string[], max = 12): string {
+  if (items.length === 0) return "nothing";
+  const shown = items.slice(0, max).join(", ");
+  return items.length > max ? `${shown} and ${items.length - max} more` : shown;
+}
+
+function quote(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function nodeNameOf(username: unknown): string | undefined {
+  if (typeof username !== "string" || !username.startsWith(NODE_USER_PREFIX)) return undefined;
+  const name = username.slice(NODE_USER_PREFIX.length);
+  return name.length > 0 ? name : undefined;
+}
+
+function instanceVpc(instance: Ec2Instance): string | undefined {
+  if (typeof instance.VpcId === "string" && instance.VpcId.length > 0) return instance.VpcId;
+  const vpcs = new Set(
+    inUseInterfaces(instance)
+      .map((eni) => eni.VpcId)
+      .filter((vpc): vpc is string => typeof vpc === "string" && vpc.length > 0),
+  );
+  return vpcs.size === 1 ? [...vpcs][0] : undefined;
+}
+
+function graceState(ctx: Context): { expired: boolean; text: string } {
+  if (ctx.ageSeconds === undefined) {
+    return { expired: false, text: "the CSR's age is unknown, so it is treated as new" };
+  }
+  const age = Math.floor(ctx.ageSeconds);
+  return ctx.ageSeconds > ctx.graceSeconds
+    ? { expired: true, text: `the CSR is ${age} s old, past the ${ctx.graceSeconds} s grace period` }
+    : { expired: false, text: `the CSR is ${age} s old, within the ${ctx.graceSeconds} s grace period` };
+}
+
+function matchedInstance(ctx: Context): { id: string; instance: Ec2Instance } | undefined {
+  return ctx.identity?.kind === "matched"
+    ? { id: ctx.identity.instanceId, instance: ctx.identity.instance }
+    : undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks (2..15; check 1 decides skip before anything else)
+// ---------------------------------------------------------------------------------------
+
+function checkRequester(ctx: Context): Outcome {
+  const { username, groups } = ctx.csr.spec;
+  const problems: string[] = [];
+  if (!ctx.nodeName) problems.push(`requester ${quote(username)} is not ${NODE_USER_PREFIX}<node name>`);
+  if (!Array.isArray(groups) || !groups.includes(NODE_GROUP)) {
+    problems.push(
+      `requester groups ${Array.isArray(groups) ? `[${list(groups.map(String))}]` : "(none)"} lack ${NODE_GROUP}`,
+    );
+  }
+  return problems.length === 0 ? PASS : fail("NOT_A_NODE", problems.join("; "));
+}
+
+function checkParses(ctx: Context): Outcome {
+  if (ctx.request) return PASS;
+  const parsed: unknown = ctx.input.parsed;
+  const error = isRecord(parsed) && typeof parsed.error === "string" ? parsed.error : "no parse result";
+  return fail("MALFORMED_REQUEST", `spec.request is not one PKCS#10 CERTIFICATE REQUEST: ${error}`);
+}
+
+function checkSignature(ctx: Context): Outcome {
+  if (!ctx.request) return UNKNOWN;
+  if (ctx.request.signatureValid === true) return PASS;
+  const why = typeof ctx.request.signatureError === "string" ? `: ${ctx.request.signatureError}` : "";
+  return fail("BAD_SIGNATURE", `the CSR's self-signature does not verify against its own key${why}`);
+}
+
+function checkKey(ctx: Context): Outcome {
+  if (!ctx.request) return UNKNOWN;
+  const key: unknown = ctx.request.publicKey;
+  const required = `RSA >= ${MIN_RSA_BITS} bits, ECDSA P-256/P-384/P-521 or Ed25519 is required`;
+  if (!isRecord(key)) return fail("WEAK_KEY", `the CSR's public key is unreadable; ${required}`);
+  if (key.algorithm === "rsa") {
+    const bits = key.bits;
+    if (typeof bits === "number" && Number.isInteger(bits) && bits >= MIN_RSA_BITS) return PASS;
+    return fail("WEAK_KEY", `key is RSA ${String(bits)} bits; ${required}`);
+  }
+  if (key.algorithm === "ecdsa") {
+    if (typeof key.curve === "string" && ALLOWED_CURVES.includes(key.curve)) return PASS;
+    return fail("WEAK_KEY", `key is ECDSA on curve ${String(key.curve)}; ${required}`);
+  }
+  if (key.algorithm === "ed25519") return PASS;
+  const what =
+    key.algorithm === "other" ? `algorithm ${String(key.oid)}` : `algorithm ${String(key.algorithm)}`;
+  return fail("WEAK_KEY", `key uses ${what}; ${required}`);
+}
+
+function checkSubject(ctx: Context): Outcome {
+  if (!ctx.request) return UNKNOWN;
+  const subject: unknown = ctx.request.subject;
+  const organizations =
+    isRecord(subject) && Array.isArray(subject.organizations) ? subject.organizations : [];
+  const commonNames = isRecord(subject) && Array.isArray(subject.commonNames) ? subject.commonNames : [];
+  const username = ctx.csr.spec.username;
+  const problems: string[] = [];
+  if (organizations.length !== 1 || organizations[0] !== NODE_GROUP) {
+    problems.push(`subject O is [${list(organizations.map(quote))}], not exactly [${NODE_GROUP}]`);
+  }
+  if (commonNames.length !== 1) {
+    problems.push(`subject has ${commonNames.length} CNs [${list(commonNames.map(quote))}], not exactly one`);
+  } else if (typeof username !== "string" || commonNames[0] !== username) {
+    problems.push(`subject CN ${quote(commonNames[0])} is not the requester ${quote(username)}`);
+  }
+  return problems.length === 0 ? PASS : fail("SUBJECT_MISMATCH", problems.join("; "));
+}
+
+function checkUsages(ctx: Context): Outcome {
+  const usages: unknown = ctx.csr.spec.usages;
+  const allowed = "{digital signature, server auth} or {digital signature, key encipherment, server auth}";
+  if (!Array.isArray(usages) || usages.some((usage) => typeof usage !== "string")) {
+    return fail("BAD_USAGES", `spec.usages is missing or not a list of strings; must be ${allowed}`);
+  }
+  const set = [...new Set(usages as string[])].sort();
+  const ok = ALLOWED_USAGE_SETS.some(
+    (allowedSet) => allowedSet.length === set.length && allowedSet.every((usage, i) => set[i] === usage),
+  );
+  return ok ? PASS : fail("BAD_USAGES", `usages {${list(set, 20)}} are not ${allowed}`);
+}
+
+function checkSanTypes(ctx: Context): Outcome {
+  if (!ctx.request) return UNKNOWN;
+  const sans = Array.isArray(ctx.request.sans) ? ctx.request.sans : [];
+  const forbidden = sans.filter((san) => !isRecord(san) || (san.type !== "dns" && san.type !== "ip"));
+  const problems: string[] = [];
+  if (forbidden.length > 0) {
+    const described = forbidden.map((san) =>
+      isRecord(san) ? `${String(san.type)}:${String(san.value)}` : "unreadable",
+    );
+    problems.push(`forbidden SAN types (only DNS and IP are allowed): ${list(described)}`);
+  }
+  if (!sans.some((san) => isRecord(san) && (san.type === "dns" || san.type === "ip"))) {
+    problems.push("the CSR has no DNS or IP SAN");
+  }
+  return problems.length === 0 ? PASS : fail("FORBIDDEN_SAN", problems.join("; "));
+}
+
+function checkExpiration(ctx: Context): Outcome {
+  const requested: unknown = ctx.csr.spec.expirationSeconds;
+  if (requested === undefined || requested === null) return PASS;
+  const max = finiteOr(ctx.input.settings?.maxExpirationSeconds, DEFAULT_MAX_EXPIRATION_SECONDS);
+  if (typeof requested === "number" && Number.isFinite(requested) && requested <= max) return PASS;
+  return fail(
+    "EXPIRATION_TOO_LONG",
+    `spec.expirationSeconds ${String(requested)} exceeds the maximum ${max}`,
+  );
+}
+
+function checkIdentity(ctx: Context): Outcome {
+  if (!ctx.nodeName) return UNKNOWN;
+  const identity = ctx.identity;
+  if (!identity) return UNKNOWN;
+  if (identity.kind === "matched") return PASS;
+  if (identity.kind === "conflict") return fail("IDENTITY_CONFLICT", identity.why);
+  const grace = graceState(ctx);
+  return grace.expired
+    ? fail("INSTANCE_NOT_FOUND", `${identity.why}; ${grace.text}`)
+    : wait("INSTANCE_NOT_VISIBLE", `${identity.why} yet; ${grace.text}`);
+}
+
+function checkRunning(ctx: Context): Outcome {
+  const matched = matchedInstance(ctx);
+  if (!matched) return UNKNOWN;
+  const state = matched.instance.State?.Name;
+  if (state === "running") return PASS;
+  const grace = graceState(ctx);
+  if (state === "pending" && !grace.expired) {
+    return wait("INSTANCE_PENDING", `instance ${matched.id} is still pending; ${grace.text}`);
+  }
+  // Identity only accepts live instances, so this is a pending instance past the grace period.
+  return fail(
+    "INSTANCE_NOT_RUNNING",
+    `instance ${matched.id} is ${String(state)}, not running; ${grace.text}`,
+  );
+}
+
+function checkMembership(ctx: Context): Outcome {
+  const matched = matchedInstance(ctx);
+  if (!matched) return UNKNOWN;
+  const clusterVpcs = Array.isArray(ctx.input.cluster?.vpcIds) ? ctx.input.cluster.vpcIds : [];
+  const vpc = instanceVpc(matched.instance);
+  const problems: string[] = [];
+  const undecided: string[] = [];
+  if (clusterVpcs.length === 0) {
+    undecided.push(
+      `cluster ${String(ctx.input.cluster?.name)} has no VPC IDs configured, so membership of ${matched.id} cannot be proven`,
+    );
+  } else if (!vpc) {
+    undecided.push(`instance ${matched.id} reports no VPC`);
+  } else if (!clusterVpcs.includes(vpc)) {
+    problems.push(`instance ${matched.id} is in ${vpc}, not in the cluster's VPC (${list(clusterVpcs)})`);
+  }
+  const tag = ctx.input.settings?.clusterTag;
+  if (tag !== undefined && tag !== null) {
+    const key = isRecord(tag) && typeof tag.key === "string" ? tag.key : undefined;
+    const values = isRecord(tag) && Array.isArray(tag.values) ? (tag.values as unknown[]) : undefined;
+    if (!key || (values !== undefined && values.length === 0)) {
+      undecided.push("the cluster tag setting is incomplete (no key, or an empty list of values)");
+    } else {
+      const tags = Array.isArray(matched.instance.Tags) ? matched.instance.Tags : [];
+      const found = tags.find((candidate) => isRecord(candidate) && candidate.Key === key);
+      if (!found) {
+        problems.push(`instance ${matched.id} lacks the cluster tag ${key}`);
+      } else if (values && !values.includes(found.Value)) {
+        problems.push(
+          `instance ${matched.id} has tag ${key}=${quote(found.Value)}, not one of ${list(values.map(quote))}`,
+        );
+      }
+    }
+  }
+  if (problems.length > 0) return fail("FOREIGN_INSTANCE", problems.join("; "));
+  if (undecided.length > 0) return wait("FACTS_UNAVAILABLE", undecided.join("; "));
+  return PASS;
+}
+
+function checkLaunchTime(ctx: Context): Outcome {
+  const matched = matchedInstance(ctx);
+  if (!matched) return UNKNOWN;
+  const launched = parseTime(matched.instance.LaunchTime);
+  if (launched === undefined) {
+    return wait("FACTS_UNAVAILABLE", `instance ${matched.id} has no readable LaunchTime`);
+  }
+  if (ctx.createdAt === undefined) {
+    return wait(
+      "FACTS_UNAVAILABLE",
+      "the CSR has no readable creationTimestamp to compare with the launch time",
+    );
+  }
+  if (ctx.createdAt >= launched - LAUNCH_TOLERANCE_SECONDS * 1000) return PASS;
+  return fail(
+    "CSR_PREDATES_INSTANCE",
+    `the CSR was created at ${iso(ctx.createdAt)}, before instance ${matched.id} launched at ${iso(launched)} (tolerance ${LAUNCH_TOLERANCE_SECONDS} s)`,
+  );
+}
+
+function sansOf(
+  request: ParsedRequest | undefined,
+  type: "dns" | "ip",
+): { value: string; version?: number }[] {
+  if (!request || !Array.isArray(request.sans)) return [];
+  return request.sans
+    .filter((san) => isRecord(san) && san.type === type)
+    .map((san) => ({ value: String(san.value), version: "version" in san ? san.version : undefined }));
+}
+
+function checkIpOwnership(ctx: Context): Outcome {
+  const matched = matchedInstance(ctx);
+  if (!ctx.request || !matched || !ctx.owned) return UNKNOWN;
+  const owned = new Set(ctx.owned.ips);
+  const notOwned = sansOf(ctx.request, "ip")
+    .filter((san) => {
+      const ip = canonicalIp(san.value);
+      // A SAN whose text and declared family disagree is not something we can vouch for.
+      return !ip || (san.version !== undefined && san.version !== ip.version) || !owned.has(ip.value);
+    })
+    .map((san) => san.value);
+  if (notOwned.length === 0) return PASS;
+  const subject =
+    notOwned.length === 1
+      ? `IP SAN ${notOwned[0]} is not an address`
+      : `IP SANs ${list(notOwned)} are not addresses`;
+  return fail("IP_NOT_OWNED", `${subject} of ${matched.id} (owns ${list(ctx.owned.ips)})`);
+}
+
+function checkDnsOwnership(ctx: Context): Outcome {
+  const matched = matchedInstance(ctx);
+  if (!ctx.request || !matched || !ctx.owned) return UNKNOWN;
+  const owned = new Set(ctx.owned.dnsNames);
+  const requested = sansOf(ctx.request, "dns").map((san) => san.value);
+  const wildcards = requested.filter((name) => name.includes("*"));
+  const notOwned = requested.filter((name) => !name.includes("*") && !owned.has(normalizeDnsName(name)));
+  if (wildcards.length === 0 && notOwned.length === 0) return PASS;
+  const parts: string[] = [];
+  if (wildcards.length > 0) parts.push(`wildcard DNS SAN ${list(wildcards)} is never allowed`);
+  if (notOwned.length > 0) {
+    parts.push(
+      notOwned.length === 1
+        ? `DNS SAN ${notOwned[0]} is not a name`
+        : `DNS SANs ${list(notOwned)} are not names`,
+    );
+  }
+  return fail("DNS_NOT_OWNED", `${parts.join("; ")} of ${matched.id} (owns ${list(ctx.owned.dnsNames)})`);
+}
+
+/** Checks 2..15 in SPEC order: the table the decision walks. */
+const ORDERED_CHECKS: readonly { n: number; run: (ctx: Context) => Outcome }[] = [
+  { n: 2, run: checkRequester },
+  { n: 3, run: checkParses },
+  { n: 4, run: checkSignature },
+  { n: 5, run: checkKey },
+  { n: 6, run: checkSubject },
+  { n: 7, run: checkUsages },
+  { n: 8, run: checkSanTypes },
+  { n: 9, run: checkExpiration },
+  { n: 10, run: checkIdentity },
+  { n: 11, run: checkRunning },
+  { n: 12, run: checkMembership },
+  { n: 13, run: checkLaunchTime },
+  { n: 14, run: checkIpOwnership },
+  { n: 15, run: checkDnsOwnership },
+];
+
+// ---------------------------------------------------------------------------------------
+// decide
+// ---------------------------------------------------------------------------------------
+
+function csrName(csr: unknown): string {
+  if (isRecord(csr) && isRecord(csr.metadata) && typeof csr.metadata.name === "string")
+    return csr.metadata.name;
+  return "";
+}
+
+/** Check 1: not ours, or already decided. */
+function skipReason(csr: unknown): Reason | undefined | "unreadable" {
+  if (!isRecord(csr) || !isRecord(csr.spec))
+    return { code: "OTHER_SIGNER", message: "the object has no spec: not a kubelet-serving CSR" };
+  if (csr.spec.signerName !== KUBELET_SERVING_SIGNER) {
+    return {
+      code: "OTHER_SIGNER",
+      message: `signer ${quote(csr.spec.signerName)} is not ${KUBELET_SERVING_SIGNER}`,
+    };
+  }
+  const status = csr.status;
+  if (status === undefined || status === null) return undefined;
+  if (!isRecord(status)) return "unreadable";
+  const conditions = status.conditions;
+  if (conditions === undefined || conditions === null) return undefined;
+  if (!Array.isArray(conditions)) return "unreadable";
+  const decided = conditions.find(
+    (condition) => isRecord(condition) && ["Approved", "Denied", "Failed"].includes(String(condition.type)),
+  );
+  if (decided && isRecord(decided)) {
+    return {
+      code: "ALREADY_DECIDED",
+      message: `the CSR already has a ${String(decided.type)} condition (status ${String(decided.status)})`,
+    };
+  }
+  return undefined;
+}
+
+function requestedSans(request: ParsedRequest | undefined): Decision["requestedSans"] {
+  if (!request || !Array.isArray(request.sans)) return undefined;
+  const result = { dnsNames: [] as string[], ips: [] as string[], other: [] as string[] };
+  for (const san of request.sans) {
+    if (!isRecord(san)) continue;
+    if (san.type === "dns") result.dnsNames.push(String(san.value));
+    else if (san.type === "ip") result.ips.push(canonicalIp(san.value)?.value ?? String(san.value));
+    else result.other.push(`${String(san.type)}:${String(san.value)}`);
+  }
+  return result;
+}
+
+function unavailableMessage(facts: unknown, what: string): string | undefined {
+  if (Array.isArray(facts)) return undefined;
+  const detail = isRecord(facts) && typeof facts.unavailable === "string" ? facts.unavailable : "no data";
+  return `${what} could not be read: ${detail}`;
+}
+
+function decideUnsafe(input: PolicyInput): Decision {
+  const csr = input.csr;
+  const name = csrName(csr);
+  const base: Decision = { name, decision: "wait", reasons: [] };
+  const username = isRecord(csr) && isRecord(csr.spec) ? csr.spec.username : undefined;
+  if (typeof username === "string") base.requester = username;
+  const nodeName = nodeNameOf(username);
+  if (nodeName) base.node = nodeName;
+
+  const skip = skipReason(csr);
+  if (skip === "unreadable") {
+    return {
+      ...base,
+      decision: "wait",
+      reasons: [
+        {
+          code: "FACTS_UNAVAILABLE",
+          message: "the CSR's status is unreadable, so whether it is already decided is unknown",
+        },
+      ],
+    };
+  }
+  if (skip) return { ...base, decision: "skip", reasons: [skip] };
+
+  const parsed = input.parsed;
+  const request =
+    isRecord(parsed) && parsed.ok === true && isRecord(parsed.request) ? parsed.request : undefined;
+  const sans = requestedSans(request);
+  if (sans) base.requestedSans = sans;
+
+  // An error reading AWS or Kubernetes never approves or denies (SPEC §2 invariants).
+  const unavailable = [
+    unavailableMessage(input.instances, "EC2 instances"),
+    unavailableMessage(input.nodes, "Kubernetes Node objects"),
+  ].filter((message): message is string => message !== undefined);
+  if (unavailable.length > 0) {
+    return {
+      ...base,
+      decision: "wait",
+      reasons: unavailable.map((message) => ({ code: "FACTS_UNAVAILABLE", message })),
+    };
+  }
+
+  const nowMs = input.now instanceof Date ? input.now.getTime() : NaN;
+  const createdAt = parseTime(csr.metadata?.creationTimestamp);
+  const ctx: Context = {
+    input,
+    csr,
+    instances: input.instances as Ec2Instance[],
+    graceSeconds: finiteOr(input.settings?.pendingGraceSeconds, DEFAULT_PENDING_GRACE_SECONDS),
+  };
+  if (nodeName) ctx.nodeName = nodeName;
+  if (request) ctx.request = request;
+  if (createdAt !== undefined) {
+    ctx.createdAt = createdAt;
+    if (Number.isFinite(nowMs)) ctx.ageSeconds = (nowMs - createdAt) / 1000;
+  }
+
+  if (nodeName) {
+    const cluster = input.cluster;
+    ctx.identity = identifyInstance(nodeName, csr, ctx.instances, cluster?.region, {
+      clusterKind: cluster?.kind,
+      vpcIds: Array.isArray(cluster?.vpcIds) ? cluster.vpcIds : [],
+      nodes: input.nodes as NodeObject[],
+      trustNodeProviderId: input.settings?.trustNodeProviderId === true,
+    });
+    if (ctx.identity.kind === "matched") {
+      base.instanceId = ctx.identity.instanceId;
+      ctx.owned = ownedAddresses(ctx.identity.instance, {
+        ...(ctx.identity.nodeNameMatched ? { nodeName } : {}),
+        region: cluster?.region,
+        extraDnsNames: Array.isArray(input.settings?.extraDnsNames) ? input.settings.extraDnsNames : [],
+      });
+      base.owned = ctx.owned;
+    }
+  }
+
+  const outcomes = ORDERED_CHECKS.map((check) => check.run(ctx));
+  const first = outcomes.find((outcome) => outcome.status === "fail" || outcome.status === "wait");
+  if (first?.status === "fail") {
+    const reasons = outcomes.flatMap((outcome) => (outcome.status === "fail" ? [outcome.reason] : []));
+    return { ...base, decision: "deny", reasons };
+  }
+  if (first?.status === "wait") {
+    const reasons = outcomes.flatMap((outcome) => (outcome.status === "wait" ? [outcome.reason] : []));
+    return { ...base, decision: "wait", reasons };
+  }
+  if (outcomes.some((outcome) => outcome.status !== "pass")) {
+    // Defensive: a check could not be evaluated although nothing before it failed.
+    return {
+      ...base,
+      decision: "wait",
+      reasons: [{ code: "FACTS_UNAVAILABLE", message: "a check could not be evaluated" }],
+    };
+  }
+
+  const matched = matchedInstance(ctx);
+  const state = matched?.instance.State?.Name;
+  if (!matched || !isLiveState(state) || state !== "running") {
+    return {
+      ...base,
+      decision: "wait",
+      reasons: [{ code: "FACTS_UNAVAILABLE", message: "no running instance was identified" }],
+    };
+  }
+  const identityWhy = ctx.identity?.why ?? "";
+  const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
+  return {
+    ...base,
+    decision: "approve",
+    reasons: [
+      {
+        code: APPROVE_CODE,
+        message: `${identityWhy}, running in ${String(instanceVpc(matched.instance))}; it owns every requested SAN (${list(sanText)})`,
+      },
+    ],
+  };
+}
+
+/** The decision for one CSR. Never throws: an unexpected shape becomes `wait`, never approve. */
+export function decide(input: PolicyInput): Decision {
+  try {
+    return decideUnsafe(input);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      name: csrName(isRecord(input) ? input.csr : undefined),
+      decision: "wait",
+      reasons: [{ code: "FACTS_UNAVAILABLE", message: `the CSR could not be evaluated: ${message}` }],
+    };
+  }
+}
