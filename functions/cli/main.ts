@@ -1,5 +1,137 @@
-// Placeholder until the CLI lands; replaced by the evaluate/sweep commands.
-export async function main(_argv: string[]): Promise<number> {
-  process.stdout.write("csr-approver: evaluate | sweep | setup-cluster (coming)\n");
-  return 0;
+// The command dispatcher behind bin/csr-approver.mjs. Each subcommand is a CommandSpec (for
+// --help) plus a run function, loaded only when that command runs, so `evaluate` never loads
+// the network-facing code of `sweep`.
+import {
+  EXIT_USAGE,
+  PROGRAM,
+  UsageError,
+  formatHelp,
+  parseCommandArgs,
+  type CliIo,
+  type CommandSpec,
+} from "./args.js";
+
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<{ command: CommandSpec; run: (argv: string[], io: CliIo) => Promise<number> }>;
+}
+
+function notImplemented(command: CommandSpec): {
+  command: CommandSpec;
+  run: (argv: string[], io: CliIo) => Promise<number>;
+} {
+  return {
+    command,
+    run: async (argv, io) => {
+      const values = parseCommandArgs(command, argv);
+      if (values.help) {
+        io.stdout(formatHelp(command));
+        return 0;
+      }
+      throw new UsageError(`${PROGRAM} ${command.name}: not implemented yet`);
+    },
+  };
+}
+
+// Slots for the remaining commands: replace `load` with `() => import("./sweep.js")` etc.
+const sweepPlaceholder: CommandSpec = {
+  name: "sweep",
+  summary: "Run one sweep of every configured cluster from this workstation (ambient AWS credentials).",
+  usage: "sweep [--dry-run] [--config FILE] [--cluster NAME]… [--output table|json]",
+  options: {},
+};
+const setupClusterPlaceholder: CommandSpec = {
+  name: "setup-cluster",
+  summary: "Grant the approver access to a cluster (RBAC, EKS access entry).",
+  usage: "setup-cluster [options]",
+  options: {},
+};
+
+export const COMMANDS: CommandEntry[] = [
+  {
+    name: "evaluate",
+    summary: "Decide CSRs offline from `kubectl get csr -o json` and `aws ec2 describe-instances` output.",
+    load: async () => {
+      const module = await import("./evaluate.js");
+      return { command: module.evaluateCommand, run: module.runEvaluate };
+    },
+  },
+  {
+    name: "sweep",
+    summary: `${sweepPlaceholder.summary} (not implemented yet)`,
+    load: async () => notImplemented(sweepPlaceholder),
+  },
+  {
+    name: "setup-cluster",
+    summary: `${setupClusterPlaceholder.summary} (not implemented yet)`,
+    load: async () => notImplemented(setupClusterPlaceholder),
+  },
+];
+
+export function topLevelHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  return [
+    `Usage: ${PROGRAM} <command> [options]`,
+    "",
+    "Approves kubelet-serving CSRs that match the EC2 facts of the instance that asked.",
+    "",
+    "Commands:",
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    `Run '${PROGRAM} <command> --help' for a command's options.`,
+    "",
+  ].join("\n");
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin)
+        chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      return Buffer.concat(chunks).toString("utf8");
+    },
+    env: process.env,
+  };
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined) throw new UsageError(`${PROGRAM}: missing command (see ${PROGRAM} --help)`);
+    if (first === "--help" || first === "-h") {
+      io.stdout(topLevelHelp());
+      return 0;
+    }
+    if (first === "help") {
+      if (rest[0] === undefined) {
+        io.stdout(topLevelHelp());
+        return 0;
+      }
+      return await dispatch(rest[0], ["--help"], io);
+    }
+    return await dispatch(first, rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    io.stderr(`${PROGRAM}: internal error: ${message}\n`);
+    return 1;
+  }
+}
+
+async function dispatch(name: string, argv: string[], io: CliIo): Promise<number> {
+  const entry = COMMANDS.find((command) => command.name === name);
+  if (!entry) {
+    const what = name.startsWith("-") ? `unknown option '${name}'` : `unknown command '${name}'`;
+    throw new UsageError(`${PROGRAM}: ${what} (see ${PROGRAM} --help)`);
+  }
+  const { run } = await entry.load();
+  return run(argv, io);
 }

@@ -325,6 +325,14 @@ const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 const GLOB = /^[A-Za-z0-9_.\-*?]+$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+export function isRegionName(value: string): boolean {
+  return REGION.test(value);
+}
+
+export function isVpcId(value: string): boolean {
+  return VPC_ID.test(value);
+}
+
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

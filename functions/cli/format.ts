@@ -1,0 +1,51 @@
+// Output of decisions: one JSON object per line (stable keys, for jq and scripts) or an
+// aligned table for people.
+import type { Decision } from "../core/types.js";
+
+/** Every key is always present (null when unknown) so consumers need no existence checks. */
+export function formatJsonLine(decision: Decision): string {
+  return JSON.stringify({
+    name: decision.name,
+    decision: decision.decision,
+    reasons: decision.reasons.map((reason) => ({ code: reason.code, message: reason.message })),
+    node: decision.node ?? null,
+    instanceId: decision.instanceId ?? null,
+    requester: decision.requester ?? null,
+    requestedSans: decision.requestedSans ?? null,
+    owned: decision.owned ?? null,
+  });
+}
+
+/** Control characters from a CSR must not reach a terminal. */
+function cell(value: string | undefined): string {
+  if (value === undefined || value === "") return "-";
+  return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
+}
+
+export function formatTable(decisions: Decision[]): string {
+  const header = ["NAME", "NODE", "INSTANCE", "DECISION", "REASONS"];
+  const rows = decisions.map((decision) => [
+    cell(decision.name),
+    cell(decision.node),
+    cell(decision.instanceId),
+    decision.decision,
+    cell(decision.reasons.map((reason) => reason.code).join(",")),
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
+  const line = (row: string[]): string =>
+    row
+      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  const lines = [line(header), ...rows.map(line)];
+  // The table only names the reasons; their sentences follow, one per line, for deny and wait.
+  const details = decisions.flatMap((decision) =>
+    decision.decision === "deny" || decision.decision === "wait"
+      ? decision.reasons.map((reason) => `${cell(decision.name)}: ${reason.code}: ${cell(reason.message)}`)
+      : [],
+  );
+  if (details.length > 0) lines.push("", ...details);
+  return `${lines.join("\n")}\n`;
+}
