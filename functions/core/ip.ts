@@ -53,8 +53,13 @@ function parseIpv6(text: string): number[] | undefined {
   return explicit === 8 ? [...head, ...tailGroups] : undefined;
 }
 
-/** RFC 5952 text: lower case, no leading zeros, the longest run (≥ 2) of zero groups as "::". */
+/** RFC 5952 text: lower case, no leading zeros, the first longest run (≥ 2) of zero groups as "::". */
 function formatIpv6(groups: number[]): string {
+  // IPv4-mapped addresses keep their dotted tail (RFC 5952 §5), as the PKCS#10 parser prints them.
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return `::ffff:${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  }
   let bestStart = -1;
   let bestLength = 0;
   for (let start = 0; start < 8;) {
@@ -79,7 +84,7 @@ function formatIpv6(groups: number[]): string {
 
 /**
  * The canonical form of an IP address, or undefined when `s` is not one.
- * IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) stay IPv6 (`::ffff:a00:1`): they are a different
+ * IPv4-mapped IPv6 addresses (`::ffff:a00:1`) stay IPv6 (`::ffff:10.0.0.1`): they are a different
  * SAN from the IPv4 address, and no EC2 instance owns one, so they are never owned.
  */
 export function canonicalIp(s: unknown): CanonicalIp | undefined {

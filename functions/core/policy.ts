@@ -514,7 +514,7 @@ function requestedSans(request: ParsedRequest | undefined): Decision["requestedS
   for (const san of request.sans) {
     if (!isRecord(san)) continue;
     if (san.type === "dns") result.dnsNames.push(String(san.value));
-    else if (san.type === "ip") result.ips.push(canonicalIp(san.value)?.value ?? String(san.value));
+    else if (san.type === "ip") result.ips.push(String(san.value));
     else result.other.push(`${String(san.type)}:${String(san.value)}`);
   }
   return result;

@@ -1,0 +1,295 @@
+import { describe, expect, it } from "vitest";
+import {
+  identifyInstance,
+  parseProviderId,
+  sessionInstanceId,
+  type IdentityOptions,
+} from "../../functions/core/identity.js";
+import type { CsrObject, Ec2Instance } from "../../functions/core/types.js";
+import {
+  A,
+  A_ID,
+  A_IP,
+  A_NAME,
+  A_SHORT,
+  ALL,
+  B,
+  B_ID,
+  B_NAME,
+  C_ID,
+  CLUSTER_VPC,
+  DEAD,
+  FOREIGN_ID,
+  OTHER_VPC,
+  REGION,
+  REUSED_IP,
+  TWIN,
+  TWIN_ID,
+  instance,
+  ipName,
+  node,
+  providerId,
+} from "./policy-fixtures.js";
+
+function csr(extra?: Record<string, unknown>): CsrObject {
+  return {
+    metadata: { name: "csr-x" },
+    spec: {
+      signerName: "kubernetes.io/kubelet-serving",
+      request: "",
+      ...(extra ? { extra: extra as Record<string, string[]> } : {}),
+    },
+  };
+}
+
+function identify(
+  nodeName: string,
+  instances: Ec2Instance[],
+  options: IdentityOptions = {},
+  request = csr(),
+) {
+  return identifyInstance(nodeName, request, instances, REGION, { vpcIds: [CLUSTER_VPC], ...options });
+}
+
+describe("parseProviderId", () => {
+  it("parses aws:///<az>/<instance-id>", () => {
+    expect(parseProviderId(`aws:///eu-west-1a/${A_ID}`)).toEqual({ az: "eu-west-1a", instanceId: A_ID });
+    expect(parseProviderId("aws:///us-west-2-lax-1a/i-12345678")).toEqual({
+      az: "us-west-2-lax-1a",
+      instanceId: "i-12345678",
+    });
+  });
+  it.each([
+    "",
+    "aws://eu-west-1a/" + A_ID,
+    `aws:///eu-west-1a/${A_ID}/x`,
+    `gce:///eu-west-1a/${A_ID}`,
+    "aws:///eu-west-1a/i-xyz",
+    `kind://docker/${A_ID}`,
+  ])("rejects %j", (input) => expect(parseProviderId(input)).toBeUndefined());
+});
+
+describe("sessionInstanceId", () => {
+  it("reads the one-element list EKS writes, and a bare string", () => {
+    expect(sessionInstanceId(csr({ sessionName: [A_ID] }))).toEqual({ instanceId: A_ID, raw: A_ID });
+    expect(sessionInstanceId(csr({ sessionName: A_ID }))).toEqual({ instanceId: A_ID, raw: A_ID });
+  });
+  it("ignores session names that are not instance IDs, and ambiguous lists", () => {
+    expect(sessionInstanceId(csr({ sessionName: ["alice"] })).instanceId).toBeUndefined();
+    expect(sessionInstanceId(csr({ sessionName: [A_ID, B_ID] })).instanceId).toBeUndefined();
+    expect(sessionInstanceId(csr({ SessionName: [A_ID] })).instanceId).toBeUndefined();
+    expect(sessionInstanceId(csr()).instanceId).toBeUndefined();
+  });
+});
+
+describe("identifyInstance", () => {
+  it.each([
+    ["the private DNS name", A_NAME, "private-dns-name"],
+    [
+      "the private DNS name in upper case with a trailing dot",
+      `${A_NAME.toUpperCase()}.`,
+      "private-dns-name",
+    ],
+    ["the short hostname", A_SHORT, "short-hostname"],
+    ["the instance ID", A_ID, "instance-id"],
+    ["the resource-name hostname", `${A_ID}.${REGION}.compute.internal`, "resource-name"],
+  ])("matches N by %s", (_label, nodeName, source) => {
+    const result = identify(nodeName, ALL);
+    expect(result).toMatchObject({ kind: "matched", instanceId: A_ID, nodeNameMatched: true });
+    expect(result.kind === "matched" && result.matchedBy).toContain(source);
+  });
+
+  it("matches EC2's upper-case or trailing-dot PrivateDnsName", () => {
+    const shouty = instance({ id: A_ID, ip: A_IP, privateDnsName: `${A_NAME.toUpperCase()}.` });
+    expect(identify(A_NAME, [shouty])).toMatchObject({ kind: "matched", instanceId: A_ID });
+  });
+
+  it("accepts i-….ec2.internal only in us-east-1", () => {
+    const east = instance({ id: A_ID, ip: A_IP, region: "us-east-1" });
+    expect(identifyInstance(`${A_ID}.ec2.internal`, csr(), [east], "us-east-1")).toMatchObject({
+      kind: "matched",
+    });
+    expect(identifyInstance(`${A_ID}.ec2.internal`, csr(), [A], REGION)).toMatchObject({ kind: "none" });
+  });
+
+  it("does not match prefixes, suffixes or other labels", () => {
+    for (const name of [
+      `${A_NAME}.evil.com`,
+      `evil-${A_SHORT}`,
+      "ip-10-0-1-7",
+      "compute.internal",
+      `${A_SHORT}.evil.com`,
+      "10.0.1.70",
+    ]) {
+      expect(identify(name, ALL).kind, name).toBe("none");
+    }
+  });
+
+  it("ignores terminated, stopped and shutting-down instances", () => {
+    for (const state of ["terminated", "stopped", "stopping", "shutting-down", undefined]) {
+      const gone = { ...A, State: state === undefined ? undefined : { Name: state } };
+      expect(identify(A_NAME, [gone]).kind, String(state)).toBe("none");
+    }
+  });
+
+  it("counts pending instances", () => {
+    expect(identify(A_NAME, [{ ...A, State: { Name: "pending" } }])).toMatchObject({
+      kind: "matched",
+      instanceId: A_ID,
+    });
+  });
+
+  it("picks the new instance when a terminated one used the same name", () => {
+    expect(identify(ipName(REUSED_IP), [DEAD, instance({ id: C_ID, ip: REUSED_IP })])).toMatchObject({
+      kind: "matched",
+      instanceId: C_ID,
+    });
+  });
+
+  it("prefers the cluster's VPC when the same name is live in another VPC", () => {
+    expect(identify(A_SHORT, [TWIN, A])).toMatchObject({ kind: "matched", instanceId: A_ID });
+    expect(identify(A_NAME, [A, TWIN])).toMatchObject({ kind: "matched", instanceId: A_ID });
+  });
+
+  it("is a conflict when the same name is live twice and the VPCs do not settle it", () => {
+    expect(identify(A_NAME, [A, TWIN], { vpcIds: [CLUSTER_VPC, OTHER_VPC] })).toMatchObject({
+      kind: "conflict",
+      instanceIds: [A_ID, TWIN_ID],
+    });
+    expect(identify(A_NAME, [A, TWIN], { vpcIds: [] })).toMatchObject({ kind: "conflict" });
+  });
+
+  it("gives the foreign twin when it is the only live match (membership is checked later)", () => {
+    expect(identify(A_NAME, [TWIN])).toMatchObject({ kind: "matched", instanceId: TWIN_ID });
+  });
+
+  it("counts an instance listed twice once", () => {
+    expect(identify(A_NAME, [A, { ...A }])).toMatchObject({ kind: "matched", instanceId: A_ID });
+  });
+
+  describe("EKS session name", () => {
+    const eks: IdentityOptions = { clusterKind: "eks" };
+    it("agrees with the name", () => {
+      const result = identify(A_NAME, ALL, eks, csr({ sessionName: [A_ID] }));
+      expect(result).toMatchObject({ kind: "matched", instanceId: A_ID, nodeNameMatched: true });
+      expect(result.kind === "matched" && result.matchedBy).toEqual(["private-dns-name", "session-name"]);
+    });
+    it("conflicts with the name", () => {
+      expect(identify(A_NAME, ALL, eks, csr({ sessionName: [B_ID] }))).toMatchObject({ kind: "conflict" });
+    });
+    it("conflicts when it names an instance that is not visible", () => {
+      expect(identify(A_NAME, ALL, eks, csr({ sessionName: ["i-0999999999999999f"] }))).toMatchObject({
+        kind: "conflict",
+      });
+    });
+    it("conflicts when it names the foreign twin while the name resolves in the cluster VPC", () => {
+      expect(identify(A_NAME, [A, TWIN], eks, csr({ sessionName: [TWIN_ID] }))).toMatchObject({
+        kind: "conflict",
+      });
+    });
+    it("settles an ambiguous name", () => {
+      const result = identify(
+        A_NAME,
+        [A, TWIN],
+        { ...eks, vpcIds: [CLUSTER_VPC, OTHER_VPC] },
+        csr({ sessionName: [A_ID] }),
+      );
+      expect(result).toMatchObject({ kind: "matched", instanceId: A_ID });
+    });
+    it("identifies the instance alone when N is a custom hostname (N is then not owned)", () => {
+      expect(identify("worker-7", ALL, eks, csr({ sessionName: [A_ID] }))).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+        nodeNameMatched: false,
+      });
+    });
+    it("is none when the instance it names is not live", () => {
+      expect(identify("worker-7", [DEAD], eks, csr({ sessionName: [DEAD.InstanceId] }))).toMatchObject({
+        kind: "none",
+      });
+    });
+    it("is ignored on self-managed clusters (extra is not authenticator-controlled there)", () => {
+      expect(
+        identify(A_NAME, ALL, { clusterKind: "self-managed" }, csr({ sessionName: [B_ID] })),
+      ).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+      });
+    });
+    it("ignores session names that are not instance IDs", () => {
+      expect(identify(A_NAME, ALL, eks, csr({ sessionName: ["EKS-hybrid-node-1"] }))).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+      });
+    });
+  });
+
+  describe("providerID cross-check", () => {
+    it("agrees", () => {
+      expect(identify(A_NAME, ALL, { nodes: [node(A_NAME, providerId(A_ID))] })).toMatchObject({
+        kind: "matched",
+      });
+    });
+    it("names another instance: conflict", () => {
+      expect(identify(A_NAME, ALL, { nodes: [node(A_NAME, providerId(B_ID))] })).toMatchObject({
+        kind: "conflict",
+        instanceIds: [A_ID, B_ID],
+      });
+    });
+    it("only the Node object named N counts", () => {
+      expect(
+        identify(A_NAME, ALL, { nodes: [node(B_NAME, providerId(FOREIGN_ID)), node(A_NAME)] }),
+      ).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+      });
+    });
+    it("never vouches alone", () => {
+      expect(identify("worker-7", ALL, { nodes: [node("worker-7", providerId(A_ID))] })).toMatchObject({
+        kind: "none",
+      });
+    });
+    it("vouches when trustNodeProviderId is set, for a live instance only", () => {
+      const trusted = { trustNodeProviderId: true };
+      expect(
+        identify("worker-7", ALL, { ...trusted, nodes: [node("worker-7", providerId(A_ID))] }),
+      ).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+        nodeNameMatched: false,
+        matchedBy: ["provider-id"],
+      });
+      expect(
+        identify("worker-7", ALL, {
+          ...trusted,
+          nodes: [node("worker-7", providerId(DEAD.InstanceId ?? ""))],
+        }),
+      ).toMatchObject({
+        kind: "none",
+      });
+    });
+  });
+
+  it("never throws on hostile shapes", () => {
+    const hostile = [
+      null,
+      7,
+      "x",
+      { InstanceId: 5 },
+      { InstanceId: A_ID, State: "running" },
+      B,
+    ] as unknown as Ec2Instance[];
+    expect(identify(B_NAME, hostile)).toMatchObject({ kind: "matched", instanceId: B_ID });
+    expect(identifyInstance("", csr(), [A], REGION).kind).toBe("none");
+    expect(
+      identify(A_NAME, [A], {
+        nodes: [null, { metadata: null }, { metadata: { name: A_NAME }, spec: { providerID: 3 } }] as never,
+      }),
+    ).toMatchObject({
+      kind: "matched",
+    });
+    expect(
+      identify(B_NAME, [B], { clusterKind: "eks" }, { spec: null } as unknown as CsrObject),
+    ).toMatchObject({ kind: "matched" });
+  });
+});
