@@ -1,0 +1,308 @@
+// Which clusters a sweep visits and how to connect to each (SPEC §6 step 1).
+//
+// API
+//   resolveClusters(config, deps, log) -> Promise<ResolvedClusters { targets, failures }>
+//   type ClusterTarget, ClusterFailure, ClusterDeps, ClusterLog
+//   tokenFromSecretString(value) -> string (raw token or JSON {"token": …})
+//   DISCOVERY_FAILURE = "*": the `cluster` of a failure where a whole region's listing failed
+//
+// EKS: per region of `config.regions` (default: the approver's own region) ListClusters
+// (paginated) → include/exclude globs → DescribeCluster (endpoint, CA, VPC, status, tags) →
+// `eks.tags` filter; non-ACTIVE clusters are skipped with a log line. With
+// `eks.discovery: false` only the clusters named under `eks.clusters` are described.
+// Self-managed: straight from the config; the token is read from Secrets Manager or SSM
+// when `token()` is called. One cluster's failure never stops the others: it is returned
+// in `failures`. Tokens are produced lazily and kept at most TOKEN_REUSE_MS, so a target
+// resolved for one invocation never carries a stale credential into the next.
+import { DescribeClusterCommand, ListClustersCommand, type Cluster } from "@aws-sdk/client-eks";
+import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { GetParameterCommand } from "@aws-sdk/client-ssm";
+import { globMatch, settingsForCluster, type Config, type SelfManagedCluster } from "../core/config.js";
+import type { ClusterFacts, ClusterPolicySettings } from "../core/types.js";
+import type { AwsClients } from "./aws.js";
+import { eksBearerToken } from "./eks-token.js";
+
+export interface ClusterTarget {
+  facts: ClusterFacts;
+  settings: ClusterPolicySettings;
+  /** API server URL. */
+  endpoint: string;
+  /** base64 of the PEM CA bundle (kubeconfig `certificate-authority-data`). */
+  caData?: string;
+  /** Bearer token for the API server, produced on first use and reused briefly. */
+  token: () => Promise<string>;
+  source: "eks" | "self-managed";
+}
+
+export interface ClusterFailure {
+  cluster: string;
+  region: string;
+  error: string;
+}
+
+export interface ResolvedClusters {
+  targets: ClusterTarget[];
+  failures: ClusterFailure[];
+}
+
+export interface ClusterDeps {
+  /** An AwsClientCache satisfies this. */
+  forRegion(region: string): Pick<AwsClients, "eks" | "sts" | "ssm" | "secretsManager">;
+  /** Region used when `config.regions` is empty; default AWS_REGION / AWS_DEFAULT_REGION. */
+  defaultRegion?: string;
+  /**
+   * STS URL signed into EKS tokens; default AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL (the
+   * same override the SDK honours, so a test rig's fake STS is used consistently), else the
+   * regional endpoint.
+   */
+  stsEndpoint?: string;
+  /** Clock for token reuse (tests). */
+  now?: () => number;
+}
+
+export interface ClusterLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+export const DISCOVERY_FAILURE = "*";
+const TOKEN_REUSE_MS = 5 * 60_000; // EKS tokens are valid 15 minutes; secrets may rotate
+const DESCRIBE_CONCURRENCY = 8;
+
+export async function resolveClusters(
+  config: Config,
+  deps: ClusterDeps,
+  log: ClusterLog,
+): Promise<ResolvedClusters> {
+  const targets: ClusterTarget[] = [];
+  const failures: ClusterFailure[] = [];
+
+  const regions = config.regions.length > 0 ? config.regions : defaultRegion(deps);
+  const eksNamed = Object.keys(config.eks.clusters);
+  if ((config.eks.discovery || eksNamed.length > 0) && regions.length === 0) {
+    failures.push({
+      cluster: DISCOVERY_FAILURE,
+      region: "",
+      error: "no region: set config.regions or AWS_REGION",
+    });
+  } else if (config.eks.discovery || eksNamed.length > 0) {
+    const perRegion = await Promise.all(regions.map((region) => resolveEksRegion(config, deps, log, region)));
+    for (const r of perRegion) {
+      targets.push(...r.targets);
+      failures.push(...r.failures);
+    }
+    if (!config.eks.discovery) {
+      // Named clusters found in no region are worth a failure line, not silence.
+      for (const name of eksNamed) {
+        const seen = targets.some((t) => t.source === "eks" && t.facts.name === name);
+        const failed = failures.some((f) => f.cluster === name);
+        if (!seen && !failed) {
+          failures.push({
+            cluster: name,
+            region: regions.join(","),
+            error: "EKS cluster not found in any region",
+          });
+        }
+      }
+    }
+  }
+
+  for (const cluster of config.selfManaged) targets.push(selfManagedTarget(config, deps, cluster));
+  return { targets, failures };
+}
+
+function defaultRegion(deps: ClusterDeps): string[] {
+  const region = deps.defaultRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  return region ? [region] : [];
+}
+
+async function resolveEksRegion(
+  config: Config,
+  deps: ClusterDeps,
+  log: ClusterLog,
+  region: string,
+): Promise<ResolvedClusters> {
+  const targets: ClusterTarget[] = [];
+  const failures: ClusterFailure[] = [];
+  let clients: ReturnType<ClusterDeps["forRegion"]>;
+  let names: string[];
+  try {
+    clients = deps.forRegion(region);
+    names = config.eks.discovery ? await listClusterNames(clients, region) : Object.keys(config.eks.clusters);
+  } catch (err) {
+    return {
+      targets,
+      failures: [{ cluster: DISCOVERY_FAILURE, region, error: `ListClusters: ${message(err)}` }],
+    };
+  }
+  const wanted = names.filter(
+    (name) =>
+      !config.eks.discovery ||
+      (config.eks.include.some((g) => globMatch(g, name)) &&
+        !config.eks.exclude.some((g) => globMatch(g, name))),
+  );
+
+  await forEachBounded(wanted, DESCRIBE_CONCURRENCY, async (name) => {
+    let cluster: Cluster | undefined;
+    try {
+      cluster = (await clients.eks.send(new DescribeClusterCommand({ name }))).cluster;
+    } catch (err) {
+      // Without discovery a named cluster simply lives in another region.
+      if (!config.eks.discovery && errorName(err) === "ResourceNotFoundException") return;
+      failures.push({ cluster: name, region, error: `DescribeCluster: ${message(err)}` });
+      return;
+    }
+    if (!cluster) {
+      failures.push({ cluster: name, region, error: "DescribeCluster returned no cluster" });
+      return;
+    }
+    if (!hasTags(cluster.tags ?? {}, config.eks.tags)) {
+      log.info("EKS cluster skipped: tag filter does not match", { cluster: name, region });
+      return;
+    }
+    if (cluster.status !== "ACTIVE") {
+      log.info("EKS cluster skipped: not ACTIVE", { cluster: name, region, status: cluster.status });
+      return;
+    }
+    const endpoint = cluster.endpoint;
+    const vpcId = cluster.resourcesVpcConfig?.vpcId;
+    if (!endpoint || !vpcId) {
+      failures.push({ cluster: name, region, error: "DescribeCluster lacks endpoint or VPC" });
+      return;
+    }
+    const caData = cluster.certificateAuthority?.data;
+    const stsEndpoint = deps.stsEndpoint ?? process.env.AWS_ENDPOINT_URL_STS ?? process.env.AWS_ENDPOINT_URL;
+    targets.push({
+      facts: { name, kind: "eks", region, vpcIds: [vpcId] },
+      settings: settingsForCluster(config, name, "eks"),
+      endpoint,
+      ...(caData ? { caData } : {}),
+      source: "eks",
+      token: reuse(deps, () =>
+        eksBearerToken({
+          clusterName: name,
+          region,
+          credentials: clients.sts.config.credentials,
+          ...(stsEndpoint ? { stsEndpoint } : {}),
+        }),
+      ),
+    });
+  });
+  // Stable order for reports and tests, whatever order the describes finished in.
+  targets.sort((a, b) => a.facts.name.localeCompare(b.facts.name));
+  return { targets, failures };
+}
+
+async function listClusterNames(clients: Pick<AwsClients, "eks">, _region: string): Promise<string[]> {
+  const names: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await clients.eks.send(
+      new ListClustersCommand({ maxResults: 100, ...(nextToken ? { nextToken } : {}) }),
+    );
+    names.push(...(page.clusters ?? []));
+    nextToken = page.nextToken || undefined;
+  } while (nextToken);
+  return names;
+}
+
+function hasTags(actual: Record<string, string>, required: Record<string, string>): boolean {
+  return Object.entries(required).every(
+    ([key, value]) => Object.hasOwn(actual, key) && actual[key] === value,
+  );
+}
+
+function selfManagedTarget(config: Config, deps: ClusterDeps, cluster: SelfManagedCluster): ClusterTarget {
+  return {
+    facts: { name: cluster.name, kind: "self-managed", region: cluster.region, vpcIds: [...cluster.vpcIds] },
+    settings: settingsForCluster(config, cluster.name, "self-managed"),
+    endpoint: cluster.endpoint,
+    caData: normaliseCaData(cluster.caData),
+    source: "self-managed",
+    token: reuse(deps, () => readCredential(deps, cluster)),
+  };
+}
+
+/** The config accepts the PEM itself or its base64; targets always carry base64. */
+function normaliseCaData(caData: string): string {
+  return caData.includes("-----BEGIN") ? Buffer.from(caData, "utf8").toString("base64") : caData.trim();
+}
+
+async function readCredential(deps: ClusterDeps, cluster: SelfManagedCluster): Promise<string> {
+  const credential = cluster.credential;
+  if ("secretsManager" in credential) {
+    const arn = credential.secretsManager;
+    const region = regionOfArn(arn) ?? cluster.region;
+    const out = await deps
+      .forRegion(region)
+      .secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString`);
+    return tokenFromSecretString(out.SecretString);
+  }
+  const name = credential.ssmParameter;
+  const region = regionOfArn(name) ?? cluster.region;
+  const out = await deps
+    .forRegion(region)
+    .ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+  const value = out.Parameter?.Value;
+  if (value === undefined) throw new Error(`parameter ${name} has no value`);
+  return tokenFromSecretString(value);
+}
+
+/** A secret holds the bearer token itself, or a JSON object `{"token": "…"}`. */
+export function tokenFromSecretString(value: string): string {
+  const trimmed = value.trim();
+  let token = trimmed;
+  if (trimmed.startsWith("{")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new Error("credential looks like JSON but does not parse");
+    }
+    const field = (parsed as { token?: unknown }).token;
+    if (typeof field !== "string") throw new Error('credential JSON has no string "token" field');
+    token = field.trim();
+  }
+  // A token goes into an HTTP header: printable ASCII without spaces, nothing else.
+  if (!/^[!-~]+$/.test(token)) throw new Error("credential is not a bearer token");
+  return token;
+}
+
+function regionOfArn(value: string): string | undefined {
+  const parts = value.split(":");
+  return parts[0] === "arn" && parts.length >= 6 && parts[3] ? parts[3] : undefined;
+}
+
+function reuse(deps: ClusterDeps, produce: () => Promise<string>): () => Promise<string> {
+  const clock = deps.now ?? Date.now;
+  let cached: { value: Promise<string>; at: number } | undefined;
+  return () => {
+    const at = clock();
+    if (!cached || at - cached.at >= TOKEN_REUSE_MS) {
+      const value = produce();
+      cached = { value, at };
+      // A failed read is not kept: the next call tries again.
+      value.catch(() => {
+        if (cached?.value === value) cached = undefined;
+      });
+    }
+    return cached.value;
+  };
+}
+
+async function forEachBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
