@@ -106,7 +106,7 @@ describe("request parser fuzzing", { timeout: 60_000 }, () => {
   });
 
   it("ECDSA P-256: exhaustively, flipping any single bit never verifies", () => {
-    const [{ der }] = samples as [{ der: Buffer }];
+    const { der } = samples[0] as { der: Buffer };
     for (let index = 0; index < der.length; index++) {
       for (let bit = 0; bit < 8; bit++) {
         const mutated = Buffer.from(der);
@@ -138,7 +138,7 @@ describe("request parser fuzzing", { timeout: 60_000 }, () => {
   });
 
   it("mutating the base64 request field either fails or yields exactly the original request", () => {
-    const [{ der }] = samples as [{ der: Buffer }];
+    const { der } = samples[0] as { der: Buffer };
     const field = toRequestField(derToPem(der));
     const original = parseCertificateRequest(field);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n-";
