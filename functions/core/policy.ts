@@ -520,6 +520,14 @@ function requestedSans(request: ParsedRequest | undefined): Decision["requestedS
   return result;
 }
 
+function isReadableNode(value: unknown): boolean {
+  if (!isRecord(value) || !isRecord(value.metadata) || typeof value.metadata.name !== "string") return false;
+  if (value.spec === undefined || value.spec === null) return true;
+  if (!isRecord(value.spec)) return false;
+  const providerId = value.spec.providerID;
+  return providerId === undefined || providerId === null || typeof providerId === "string";
+}
+
 function unavailableMessage(facts: unknown, what: string): string | undefined {
   if (Array.isArray(facts)) return undefined;
   const detail = isRecord(facts) && typeof facts.unavailable === "string" ? facts.unavailable : "no data";
@@ -561,6 +569,19 @@ function decideUnsafe(input: PolicyInput): Decision {
     unavailableMessage(input.instances, "EC2 instances"),
     unavailableMessage(input.nodes, "Kubernetes Node objects"),
   ].filter((message): message is string => message !== undefined);
+  if (Array.isArray(input.nodes) && !input.nodes.every(isReadableNode)) {
+    // An unreadable Node object could be N's with a conflicting providerID.
+    unavailable.push(
+      "a Node object in the list is unreadable (no name, or a providerID that is not a string)",
+    );
+  }
+  if (!isRecord(input.settings) || !isRecord(input.cluster)) {
+    // Defaults could silently drop a configured check (e.g. the cluster tag): never guess.
+    unavailable.push("the cluster's facts or policy settings are missing");
+  }
+  if (!(input.now instanceof Date) || !Number.isFinite(input.now.getTime())) {
+    unavailable.push("no valid evaluation time was given");
+  }
   if (unavailable.length > 0) {
     return {
       ...base,
@@ -569,7 +590,7 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
-  const nowMs = input.now instanceof Date ? input.now.getTime() : NaN;
+  const nowMs = input.now.getTime();
   const createdAt = parseTime(csr.metadata?.creationTimestamp);
   const ctx: Context = {
     input,
