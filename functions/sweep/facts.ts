@@ -9,7 +9,11 @@
 // Candidates are derived from what the node cannot forge plus its claimed name (SPEC §3):
 //   - instance IDs: node names that are IDs, resource-name hostnames
 //     (`i-….<region>.compute.internal`, `i-….ec2.internal`), EKS session names;
-//   - private DNS names: full names exactly, short names (`ip-10-0-1-70`) as `ip-10-0-1-70.*`.
+//   - private DNS names: full names exactly; a short name (`ip-10-0-1-70`, Ubuntu's hostname)
+//     expanded to the only names EC2 assigns in this region (`<short>.<region>.compute.internal`,
+//     and `<short>.ec2.internal` in us-east-1). Exact values rather than an `ip-10-0-1-70.*`
+//     wildcard: as precise for EC2-assigned names, no wildcard ever reaches EC2, and moto
+//     (which does not implement wildcards for this filter) behaves like EC2.
 // One `instance-id` filter query and one `private-dns-name` filter query (multiple filters AND,
 // so the two kinds cannot share a call), each chunked at the per-filter value limit and
 // paginated. The `instance-id` FILTER is used rather than `InstanceIds`, which fails the whole
@@ -40,7 +44,7 @@ export interface NodeLookupRequest {
 
 export interface InstanceLookupPlan {
   instanceIds: string[];
-  /** Values for the `private-dns-name` filter: exact names and `short.*` wildcards. */
+  /** Exact values for the `private-dns-name` filter. */
   dnsNames: string[];
 }
 
@@ -64,6 +68,13 @@ function instanceIdFromResourceName(name: string, region: string): string | unde
   return ok ? first : undefined;
 }
 
+/** The domains of the private DNS names EC2 assigns in `region`. */
+function privateDnsDomains(region: string): string[] {
+  return region === "us-east-1"
+    ? ["ec2.internal", `${region}.compute.internal`]
+    : [`${region}.compute.internal`];
+}
+
 export function planInstanceLookups(
   requests: readonly NodeLookupRequest[],
   region: string,
@@ -84,7 +95,8 @@ export function planInstanceLookups(
       ids.add(fromResourceName);
       continue;
     }
-    dns.add(name.includes(".") ? name : `${name}.*`);
+    if (name.includes(".")) dns.add(name);
+    else for (const domain of privateDnsDomains(region)) dns.add(`${name}.${domain}`);
   }
   return { instanceIds: [...ids].sort(), dnsNames: [...dns].sort() };
 }
