@@ -100,7 +100,7 @@ function decodeBase64Strict(text: string, error: string): Buffer {
 }
 
 const PEM_BLOCK =
-  /^[ \t\r\n\f\v]*-----BEGIN ([^\r\n]*?)-----[ \t]*\r?\n([\s\S]*?)-----END ([^\r\n]*?)-----[ \t\r\n\f\v]*$/;
+  /^[ \t\r\n\f\v]*-----BEGIN ([^\r\n]*?)-----[ \t]*\r?\n([\s\S]*?)(?<=\n)-----END ([^\r\n]*?)-----[ \t\r\n\f\v]*$/;
 
 function parsePem(text: string): ParsedRequest {
   const begins = text.match(/-----BEGIN /g)?.length ?? 0;
@@ -109,7 +109,7 @@ function parsePem(text: string): ParsedRequest {
   const ends = text.match(/-----END /g)?.length ?? 0;
   if (ends !== 1) fail("PEM block is not terminated by exactly one END line");
   const match = PEM_BLOCK.exec(text);
-  if (!match) fail("only whitespace is allowed outside the PEM block");
+  if (!match) fail("malformed PEM block: BEGIN and END must be on their own lines, only whitespace outside");
   const [, label = "", body = "", endLabel = ""] = match;
   if (label !== endLabel) fail("PEM BEGIN and END labels differ");
   if (label !== PEM_LABEL) fail(`PEM block is ${quote(label)}, expected "${PEM_LABEL}"`);

@@ -518,8 +518,10 @@ describe("malformed input never throws and fails with one clear line", () => {
       validPem + validPem.replace(/CERTIFICATE REQUEST/g, "CERTIFICATE"),
       /exactly one/,
     ],
-    ["text before the block", `hello\n${validPem}`, /only whitespace/],
-    ["text after the block", `${validPem}trailer\n`, /only whitespace/],
+    ["text before the block", `hello\n${validPem}`, /only whitespace outside/],
+    ["text after the block", `${validPem}trailer\n`, /only whitespace outside/],
+    ["the BEGIN line not on its own line", validPem.replace("REQUEST-----\n", "REQUEST-----"), /own lines/],
+    ["the END line not on its own line", validPem.replace(/\n-----END/, "-----END"), /own lines/],
     ["a missing END line", validPem.replace(/-----END[^\n]*\n/, ""), /END/],
     [
       "PEM headers",
