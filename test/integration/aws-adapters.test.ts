@@ -13,29 +13,20 @@ import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../functions/core/config.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { decodeEksToken } from "../../functions/sweep/eks-token.js";
 import { describeInstancesForNodes, type NodeLookupRequest } from "../../functions/sweep/facts.js";
+import { rig } from "../rig/context.js";
 
-const MOTO = motoEndpoint();
+const MOTO = rig().moto.endpoint;
 const CREDS = { accessKeyId: "testing", secretAccessKey: "testing" };
 const AMI = "ami-12c6146b"; // an image moto ships in every region
 const suffix = randomBytes(4).toString("hex");
 // A fresh /16 per run, so instances left in a shared moto by an earlier run never share names.
 const octet = 100 + (randomBytes(1)[0]! % 150);
-
-function motoEndpoint(): string {
-  const provided = inject("moto" as never) as unknown;
-  const endpoint =
-    typeof provided === "string" ? provided : (provided as { endpoint?: string } | undefined)?.endpoint;
-  if (typeof endpoint !== "string" || !endpoint.startsWith("http")) {
-    throw new Error(`the rig did not provide a moto endpoint (got ${JSON.stringify(provided)})`);
-  }
-  return endpoint;
-}
 
 /**
  * A signed request straight to moto, for what the installed SDK clients cannot say: SQS (no
@@ -235,13 +226,11 @@ describe("describeInstancesForNodes (moto)", () => {
     process.env.AWS_ENDPOINT_URL = MOTO;
     try {
       const viaEnv = createAwsClients({ credentials: CREDS, maxAttempts: 1 });
-      const out = await viaEnv
-        .forRegion(region)
-        .ec2.send(
-          new DescribeInstancesCommand({
-            Filters: [{ Name: "instance-id", Values: [seeded[0]!.InstanceId!] }],
-          }),
-        );
+      const out = await viaEnv.forRegion(region).ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [{ Name: "instance-id", Values: [seeded[0]!.InstanceId!] }],
+        }),
+      );
       expect(out.Reservations?.[0]?.Instances?.[0]?.InstanceId).toBe(seeded[0]!.InstanceId);
       viaEnv.destroy();
     } finally {
@@ -278,15 +267,13 @@ describe("resolveClusters (moto)", () => {
     await sm.send(
       new CreateSecretCommand({ Name: name("json"), SecretString: '{"token":"json-token-def"}' }),
     );
-    await aws
-      .forRegion(region)
-      .ssm.send(
-        new PutParameterCommand({
-          Name: `/${name("ssm")}/token`,
-          Value: "ssm-token-ghi",
-          Type: "SecureString",
-        }),
-      );
+    await aws.forRegion(region).ssm.send(
+      new PutParameterCommand({
+        Name: `/${name("ssm")}/token`,
+        Value: "ssm-token-ghi",
+        Type: "SecureString",
+      }),
+    );
   }, 120_000);
 
   async function secretArn(n: string): Promise<string> {
