@@ -186,7 +186,7 @@ function clusterContext(
   if (vpcIds.length === 0) {
     // Never guess the VPC from the instances: they are what is being checked.
     warnings.push(
-      `${PROGRAM} evaluate: warning: no cluster VPC given (--cluster-vpc or a selfManaged cluster in --config): every instance counts as foreign`,
+      `${PROGRAM} evaluate: warning: no cluster VPC given (--cluster-vpc, or --config with --cluster naming a selfManaged cluster): no instance can be shown to belong to the cluster`,
     );
   }
 
