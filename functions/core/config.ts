@@ -429,7 +429,7 @@ function dnsTemplateAt(path: string, value: unknown): string {
 }
 
 function clusterTagAt(path: string, value: unknown): ClusterTag {
-  const tag = objectAt(path, value, ["key", "values"]);
+  const tag = objectAt(path, value, CLUSTER_TAG_KEYS);
   const key = stringAt(`${path}.key`, tag.key, 'a tag key like "kubernetes.io/cluster/{{cluster}}"');
   if (key.length > 128) fail(`${path}.key`, "a tag key of at most 128 characters", key);
   const placeholder = /\{\{\s*([^}]*?)\s*\}\}/.exec(key.replaceAll("{{cluster}}", ""));
@@ -448,7 +448,21 @@ function clusterTagAt(path: string, value: unknown): ClusterTag {
   return { key, values };
 }
 
-const SETTING_KEYS = SETTING_REFERENCE.map((entry) => entry.key);
+/**
+ * The keys an object accepts are the ones CONFIG_REFERENCE documents under it, so the
+ * reference (and the docs checked against it) cannot drift from the validator.
+ */
+function childKeys(parent: string): string[] {
+  const prefix = parent === "" ? "" : `${parent}.`;
+  return CONFIG_REFERENCE.map((entry) => entry.path)
+    .filter((path) => path.startsWith(prefix))
+    .map((path) => path.slice(prefix.length))
+    .filter((rest) => /^[A-Za-z]+$/.test(rest));
+}
+
+const SETTING_KEYS = childKeys("defaults");
+const CLUSTER_TAG_KEYS = childKeys("defaults.clusterTag");
+const CREDENTIAL_KEYS = childKeys("selfManaged[].credential");
 
 /** Reads the setting keys present in `source`; other keys are the caller's business. */
 function settingsAt(path: string, source: Json): ClusterOverrides {
@@ -490,7 +504,7 @@ function applyOverrides(base: ClusterPolicySettings, overrides: ClusterOverrides
 }
 
 function credentialAt(path: string, value: unknown): CredentialSource {
-  const credential = objectAt(path, value, ["secretsManager", "ssmParameter"]);
+  const credential = objectAt(path, value, CREDENTIAL_KEYS);
   const keys = Object.keys(credential);
   if (keys.length !== 1) {
     throw new ConfigError(path, "expected exactly one of secretsManager or ssmParameter");
@@ -584,10 +598,10 @@ function clusterNameAt(path: string, value: unknown): string {
 // The document
 // ---------------------------------------------------------------------------------------
 
-const TOP_KEYS = ["regions", "defaults", "eks", "selfManaged", "sweep"];
-const EKS_KEYS = ["discovery", "include", "exclude", "tags", "clusters"];
-const SELF_MANAGED_KEYS = ["name", "region", "endpoint", "caData", "credential", "vpcIds", ...SETTING_KEYS];
-const SWEEP_KEYS = ["concurrency", "watchWindowSeconds", "minRemainingMillis"];
+const TOP_KEYS = childKeys("");
+const EKS_KEYS = childKeys("eks");
+const SELF_MANAGED_KEYS = [...childKeys("selfManaged[]"), ...SETTING_KEYS];
+const SWEEP_KEYS = childKeys("sweep");
 
 /** Validates a parsed YAML/JSON document; `null`/`undefined` (an empty file) means all defaults. */
 export function parseConfig(doc: unknown): Config {
