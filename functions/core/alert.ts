@@ -1,0 +1,415 @@
+// Alert messages (SPEC §7): an Amazon Q Developer in chat applications (AWS Chatbot) custom
+// notification as the SNS message body, plus the SNS message attributes subscription filter
+// policies match on. Pure: time and account come in as values.
+//
+// API
+//   buildAlert(ctx: AlertContext) -> Alert { message, attributes, subject }
+//   ALERT_KINDS, type AlertKind, type AlertContext, type Alert, type ChatbotNotification
+//   ALERT_LIMITS: the size limits applied (see below)
+//
+// Shape: {"version":"1.0","source":"custom","id",
+//         "content":{"textType":"client-markdown","title","description","nextSteps":[…]},
+//         "metadata":{"summary","eventType","threadId","additionalContext":{…}}}
+// Chatbot's schema types every additionalContext value as a string, so lists travel as JSON
+// text (requestedSans, ownedAddresses) or comma-separated (reasonCodes). Everything that
+// comes from the CSR (node name, requester, SANs) is attacker-controlled: it is stripped of
+// control characters and of the characters Slack/markdown give meaning to (backticks, <, >)
+// before it reaches the description, and every list and string is bounded so the message
+// stays under SNS's 256 KiB whatever the CSR holds; cut lists end with "(+N more)".
+import type { ClusterFacts, Decision } from "./types.js";
+
+export const ALERT_KINDS = [
+  "denied", // a CSR was denied
+  "would-deny", // dry-run: it would have been denied
+  "left-pending", // `deny: false`: a failing CSR is left pending
+  "flood-guard", // more approvals than maxApprovalsPerSweep: the rest were held
+  "not-issued", // approved by us more than 10 minutes ago, still no certificate
+  "failed", // a CSR we approved carries a Failed condition
+  "cluster-error", // the cluster could not be swept
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+export interface AlertContext {
+  kind: AlertKind;
+  cluster: ClusterFacts;
+  /** The policy's decision about the CSR (every kind but flood-guard and cluster-error). */
+  decision?: Decision;
+  dryRun: boolean;
+  now: Date;
+  account?: string;
+  /** flood-guard: approvals made, CSRs held back, the configured limit. */
+  floodGuard?: { approved: number; held: number; limit: number };
+  /** cluster-error: what went wrong. */
+  error?: string;
+}
+
+export interface ChatbotNotification {
+  version: "1.0";
+  source: "custom";
+  id: string;
+  content: {
+    textType: "client-markdown";
+    title: string;
+    description: string;
+    nextSteps: string[];
+  };
+  metadata: {
+    summary: string;
+    eventType: string;
+    threadId: string;
+    additionalContext: Record<string, string>;
+  };
+}
+
+export interface Alert {
+  /** The SNS message body: JSON of a ChatbotNotification. */
+  message: string;
+  /** SNS message attributes: cluster, decision, reason, alertKind. */
+  attributes: Record<string, { DataType: "String"; StringValue: string }>;
+  /** SNS Subject, for e-mail subscribers: ≤ 100 printable ASCII characters. */
+  subject: string;
+}
+
+/**
+ * Our own bounds. SNS: 256 KiB for message plus attributes, Subject ≤ 100 ASCII characters.
+ * Chatbot renders title/description into a Slack/Teams card, whose text blocks hold about
+ * 3,000 characters: the description stays below that and the full facts live in
+ * additionalContext.
+ */
+export const ALERT_LIMITS = {
+  messageBytes: 240 * 1024, // leaves room for the attributes within SNS's 262,144 bytes
+  title: 250,
+  description: 3000,
+  nextSteps: 5,
+  nextStep: 300,
+  inlineValue: 200, // one value quoted in title/description/summary
+  listItemsInText: 10, // SANs/addresses listed in the description
+  attribute: 256,
+  contextValue: 1024, // one scalar additionalContext value (names are ≤ 253 when legitimate)
+  contextListItem: 1024, // one item of a list in additionalContext
+  contextListItems: 1000, // items per list in additionalContext before shrinking further
+} as const;
+
+const EVENT_TYPES: Record<AlertKind, string> = {
+  denied: "KubeletServingCsrDenied",
+  "would-deny": "KubeletServingCsrWouldBeDenied",
+  "left-pending": "KubeletServingCsrLeftPending",
+  "flood-guard": "KubeletServingFloodGuardTripped",
+  "not-issued": "KubeletServingCsrNotIssued",
+  failed: "KubeletServingCsrFailed",
+  "cluster-error": "KubeletServingClusterSweepFailed",
+};
+
+const TITLES: Record<AlertKind, string> = {
+  denied: ":no_entry: kubelet-serving CSR denied",
+  "would-deny": ":warning: kubelet-serving CSR would be denied (dry-run)",
+  "left-pending": ":warning: kubelet-serving CSR fails checks, left pending",
+  "flood-guard": ":rotating_light: kubelet-serving approvals held: flood guard tripped",
+  "not-issued": ":hourglass: approved kubelet-serving CSR has no certificate",
+  failed: ":x: approved kubelet-serving CSR failed to sign",
+  "cluster-error": ":x: kubelet-serving CSR sweep failed for a cluster",
+};
+
+export function buildAlert(ctx: AlertContext): Alert {
+  // Shrink the lists in additionalContext until the whole message fits; the text parts are
+  // already bounded, so this converges quickly.
+  let listItems: number = ALERT_LIMITS.contextListItems;
+  for (;;) {
+    const notification = notificationFor(ctx, listItems);
+    const message = JSON.stringify(notification);
+    if (utf8Length(message) <= ALERT_LIMITS.messageBytes || listItems === 0) {
+      return { message, attributes: attributesFor(ctx), subject: subjectFor(ctx) };
+    }
+    listItems = Math.floor(listItems / 2);
+  }
+}
+
+function utf8Length(value: string): number {
+  return new TextEncoder().encode(value).length;
+}
+
+function notificationFor(ctx: AlertContext, listItems: number): ChatbotNotification {
+  const d = ctx.decision;
+  const csr = d?.name;
+  const cluster = ctx.cluster.name;
+  const subjectOfAlert = csr !== undefined ? `CSR ${inline(csr)}` : `cluster ${inline(cluster)}`;
+  const summary = clip(
+    `${TITLES[ctx.kind].replace(/^:[a-z_]+: /, "")}: ${subjectOfAlert} in ${inline(cluster)}` +
+      (d?.node !== undefined ? ` for node ${inline(d.node)}` : "") +
+      (codes(d).length > 0 ? ` (${codes(d).join(", ")})` : ""),
+    ALERT_LIMITS.title,
+  );
+  return {
+    version: "1.0",
+    source: "custom",
+    id: clip([ctx.kind, ctx.account ?? "-", ctx.cluster.region, cluster, csr ?? "-"].join(":"), 256),
+    content: {
+      textType: "client-markdown",
+      title: clip(
+        `${TITLES[ctx.kind]}: ${csr !== undefined ? inline(csr) : inline(cluster)}`,
+        ALERT_LIMITS.title,
+      ),
+      description: clip(describe(ctx), ALERT_LIMITS.description),
+      nextSteps: nextSteps(ctx)
+        .slice(0, ALERT_LIMITS.nextSteps)
+        .map((s) => clip(s, ALERT_LIMITS.nextStep)),
+    },
+    metadata: {
+      summary,
+      eventType: EVENT_TYPES[ctx.kind],
+      threadId: threadId(ctx),
+      additionalContext: additionalContext(ctx, listItems),
+    },
+  };
+}
+
+function codes(d: Decision | undefined): string[] {
+  return (d?.reasons ?? []).map((r) => r.code);
+}
+
+function threadId(ctx: AlertContext): string {
+  // One thread per node (or per cluster for cluster-wide alerts), so a flapping node's
+  // alerts stay together in the channel.
+  const who = ctx.decision?.node ?? ctx.decision?.name;
+  const parts = ["csr-approver", ctx.account ?? "-", ctx.cluster.region, ctx.cluster.name];
+  if (who !== undefined && ctx.kind !== "flood-guard" && ctx.kind !== "cluster-error") parts.push(who);
+  return clip(parts.map((p) => p.replace(/[^A-Za-z0-9._:-]/g, "_")).join("/"), 128);
+}
+
+function describe(ctx: AlertContext): string {
+  const d = ctx.decision;
+  const lines: string[] = [];
+  const where = `*Cluster* \`${inline(ctx.cluster.name)}\` (${ctx.cluster.kind}, ${inline(ctx.cluster.region)}${
+    ctx.account ? `, account ${inline(ctx.account)}` : ""
+  })`;
+  lines.push(where);
+  if (ctx.dryRun) lines.push("*Mode* dry-run: nothing was written to the cluster");
+  if (d) {
+    lines.push(
+      [
+        `*CSR* \`${inline(d.name)}\``,
+        d.node !== undefined ? `*Node* \`${inline(d.node)}\`` : undefined,
+        d.requester !== undefined ? `*Requester* \`${inline(d.requester)}\`` : undefined,
+        d.instanceId !== undefined ? `*Instance* \`${inline(d.instanceId)}\`` : undefined,
+      ]
+        .filter(Boolean)
+        .join(" · "),
+    );
+    if (d.reasons.length > 0) {
+      lines.push("*Reasons*");
+      for (const r of d.reasons.slice(0, ALERT_LIMITS.listItemsInText)) {
+        lines.push(`• \`${r.code}\` ${inline(r.message, 400)}`);
+      }
+      if (d.reasons.length > ALERT_LIMITS.listItemsInText) {
+        lines.push(`• (+${d.reasons.length - ALERT_LIMITS.listItemsInText} more)`);
+      }
+    }
+    if (d.requestedSans) {
+      lines.push(
+        `*Requested SANs* DNS: ${textList(d.requestedSans.dnsNames)}; IP: ${textList(d.requestedSans.ips)}` +
+          (d.requestedSans.other.length > 0 ? `; other: ${textList(d.requestedSans.other)}` : ""),
+      );
+    }
+    if (d.owned) {
+      lines.push(`*Instance owns* IP: ${textList(d.owned.ips)}; DNS: ${textList(d.owned.dnsNames)}`);
+    }
+  }
+  if (ctx.floodGuard) {
+    const f = ctx.floodGuard;
+    lines.push(
+      `*Approved this sweep* ${f.approved} (limit ${f.limit}); *held pending* ${f.held}: ` +
+        "they are approved by later sweeps if they still pass",
+    );
+  }
+  if (ctx.error !== undefined) lines.push(`*Error* ${inline(ctx.error, 1000)}`);
+  lines.push(`*Time* ${ctx.now.toISOString()}`);
+  return lines.join("\n");
+}
+
+function nextSteps(ctx: AlertContext): string[] {
+  const d = ctx.decision;
+  const csr = d ? inline(d.name) : "<csr>";
+  const instance = d?.instanceId !== undefined ? inline(d.instanceId) : undefined;
+  const checkInstance = instance
+    ? `Compare with EC2: \`aws ec2 describe-instances --region ${inline(ctx.cluster.region)} --instance-ids ${instance}\``
+    : `No instance matched node ${d?.node !== undefined ? `\`${inline(d.node)}\`` : ""}: check that it runs in ${inline(ctx.cluster.region)} and in the cluster's VPC`;
+  switch (ctx.kind) {
+    case "denied":
+      return [
+        `Inspect the request: \`kubectl get csr ${csr} -o yaml\``,
+        checkInstance,
+        "If the node is legitimate, fix its names or addresses; the kubelet asks again with a new CSR",
+        "If it is not, find who holds node credentials for this name (requester above)",
+      ];
+    case "would-deny":
+      return [
+        `Inspect the request: \`kubectl get csr ${csr} -o yaml\``,
+        checkInstance,
+        "Dry-run only: review such alerts before setting the cluster's `mode: enforce`",
+      ];
+    case "left-pending":
+      return [
+        `Inspect the request: \`kubectl get csr ${csr} -o yaml\``,
+        checkInstance,
+        `If it is not legitimate, deny it: \`kubectl certificate deny ${csr}\``,
+        "`deny: false` for this cluster: the approver will not deny it itself",
+      ];
+    case "flood-guard":
+      return [
+        "Check for unexpected node churn or a burst of CSRs: `kubectl get csr --sort-by=.metadata.creationTimestamp`",
+        "If the burst is expected (scale-up), raise `maxApprovalsPerSweep` for this cluster",
+      ];
+    case "not-issued":
+      return [
+        `Inspect: \`kubectl get csr ${csr} -o yaml\``,
+        "Check that kube-controller-manager runs its csrsigning controller (on EKS: the control plane)",
+      ];
+    case "failed":
+      return [
+        `Read the Failed condition: \`kubectl get csr ${csr} -o jsonpath='{.status.conditions}'\``,
+        "Check the signer's logs in kube-controller-manager",
+      ];
+    case "cluster-error":
+      return [
+        "Check the approver's logs for this cluster",
+        "Check the cluster's endpoint, the approver's access entry or RBAC, and its credential",
+      ];
+  }
+}
+
+function additionalContext(ctx: AlertContext, listItems: number): Record<string, string> {
+  const d = ctx.decision;
+  const scalar = (value: string): string => cleanClip(value, ALERT_LIMITS.contextValue);
+  const context: Record<string, string> = {
+    alertKind: ctx.kind,
+    region: scalar(ctx.cluster.region),
+    cluster: scalar(ctx.cluster.name),
+    clusterKind: ctx.cluster.kind,
+    clusterVpcIds: scalar(ctx.cluster.vpcIds.join(",")),
+    dryRun: String(ctx.dryRun),
+    time: ctx.now.toISOString(),
+  };
+  if (ctx.account !== undefined) context.account = scalar(ctx.account);
+  if (d) {
+    context.csr = scalar(d.name);
+    context.decision = d.decision;
+    context.reasonCodes = codes(d).join(",");
+    context.reasons = jsonList(
+      d.reasons.map((r) => `${r.code}: ${r.message}`),
+      listItems,
+    );
+    if (d.node !== undefined) context.node = scalar(d.node);
+    if (d.requester !== undefined) context.requester = scalar(d.requester);
+    if (d.instanceId !== undefined) context.instanceId = scalar(d.instanceId);
+    if (d.requestedSans) {
+      context.requestedSans = jsonObject(
+        {
+          dnsNames: d.requestedSans.dnsNames,
+          ips: d.requestedSans.ips,
+          other: d.requestedSans.other,
+        },
+        listItems,
+      );
+    }
+    if (d.owned)
+      context.ownedAddresses = jsonObject({ ips: d.owned.ips, dnsNames: d.owned.dnsNames }, listItems);
+  }
+  if (ctx.floodGuard) {
+    context.approved = String(ctx.floodGuard.approved);
+    context.held = String(ctx.floodGuard.held);
+    context.maxApprovalsPerSweep = String(ctx.floodGuard.limit);
+  }
+  if (ctx.error !== undefined) context.error = cleanClip(ctx.error, 4 * ALERT_LIMITS.contextValue);
+  return context;
+}
+
+/** A list cut to `max` items, a "(+N more)" marker standing for the rest; `map` applies to kept items. */
+export function truncateList(
+  items: readonly string[],
+  max: number,
+  map: (item: string) => string = (item) => item,
+): string[] {
+  const kept = items.slice(0, max).map(map);
+  return items.length <= max ? kept : [...kept, `(+${items.length - max} more)`];
+}
+
+const contextItem = (item: string): string => cleanClip(item, ALERT_LIMITS.contextListItem);
+
+function jsonList(items: readonly string[], max: number): string {
+  return JSON.stringify(truncateList(items, max, contextItem));
+}
+
+function jsonObject(lists: Record<string, readonly string[]>, max: number): string {
+  return JSON.stringify(
+    Object.fromEntries(Object.entries(lists).map(([k, v]) => [k, truncateList(v, max, contextItem)])),
+  );
+}
+
+function textList(items: readonly string[]): string {
+  if (items.length === 0) return "none";
+  return truncateList(items, ALERT_LIMITS.listItemsInText, (i) => `\`${inline(i, 100)}\``).join(", ");
+}
+
+/**
+ * Control characters out (they break rendering and logs), and the invisible and
+ * bidirectional-override characters that could make a name read as another one.
+ */
+function clean(value: string): string {
+  let out = "";
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    const control = code < 0x20 || (code >= 0x7f && code < 0xa0);
+    const invisible =
+      (code >= 0x200b && code <= 0x200f) ||
+      (code >= 0x202a && code <= 0x202e) ||
+      (code >= 0x2066 && code <= 0x2069) ||
+      code === 0xfeff;
+    out += control ? " " : invisible ? "" : ch;
+  }
+  return out;
+}
+
+/**
+ * A CSR-controlled value quoted in markdown: no control characters, no backticks (which
+ * would end the code span), no angle brackets (Slack's <!channel>, <@user>, <url|text>),
+ * bounded in length.
+ */
+function inline(value: string, max: number = ALERT_LIMITS.inlineValue): string {
+  return cleanClip(value, max).replace(/`/g, "'").replace(/</g, "‹").replace(/>/g, "›");
+}
+
+function clip(value: string, max: number): string {
+  if (value.length <= max) return value; // UTF-16 units ≥ code points: surely short enough
+  const chars = [...value.slice(0, 2 * max)];
+  return chars.length <= max ? value : `${chars.slice(0, max - 1).join("")}…`;
+}
+
+/** clean() after a first cut, so a megabyte-long value costs no more than a short one. */
+function cleanClip(value: string, max: number): string {
+  return clip(clean(clip(value, max + 1)), max);
+}
+
+function attributesFor(ctx: AlertContext): Alert["attributes"] {
+  const reason =
+    ctx.decision?.reasons[0]?.code ??
+    (ctx.kind === "flood-guard" ? "FLOOD_GUARD" : ctx.kind === "cluster-error" ? "CLUSTER_ERROR" : "NONE");
+  const decision = ctx.decision?.decision ?? ctx.kind;
+  const attribute = (value: string) => ({
+    DataType: "String" as const,
+    // SNS rejects empty attribute values.
+    StringValue: cleanClip(value, ALERT_LIMITS.attribute) || "-",
+  });
+  return {
+    cluster: attribute(ctx.cluster.name),
+    decision: attribute(decision),
+    reason: attribute(reason),
+    alertKind: attribute(ctx.kind),
+  };
+}
+
+function subjectFor(ctx: AlertContext): string {
+  const base = `csr-approver ${ctx.kind}: ${ctx.decision?.name ?? ctx.cluster.name} (${ctx.cluster.name})`;
+  // SNS Subject: ASCII, no line breaks, ≤ 100 characters, starting with a letter, digit or punctuation.
+  const ascii = base.replace(/[^\x20-\x7e]/g, "?");
+  return ascii.length <= 100 ? ascii : `${ascii.slice(0, 99)}~`;
+}

@@ -1,0 +1,81 @@
+// Publishing alerts to SNS (SPEC §6 step 6, §7). The message itself is built by the pure
+// core/alert.ts; this file only sends it. Errors propagate: the sweep turns a failed publish
+// into `wait` for that CSR, because no denial may be written without its alert.
+//
+// API
+//   publishAlert(sns, topicArn, alert) -> Promise<string | undefined>   (the SNS MessageId)
+//   snsAlertPublisher({ topicArn, sns, account? }) -> AlertPublisher
+//   publishDecisionAlert(publisher, { kind, decision, cluster, dryRun, now }) -> Promise<void>
+//   type AlertPublisher
+import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
+import { buildAlert, type Alert, type AlertContext, type AlertKind } from "../core/alert.js";
+import type { ClusterFacts, Decision } from "../core/types.js";
+
+export async function publishAlert(
+  sns: SNSClient,
+  topicArn: string,
+  alert: Alert,
+): Promise<string | undefined> {
+  const out = await sns.send(
+    new PublishCommand({
+      TopicArn: topicArn,
+      Message: alert.message,
+      Subject: alert.subject,
+      MessageAttributes: alert.attributes,
+    }),
+  );
+  return out.MessageId;
+}
+
+export interface AlertPublisher {
+  /** Builds and publishes one alert; rejects when SNS does. */
+  publish(ctx: Omit<AlertContext, "account">): Promise<void>;
+  /** The cluster-wide alert when maxApprovalsPerSweep held approvals back. */
+  publishFloodGuard(args: {
+    cluster: ClusterFacts;
+    approved: number;
+    held: number;
+    limit: number;
+    now: Date;
+    dryRun?: boolean;
+  }): Promise<void>;
+}
+
+export function snsAlertPublisher(options: {
+  topicArn: string;
+  sns: SNSClient;
+  account?: string;
+}): AlertPublisher {
+  const send = async (ctx: Omit<AlertContext, "account">): Promise<void> => {
+    const alert = buildAlert({
+      ...ctx,
+      ...(options.account !== undefined ? { account: options.account } : {}),
+    });
+    await publishAlert(options.sns, options.topicArn, alert);
+  };
+  return {
+    publish: send,
+    publishFloodGuard: ({ cluster, approved, held, limit, now, dryRun }) =>
+      send({
+        kind: "flood-guard",
+        cluster,
+        now,
+        dryRun: dryRun ?? false,
+        floodGuard: { approved, held, limit },
+      }),
+  };
+}
+
+/** The per-CSR alerts (denied, would-deny, left-pending, not-issued, failed). */
+export async function publishDecisionAlert(
+  publisher: AlertPublisher,
+  args: { kind: AlertKind; decision: Decision; cluster: ClusterFacts; dryRun: boolean; now: Date },
+): Promise<void> {
+  await publisher.publish({
+    kind: args.kind,
+    decision: args.decision,
+    cluster: args.cluster,
+    dryRun: args.dryRun,
+    now: args.now,
+  });
+}
