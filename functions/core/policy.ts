@@ -520,6 +520,26 @@ function requestedSans(request: ParsedRequest | undefined): Decision["requestedS
   return result;
 }
 
+function inconsistentInstanceIds(instances: unknown[]): string[] {
+  const seen = new Map<string, string>();
+  const inconsistent = new Set<string>();
+  let unserialisable = 0;
+  for (const instance of instances) {
+    if (!isRecord(instance) || typeof instance.InstanceId !== "string") continue;
+    const id = instance.InstanceId.toLowerCase();
+    let text: string;
+    try {
+      text = JSON.stringify(instance);
+    } catch {
+      text = `unserialisable #${unserialisable++}`; // never equal to another record
+    }
+    const previous = seen.get(id);
+    if (previous === undefined) seen.set(id, text);
+    else if (previous !== text) inconsistent.add(id);
+  }
+  return [...inconsistent];
+}
+
 function isReadableNode(value: unknown): boolean {
   if (!isRecord(value) || !isRecord(value.metadata) || typeof value.metadata.name !== "string") return false;
   if (value.spec === undefined || value.spec === null) return true;
@@ -569,6 +589,11 @@ function decideUnsafe(input: PolicyInput): Decision {
     unavailableMessage(input.instances, "EC2 instances"),
     unavailableMessage(input.nodes, "Kubernetes Node objects"),
   ].filter((message): message is string => message !== undefined);
+  const inconsistent = Array.isArray(input.instances) ? inconsistentInstanceIds(input.instances) : [];
+  if (inconsistent.length > 0) {
+    // Two different records of one instance (e.g. pending in one page, running in the next).
+    unavailable.push(`EC2 returned inconsistent records for ${list(inconsistent)}`);
+  }
   if (Array.isArray(input.nodes) && !input.nodes.every(isReadableNode)) {
     // An unreadable Node object could be N's with a conflicting providerID.
     unavailable.push(

@@ -350,6 +350,13 @@ const cases: Case[] = [
     instanceId: C_ID,
   },
   {
+    name: "the same instance listed twice, identically",
+    csr: okCsr(),
+    instances: [A, structuredClone(A), B],
+    decision: "approve",
+    codes: ["ALL_CHECKS_PASSED"],
+  },
+  {
     name: "short name also live in another VPC: the cluster VPC's instance wins",
     csr: kubelet(A_SHORT, { dns: [A_SHORT], ips: [A_IP] }),
     instances: [TWIN, A],
@@ -550,6 +557,14 @@ const cases: Case[] = [
     settings: { clusterTag: { key: "kubernetes.io/cluster/prod", values: [] } },
     decision: "wait",
     codes: ["FACTS_UNAVAILABLE"],
+  },
+  {
+    name: "the same instance listed twice with different states (paginated lookup raced a launch)",
+    csr: okCsr(),
+    instances: [{ ...A, State: { Name: "pending" } }, A],
+    decision: "wait",
+    codes: ["FACTS_UNAVAILABLE"],
+    says: ["inconsistent"],
   },
   {
     name: "untrusted providerID: an unnamed node waits (and is never approved on it)",
