@@ -37,10 +37,10 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], stdin?: string): Promise<Run> {
+function run(args: string[], stdin?: string, cwd?: string): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ["--import", guard, BIN, ...args], {
-      cwd: dir,
+      cwd: cwd ?? dir,
       env: { PATH: process.env.PATH ?? "", HOME: dir, AWS_EC2_METADATA_DISABLED: "true" },
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -507,6 +507,32 @@ describe("evaluate: decisions", () => {
     expect(lines(result).map((line) => [line.name, line.decision, codes(line)])).toEqual(
       Object.entries(EXPECTED).map(([name, expected]) => [name, expected.decision, expected.codes]),
     );
+  });
+});
+
+describe("docs/cli.md", () => {
+  it("shows the real output of every evaluate command it documents", async () => {
+    const doc = readFileSync(join(ROOT, "docs/cli.md"), "utf8");
+    const examples = [
+      ...doc.matchAll(
+        /```sh\n(npx --no-install csr-approver evaluate [^\n]+)\n```\s*```text\n([\s\S]*?)```/g,
+      ),
+    ];
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    for (const [, command = "", documented = ""] of examples) {
+      const [invocation = "", filter] = command.split(" | grep ");
+      const args = invocation.split(/\s+/).slice(3); // drop `npx --no-install csr-approver`
+      const result = await run(args, undefined, ROOT);
+      expect(result.code, command).toBe(0);
+      const output = filter
+        ? result.stdout
+            .split("\n")
+            .filter((line) => line.includes(filter.trim()))
+            .map((line) => `${line}\n`)
+            .join("")
+        : result.stdout;
+      expect(output, command).toBe(documented);
+    }
   });
 });
 
