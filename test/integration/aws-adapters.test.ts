@@ -19,6 +19,9 @@ import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { decodeEksToken } from "../../functions/sweep/eks-token.js";
 import { describeInstancesForNodes, type NodeLookupRequest } from "../../functions/sweep/facts.js";
+import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
+import { buildAlert, type ChatbotNotification } from "../../functions/core/alert.js";
+import { publishAlert, publishDecisionAlert, snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { rig } from "../rig/context.js";
 
 const MOTO = rig().moto.endpoint;
@@ -419,5 +422,126 @@ describe("resolveClusters (moto)", () => {
       { cluster: name("ghost"), region: `${region},eu-west-3`, error: expect.any(String) },
     ]);
     expect(aws.calls.count("eks", "ListClusters")).toBe(0);
+  });
+});
+
+describe("publishAlert (moto SNS -> SQS)", () => {
+  const region = "eu-west-2";
+  let topicArn: string;
+  let queueUrl: string;
+
+  const sqs = (action: string, body: Record<string, unknown>) =>
+    motoRaw("sqs", region, "/", body, {
+      "content-type": "application/x-amz-json-1.0",
+      "x-amz-target": `AmazonSQS.${action}`,
+    }) as Promise<Record<string, unknown>>;
+
+  async function receiveAll(expected: number): Promise<{ Body: string }[]> {
+    const got: { Body: string }[] = [];
+    for (let i = 0; i < 20 && got.length < expected; i++) {
+      const out = await sqs("ReceiveMessage", {
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      });
+      got.push(...((out.Messages as { Body: string }[] | undefined) ?? []));
+    }
+    return got;
+  }
+
+  beforeAll(async () => {
+    const sns = aws.forRegion(region).sns;
+    topicArn = (await sns.send(new CreateTopicCommand({ Name: `h5-alerts-${suffix}` }))).TopicArn!;
+    queueUrl = (await sqs("CreateQueue", { QueueName: `h5-alerts-${suffix}` })).QueueUrl as string;
+    const attrs = await sqs("GetQueueAttributes", { QueueUrl: queueUrl, AttributeNames: ["QueueArn"] });
+    const queueArn = (attrs.Attributes as Record<string, string>).QueueArn!;
+    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn }));
+  });
+
+  it("delivers the Chatbot notification and the filterable attributes", async () => {
+    const decision = {
+      name: "csr-abc12",
+      decision: "deny" as const,
+      node: "ip-10-0-1-70.eu-west-2.compute.internal",
+      requester: "system:node:ip-10-0-1-70.eu-west-2.compute.internal",
+      reasons: [{ code: "INSTANCE_NOT_FOUND" as const, message: "no instance is named ip-10-0-1-70" }],
+      requestedSans: { dnsNames: ["ip-10-0-1-70.eu-west-2.compute.internal"], ips: ["10.0.1.70"], other: [] },
+    };
+    const cluster = { name: "prod-2", kind: "eks" as const, region, vpcIds: ["vpc-1"] };
+    const alert = buildAlert({
+      kind: "denied",
+      cluster,
+      decision,
+      dryRun: false,
+      now: new Date(),
+      account: "123456789012",
+    });
+    aws.calls.reset();
+    const id = await publishAlert(aws.forRegion(region).sns, topicArn, alert);
+    expect(id).toBeTruthy();
+    expect(aws.calls.count("sns", "Publish")).toBe(1);
+
+    const [received] = await receiveAll(1);
+    expect(received).toBeDefined();
+    const envelope = JSON.parse(received!.Body) as {
+      Type: string;
+      Message: string;
+      Subject?: string;
+      MessageAttributes: Record<string, { Type: string; Value: string }>;
+    };
+    expect(envelope.Type).toBe("Notification");
+    expect(envelope.Message).toBe(alert.message);
+    expect(envelope.Subject).toBe(alert.subject);
+    expect(envelope.MessageAttributes.cluster).toEqual({ Type: "String", Value: "prod-2" });
+    expect(envelope.MessageAttributes.decision).toEqual({ Type: "String", Value: "deny" });
+    expect(envelope.MessageAttributes.reason).toEqual({ Type: "String", Value: "INSTANCE_NOT_FOUND" });
+    const n = JSON.parse(envelope.Message) as ChatbotNotification;
+    expect(n.source).toBe("custom");
+    expect(n.metadata.additionalContext).toMatchObject({
+      account: "123456789012",
+      csr: "csr-abc12",
+      decision: "deny",
+    });
+  });
+
+  it("the publisher sends decision and flood-guard alerts", async () => {
+    const publisher = snsAlertPublisher({
+      topicArn,
+      sns: aws.forRegion(region).sns,
+      account: "123456789012",
+    });
+    const cluster = { name: "prod-3", kind: "self-managed" as const, region, vpcIds: ["vpc-1"] };
+    await publishDecisionAlert(publisher, {
+      kind: "would-deny",
+      decision: { name: "csr-x", decision: "deny", reasons: [{ code: "NOT_A_NODE", message: "not a node" }] },
+      cluster,
+      dryRun: true,
+      now: new Date(),
+    });
+    await publisher.publishFloodGuard({ cluster, approved: 5, held: 2, limit: 5, now: new Date() });
+    const received = await receiveAll(2);
+    const kinds = received.map(
+      (m) =>
+        (JSON.parse(m.Body) as { MessageAttributes: Record<string, { Value: string }> }).MessageAttributes,
+    );
+    expect(kinds.map((k) => k.alertKind!.Value).sort()).toEqual(["flood-guard", "would-deny"]);
+    expect(kinds.find((k) => k.alertKind!.Value === "flood-guard")!.reason!.Value).toBe("FLOOD_GUARD");
+  });
+
+  it("propagates a publish failure (unknown topic)", async () => {
+    const alert = buildAlert({
+      kind: "cluster-error",
+      cluster: { name: "c", kind: "eks", region, vpcIds: [] },
+      dryRun: false,
+      now: new Date(),
+      error: "x",
+    });
+    await expect(
+      publishAlert(
+        aws.forRegion(region).sns,
+        `arn:aws:sns:${region}:123456789012:does-not-exist-${suffix}`,
+        alert,
+      ),
+    ).rejects.toThrow();
   });
 });
