@@ -1,0 +1,81 @@
+// Programmatic entry to the rig, for vitest's global setup, `npm start` (sandbox) and the
+// benchmarks: N independent clusters (each its own etcd, apiserver and CAs) plus one moto.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { RIG_STATE_DIR, ensureBinaries, formatDuration, log, type RigBinaries } from "./build.js";
+import { RigCluster, logCluster } from "./cluster.js";
+import { MOTO_CREDENTIALS, startMoto, type MotoServer } from "./moto.js";
+
+export { RigCluster, type ClusterInfo, type RigIdentity } from "./cluster.js";
+export { MOTO_CREDENTIALS, MOTO_REGION, type MotoServer } from "./moto.js";
+
+export interface RigOptions {
+  clusters?: number; // default 2
+  // Node names that get a static bearer token in every cluster (certs: nodeCredentials()).
+  tokenNodes?: string[];
+  // Extra kube-apiserver flags for every cluster, or per cluster index.
+  extraApiserverArgs?: string[] | ((index: number) => string[]);
+  moto?: boolean; // default true
+  // Where cluster state goes; each run wipes its own cluster dirs.
+  stateDir?: string;
+}
+
+export interface Rig {
+  clusters: RigCluster[];
+  moto: MotoServer | undefined;
+  binaries: RigBinaries;
+  startSeconds: number;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_TOKEN_NODES = ["token-node-a", "token-node-b"];
+
+export async function startRig(options: RigOptions = {}): Promise<Rig> {
+  const started = Date.now();
+  const count = options.clusters ?? 2;
+  const binaries = await ensureBinaries();
+  const buildNote = binaries.builtNow ? "built just now" : `up to date, built ${binaries.builtAt}`;
+  log(
+    `binaries ${buildNote}; first build on this machine took ${formatDuration(binaries.firstBuildSeconds)}`,
+  );
+
+  const stateDir = options.stateDir ?? join(RIG_STATE_DIR, `run-${process.pid}`);
+  mkdirSync(stateDir, { recursive: true });
+  const clusterStarts: Promise<RigCluster>[] = [];
+  for (let index = 0; index < count; index++) {
+    const extra = options.extraApiserverArgs;
+    clusterStarts.push(
+      RigCluster.start({
+        name: `rig-${index + 1}`,
+        dir: join(stateDir, `cluster-${index + 1}`),
+        rigBinary: binaries.rig,
+        apiserverBinary: binaries.apiserver,
+        tokenNodes: options.tokenNodes ?? DEFAULT_TOKEN_NODES,
+        extraApiserverArgs: typeof extra === "function" ? extra(index) : (extra ?? []),
+      }),
+    );
+  }
+  const motoStart = options.moto === false ? Promise.resolve(undefined) : startMoto();
+  const settled = await Promise.allSettled([motoStart, ...clusterStarts]);
+  const failures = settled
+    .filter((result) => result.status === "rejected")
+    .map((result) => (result as PromiseRejectedResult).reason as Error);
+  const clusters = settled
+    .slice(1)
+    .flatMap((result) => (result.status === "fulfilled" ? [result.value as RigCluster] : []));
+  const moto = settled[0]?.status === "fulfilled" ? (settled[0].value as MotoServer | undefined) : undefined;
+
+  const stop = async () => {
+    await Promise.allSettled([...clusters.map((cluster) => cluster.stop()), moto?.stop()]);
+  };
+  if (failures.length > 0) {
+    await stop();
+    throw new Error(`the test rig could not start:\n${failures.map((error) => error.message).join("\n\n")}`);
+  }
+  for (const cluster of clusters) logCluster(cluster);
+  if (moto)
+    log(`moto: ${moto.endpoint} (region ${moto.region}, credentials ${MOTO_CREDENTIALS.accessKeyId})`);
+  const startSeconds = (Date.now() - started) / 1000;
+  log(`rig started in ${formatDuration(startSeconds)} (${count} cluster(s)${moto ? " + moto" : ""})`);
+  return { clusters, moto, binaries, startSeconds, stop };
+}
