@@ -23,6 +23,13 @@ import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { buildAlert, type ChatbotNotification } from "../../functions/core/alert.js";
 import { publishAlert, publishDecisionAlert, snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { rig } from "../rig/context.js";
+import {
+  canonicalArn,
+  reviewToken,
+  startEksAuthnWebhook,
+  type EksAuthnOptions,
+} from "../rig/eks-authn-webhook.js";
+import { eksBearerToken } from "../../functions/sweep/eks-token.js";
 
 const MOTO = rig().moto.endpoint;
 const CREDS = { accessKeyId: "testing", secretAccessKey: "testing" };
@@ -368,9 +375,20 @@ describe("resolveClusters (moto)", () => {
     expect(url.searchParams.get("X-Amz-Credential")).toMatch(
       /^testing\/\d{8}\/eu-north-1\/sts\/aws4_request$/,
     );
-    // moto's STS answers the presigned URL (it does not verify signatures; the unit test does).
-    const sts = await fetch(url, { headers: { "x-k8s-aws-id": name("alpha"), accept: "application/json" } });
-    expect(sts.status).toBe(200);
+    // An aws-iam-authenticator-style review accepts it for this cluster only.
+    const review = (clusterId: string) =>
+      reviewToken(token, {
+        clusterId,
+        stsOrigins: [new URL(MOTO).origin],
+        mappings: [{ arn: "arn:aws:sts::123456789012:user/moto", username: "approver", groups: [] }],
+        credentials: { [CREDS.accessKeyId]: CREDS.secretAccessKey },
+        motoRouting: true,
+      });
+    expect(await review(name("alpha"))).toMatchObject({
+      authenticated: true,
+      user: { username: "approver" },
+    });
+    expect((await review(name("beta"))).authenticated).toBe(false);
 
     const selfManaged = Object.fromEntries(
       targets.filter((t) => t.source === "self-managed").map((t) => [t.facts.name, t]),
@@ -543,5 +561,88 @@ describe("publishAlert (moto SNS -> SQS)", () => {
         alert,
       ),
     ).rejects.toThrow();
+  });
+});
+
+describe("EKS token authenticator webhook (rig) with tokens from eksBearerToken", () => {
+  const region = "eu-central-1";
+  const options = (): EksAuthnOptions => ({
+    clusterId: "rig-eks",
+    stsOrigins: [new URL(MOTO).origin],
+    // moto's GetCallerIdentity for any key: the user "moto" of account 123456789012
+    mappings: [
+      { arn: "arn:aws:sts::123456789012:user/moto", username: "csr-approver", groups: ["csr-approvers"] },
+    ],
+    credentials: { [CREDS.accessKeyId]: CREDS.secretAccessKey },
+    motoRouting: true,
+  });
+  const mint = (clusterName: string, now?: Date) =>
+    eksBearerToken({ clusterName, region, credentials: CREDS, stsEndpoint: MOTO, ...(now ? { now } : {}) });
+
+  it("authenticates a token minted for this cluster and maps the caller", async () => {
+    const status = await reviewToken(await mint("rig-eks"), options());
+    expect(status.error).toBeUndefined();
+    expect(status.authenticated).toBe(true);
+    expect(status.user).toMatchObject({ username: "csr-approver", groups: ["csr-approvers"] });
+  });
+
+  it("rejects a token minted for another cluster, an old one, and tampered ones", async () => {
+    expect(await reviewToken(await mint("other-cluster"), options())).toMatchObject({
+      authenticated: false,
+      error: expect.stringMatching(/signature/),
+    });
+    const old = await mint("rig-eks", new Date(Date.now() - 16 * 60_000));
+    expect(await reviewToken(old, options())).toMatchObject({
+      authenticated: false,
+      error: expect.stringMatching(/expired/),
+    });
+
+    const url = new URL(
+      Buffer.from((await mint("rig-eks")).slice("k8s-aws-v1.".length), "base64url").toString(),
+    );
+    const encode = (u: URL) => "k8s-aws-v1." + Buffer.from(u.toString()).toString("base64url");
+    const extra = new URL(url);
+    extra.searchParams.set("x-k8s-aws-id", "rig-eks");
+    expect((await reviewToken(encode(extra), options())).error).toMatch(/non-whitelisted/);
+    const action = new URL(url);
+    action.searchParams.set("Action", "AssumeRole");
+    expect((await reviewToken(encode(action), options())).error).toMatch(/action/);
+    const foreign = new URL(url.toString().replace(new URL(MOTO).origin, "https://sts.evil.example"));
+    expect((await reviewToken(encode(foreign), options())).error).toMatch(/origin/);
+    expect((await reviewToken("k8s-aws-v1.!!", options())).authenticated).toBe(false);
+    expect((await reviewToken("Bearer abc", options())).authenticated).toBe(false);
+  });
+
+  it("serves TokenReview over HTTP with a kubeconfig for kube-apiserver", async () => {
+    const webhook = await startEksAuthnWebhook(options());
+    try {
+      const kubeconfig = JSON.parse(webhook.kubeconfig()) as { clusters: { cluster: { server: string } }[] };
+      expect(kubeconfig.clusters[0]!.cluster.server).toBe(webhook.url);
+      const review = async (token: string) =>
+        (await (
+          await fetch(webhook.url, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({
+              apiVersion: "authentication.k8s.io/v1",
+              kind: "TokenReview",
+              spec: { token },
+            }),
+          })
+        ).json()) as { kind: string; status: { authenticated: boolean; user?: { username: string } } };
+      const ok = await review(await mint("rig-eks"));
+      expect(ok.kind).toBe("TokenReview");
+      expect(ok.status).toMatchObject({ authenticated: true, user: { username: "csr-approver" } });
+      expect((await review(await mint("nope"))).status.authenticated).toBe(false);
+    } finally {
+      await webhook.close();
+    }
+  });
+
+  it("canonicalises assumed-role ARNs like aws-iam-authenticator", () => {
+    expect(canonicalArn("arn:aws:sts::111122223333:assumed-role/approver/i-0abc")).toBe(
+      "arn:aws:iam::111122223333:role/approver",
+    );
+    expect(canonicalArn("arn:aws:iam::111122223333:user/alice")).toBe("arn:aws:iam::111122223333:user/alice");
   });
 });
