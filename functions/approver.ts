@@ -1,3 +1,127 @@
-// Placeholder, replaced by the sweep handler: it exists only so that `npm run package`
-// has an entry point to bundle before the real approver lands.
-export const handler = async (): Promise<Record<string, never>> => ({});
+// Lambda entry: the scheduled sweep, and the EC2 "instance running" event that also opens a
+// short watch window. middy wires Powertools' logger (structured JSON, one line per
+// decision) and metrics (EMF); everything else lives in sweep/.
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { Context, EventBridgeEvent } from "aws-lambda";
+import type { Config } from "./core/config.js";
+import { snsAlertPublisher } from "./sweep/publish.js";
+import { createAwsClients } from "./sweep/aws.js";
+import { resolveClusters } from "./sweep/clusters.js";
+import { loadConfig } from "./sweep/config-source.js";
+import { runSweep, type ClusterOutcome, type SweepReport } from "./sweep/sweep.js";
+import { watchClusters } from "./sweep/watch.js";
+
+const logger = new Logger({ serviceName: "csr-approver" });
+const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "CsrApprover" });
+const aws = createAwsClients();
+// The sweep logs through a two-argument interface; Powertools adds the Lambda context keys.
+const log = {
+  info: (message: string, extra: Record<string, unknown> = {}) => logger.info(message, extra),
+  warn: (message: string, extra: Record<string, unknown> = {}) => logger.warn(message, extra),
+  error: (message: string, extra: Record<string, unknown> = {}) => logger.error(message, extra),
+};
+const region = process.env.AWS_REGION ?? "us-east-1";
+
+// Loaded and validated once per container; a bad document fails every invocation loudly
+// (and the Errors alarm fires) instead of sweeping with a half-understood config.
+let config: Promise<Config> | undefined;
+function getConfig(): Promise<Config> {
+  config ??= loadConfig({
+    file: process.env.CONFIG_FILE,
+    ssmParameter: process.env.CONFIG_PARAMETER,
+    ssm: () => aws.forRegion(region).ssm,
+  }).catch((err: unknown) => {
+    config = undefined; // retry the load on the next invocation
+    throw err;
+  });
+  return config;
+}
+
+type ApproverEvent =
+  | EventBridgeEvent<"Scheduled Event", unknown>
+  | EventBridgeEvent<"EC2 Instance State-change Notification", { "instance-id"?: string; state?: string }>
+  | Record<string, unknown>;
+
+export function isInstanceRunningEvent(event: ApproverEvent): boolean {
+  const e = event as { "detail-type"?: string; detail?: { state?: string } };
+  return e["detail-type"] === "EC2 Instance State-change Notification" && e.detail?.state === "running";
+}
+
+export interface ApproverResult {
+  clusters: number;
+  failedClusters: string[];
+  totals: SweepReport["totals"];
+  watched: boolean;
+}
+
+async function approve(event: ApproverEvent, context: Context): Promise<ApproverResult> {
+  const cfg = await getConfig();
+  const topicArn = process.env.ALERT_TOPIC_ARN;
+  const alerts = topicArn
+    ? snsAlertPublisher({ topicArn, sns: aws.forRegion(region).sns, account: accountOf(context) })
+    : undefined;
+  if (!alerts) logger.warn("ALERT_TOPIC_ARN is not set: denials will wait until alerts can be published");
+
+  const deps = {
+    config: cfg,
+    aws,
+    log,
+    ...(alerts ? { alerts } : {}),
+    remainingMillis: () => context.getRemainingTimeInMillis(),
+  };
+  const targets = await resolveClusters(cfg, aws, log);
+  const report = await runSweep({ ...deps, targets });
+  emitMetrics(report.clusters, report.durationMs);
+
+  let watched = false;
+  if (isInstanceRunningEvent(event)) {
+    const windowMs = Math.min(
+      cfg.sweep.watchWindowSeconds * 1000,
+      context.getRemainingTimeInMillis() - cfg.sweep.minRemainingMillis,
+    );
+    if (windowMs > 0) {
+      logger.info("instance running: watching clusters for new CSRs", { windowMs });
+      const more = await watchClusters(targets.targets, deps, { windowMs });
+      emitMetrics(more, 0);
+      watched = true;
+    }
+  }
+
+  const failedClusters = report.clusters.filter((c) => c.status === "failed").map((c) => c.cluster);
+  logger.info("sweep finished", {
+    durationMs: report.durationMs,
+    clusters: report.clusters.length,
+    failedClusters,
+    totals: report.totals,
+  });
+  return { clusters: report.clusters.length, failedClusters, totals: report.totals, watched };
+}
+
+function emitMetrics(clusters: ClusterOutcome[], durationMs: number): void {
+  for (const c of clusters) {
+    const count = (action: string) => c.csrs.filter((o) => o.action === action).length;
+    const m = metrics.singleMetric();
+    m.addDimension("cluster", c.cluster);
+    m.addMetric("CsrApproved", MetricUnit.Count, count("approved"));
+    m.addMetric("CsrDenied", MetricUnit.Count, count("denied") + count("would-deny") + count("left-pending"));
+    m.addMetric("CsrWaiting", MetricUnit.Count, count("waiting"));
+    m.addMetric("CsrSkipped", MetricUnit.Count, count("skipped"));
+    m.addMetric("CsrErrors", MetricUnit.Count, count("error"));
+    m.addMetric("ClusterSweepFailed", MetricUnit.Count, c.status === "failed" ? 1 : 0);
+    m.addMetric("FloodGuardTripped", MetricUnit.Count, c.floodGuardTripped ? 1 : 0);
+  }
+  if (durationMs > 0) metrics.addMetric("SweepDuration", MetricUnit.Milliseconds, durationMs);
+}
+
+function accountOf(context: Context): string {
+  // arn:aws:lambda:<region>:<account>:function:<name>
+  return context.invokedFunctionArn?.split(":")[4] ?? "unknown";
+}
+
+export const handler = middy(approve)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -7,6 +7,7 @@ import {
   CoreV1Api,
   KubeConfig,
   Observable,
+  Watch,
   type ConfigurationOptions,
   type V1CertificateSigningRequest,
   type V1CertificateSigningRequestCondition,
@@ -32,6 +33,11 @@ export interface KubeApi {
   readCsr(name: string): Promise<ReadCsr>;
   /** PUT …/approval with the resourceVersion read earlier; throws KubeError (status 409 on conflict). */
   replaceConditions(read: ReadCsr, conditions: CsrCondition[]): Promise<ReadCsr>;
+  /**
+   * Watches kubelet-serving CSRs and calls onEvent for every added or modified one until
+   * `signal` aborts; resolves when the watch ends (abort, server close or error).
+   */
+  watchKubeletServingCsrs(onEvent: (type: string, name: string) => void, signal: AbortSignal): Promise<void>;
 }
 
 /** A Kubernetes API failure with the HTTP status when there was one (0: transport or timeout). */
@@ -133,6 +139,29 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
           ),
         ),
       );
+    },
+    async watchKubeletServingCsrs(onEvent, signal) {
+      if (signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        let controller: AbortController | undefined;
+        const stop = () => controller?.abort();
+        signal.addEventListener("abort", stop, { once: true });
+        new Watch(kc)
+          .watch(
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            { fieldSelector: `spec.signerName=${KUBELET_SERVING_SIGNER}`, allowWatchBookmarks: false },
+            (type, obj: { metadata?: { name?: string } }) => onEvent(type, obj?.metadata?.name ?? ""),
+            () => {
+              signal.removeEventListener("abort", stop);
+              resolve();
+            },
+          )
+          .then((c) => {
+            controller = c;
+            if (signal.aborted) c.abort();
+          })
+          .catch(() => resolve());
+      });
     },
   };
 }

@@ -1,0 +1,113 @@
+// What the sweep should do about one CSR, given the policy's decision: pure, so the rules
+// for dry-run, `deny: false`, the flood guard and "alert once" are table-tested like the
+// policy itself. The sweep only carries the plan out.
+import type { AlertKind as AnyAlertKind } from "./alert.js";
+import type { CsrCondition, CsrObject, Decision } from "./types.js";
+
+/** Condition reasons this product writes, so later sweeps can recognise its own work. */
+export const APPROVED_REASON = "CsrApproverApproved";
+export const DENIED_REASON = "CsrApproverDenied";
+/**
+ * A condition of our own type that records which alerts were already published for a CSR.
+ * It lives on the CSR (written through the approval subresource, like Approved/Denied), so
+ * "alert once" needs no database. Kubernetes ignores condition types it does not know.
+ */
+export const ALERTED_CONDITION = "CsrApproverAlerted";
+
+export const NOT_ISSUED_AFTER_SECONDS = 600;
+
+/** The per-CSR alert kinds (flood-guard and cluster-error are per cluster). */
+export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "cluster-error">;
+
+export type Plan =
+  | { action: "none" }
+  | { action: "approve"; condition: CsrCondition }
+  | { action: "would-approve" } // dry-run
+  | { action: "flood-guarded" } // over maxApprovalsPerSweep: left pending, cluster alert raised once
+  | { action: "deny"; alert: "denied"; condition: CsrCondition } // publish first, then write
+  | { action: "alert"; alert: Exclude<AlertKind, "denied"> }; // publish, then record the marker
+
+export interface PlanContext {
+  mode: "enforce" | "dry-run";
+  deny: boolean;
+  maxApprovalsPerSweep: number;
+  approvalsSoFar: number; // approvals already planned in this cluster this sweep
+  now: Date;
+}
+
+export function planFor(decision: Decision, csr: CsrObject, ctx: PlanContext): Plan {
+  switch (decision.decision) {
+    case "wait":
+      return { action: "none" };
+    case "skip":
+      return followUp(csr, ctx.now);
+    case "approve":
+      if (ctx.mode === "dry-run") return { action: "would-approve" };
+      if (ctx.approvalsSoFar >= ctx.maxApprovalsPerSweep) return { action: "flood-guarded" };
+      return { action: "approve", condition: approvedCondition(decision) };
+    case "deny":
+      if (ctx.mode === "dry-run") return alertOnce(csr, "would-deny");
+      if (!ctx.deny) return alertOnce(csr, "left-pending");
+      return { action: "deny", alert: "denied", condition: deniedCondition(decision) };
+  }
+}
+
+/** CSRs we approved earlier: alert once if the signer failed or never issued. */
+function followUp(csr: CsrObject, now: Date): Plan {
+  const conditions = csr.status?.conditions ?? [];
+  const approved = conditions.find((c) => c.type === "Approved" && c.reason === APPROVED_REASON);
+  if (!approved) return { action: "none" };
+  if (conditions.some((c) => c.type === "Failed")) return alertOnce(csr, "failed");
+  if (csr.status?.certificate) return { action: "none" };
+  const approvedAt = Date.parse(approved.lastUpdateTime ?? approved.lastTransitionTime ?? "");
+  if (Number.isFinite(approvedAt) && now.getTime() - approvedAt > NOT_ISSUED_AFTER_SECONDS * 1000) {
+    return alertOnce(csr, "not-issued");
+  }
+  return { action: "none" };
+}
+
+function alertOnce(csr: CsrObject, kind: Exclude<AlertKind, "denied">): Plan {
+  return alertedKinds(csr).has(kind) ? { action: "none" } : { action: "alert", alert: kind };
+}
+
+export function alertedKinds(csr: CsrObject): Set<string> {
+  const marker = csr.status?.conditions?.find((c) => c.type === ALERTED_CONDITION);
+  return new Set((marker?.message ?? "").split(/[\s,]+/).filter(Boolean));
+}
+
+/** The conditions to write after publishing `kind`: existing ones kept, the marker updated. */
+export function withAlertMarker(csr: CsrObject, kind: AlertKind): CsrCondition[] {
+  const kinds = [...alertedKinds(csr), kind].filter((k, i, all) => all.indexOf(k) === i);
+  const others = (csr.status?.conditions ?? []).filter((c) => c.type !== ALERTED_CONDITION);
+  return [
+    ...others,
+    {
+      type: ALERTED_CONDITION,
+      status: "True",
+      reason: "AlertPublished",
+      message: kinds.join(","),
+    },
+  ];
+}
+
+/** Existing conditions are never dropped: the new one is appended. */
+export function withCondition(csr: CsrObject, condition: CsrCondition): CsrCondition[] {
+  return [...(csr.status?.conditions ?? []), condition];
+}
+
+function approvedCondition(d: Decision): CsrCondition {
+  return {
+    type: "Approved",
+    status: "True",
+    reason: APPROVED_REASON,
+    message: `csr-approver: kubelet serving certificate for node ${d.node ?? "?"} matches EC2 instance ${d.instanceId ?? "?"}; all checks passed`,
+  };
+}
+
+function deniedCondition(d: Decision): CsrCondition {
+  const codes = d.reasons.map((r) => r.code).join(", ");
+  const first = d.reasons[0]?.message ?? "";
+  // The apiserver caps nothing here, but keep the message readable in `kubectl describe`.
+  const message = `csr-approver: denied (${codes}): ${first}`.slice(0, 1024);
+  return { type: "Denied", status: "True", reason: DENIED_REASON, message };
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import {
+  ALERTED_CONDITION,
+  APPROVED_REASON,
+  DENIED_REASON,
+  planFor,
+  withAlertMarker,
+  withCondition,
+  type PlanContext,
+} from "../../functions/core/plan.js";
+import type { CsrCondition, CsrObject, Decision, DecisionKind } from "../../functions/core/types.js";
+
+const NOW = new Date("2026-06-01T12:00:00Z");
+
+function csr(conditions: CsrCondition[] = [], certificate?: string): CsrObject {
+  return {
+    metadata: { name: "csr-abc" },
+    spec: { signerName: "kubernetes.io/kubelet-serving", request: "" },
+    status: { conditions, ...(certificate ? { certificate } : {}) },
+  };
+}
+
+function decision(kind: DecisionKind): Decision {
+  return {
+    name: "csr-abc",
+    decision: kind,
+    node: "ip-10-0-1-70.ec2.internal",
+    instanceId: "i-0123456789abcdef0",
+    reasons:
+      kind === "deny"
+        ? [
+            { code: "IP_NOT_OWNED", message: "IP SAN 10.0.9.9 is not an address of i-0123456789abcdef0" },
+            { code: "DNS_NOT_OWNED", message: "DNS SAN evil is not a name of i-0123456789abcdef0" },
+          ]
+        : [],
+  };
+}
+
+const enforce: PlanContext = {
+  mode: "enforce",
+  deny: true,
+  maxApprovalsPerSweep: 2,
+  approvalsSoFar: 0,
+  now: NOW,
+};
+const ours = (minutesAgo: number): CsrCondition => ({
+  type: "Approved",
+  status: "True",
+  reason: APPROVED_REASON,
+  lastUpdateTime: new Date(NOW.getTime() - minutesAgo * 60_000).toISOString(),
+});
+const marker = (kinds: string): CsrCondition => ({ type: ALERTED_CONDITION, status: "True", message: kinds });
+
+describe("planFor: what the sweep does with a decision", () => {
+  const cases: [string, DecisionKind, CsrObject, Partial<PlanContext>, string, string?][] = [
+    ["wait does nothing", "wait", csr(), {}, "none"],
+    ["approve in enforce", "approve", csr(), {}, "approve"],
+    ["approve in dry-run only reports", "approve", csr(), { mode: "dry-run" }, "would-approve"],
+    ["approve over the flood limit is held", "approve", csr(), { approvalsSoFar: 2 }, "flood-guarded"],
+    ["approve just under the flood limit", "approve", csr(), { approvalsSoFar: 1 }, "approve"],
+    ["deny in enforce denies with an alert", "deny", csr(), {}, "deny", "denied"],
+    ["deny in dry-run alerts would-deny", "deny", csr(), { mode: "dry-run" }, "alert", "would-deny"],
+    [
+      "dry-run would-deny alerted before: nothing",
+      "deny",
+      csr([marker("would-deny")]),
+      { mode: "dry-run" },
+      "none",
+    ],
+    ["deny:false leaves pending with one alert", "deny", csr(), { deny: false }, "alert", "left-pending"],
+    ["deny:false alerted before: nothing", "deny", csr([marker("left-pending")]), { deny: false }, "none"],
+    ["dry-run wins over deny:false", "deny", csr(), { mode: "dry-run", deny: false }, "alert", "would-deny"],
+    [
+      "skip of a CSR we did not approve",
+      "skip",
+      csr([{ type: "Approved", status: "True", reason: "KubectlApprove" }]),
+      {},
+      "none",
+    ],
+    ["our approval, issued", "skip", csr([ours(30)], "Y2VydA=="), {}, "none"],
+    ["our approval, 5 min, not issued yet: patience", "skip", csr([ours(5)]), {}, "none"],
+    ["our approval, 11 min, not issued: alert", "skip", csr([ours(11)]), {}, "alert", "not-issued"],
+    ["not-issued alerted before: nothing", "skip", csr([ours(11), marker("not-issued")]), {}, "none"],
+    [
+      "our approval then Failed: alert",
+      "skip",
+      csr([ours(1), { type: "Failed", status: "True" }]),
+      {},
+      "alert",
+      "failed",
+    ],
+    [
+      "Failed alerted before: nothing",
+      "skip",
+      csr([ours(1), { type: "Failed", status: "True" }, marker("not-issued,failed")]),
+      {},
+      "none",
+    ],
+    [
+      "someone else's approval that Failed: not ours",
+      "skip",
+      csr([
+        { type: "Approved", status: "True", reason: "X" },
+        { type: "Failed", status: "True" },
+      ]),
+      {},
+      "none",
+    ],
+  ];
+  it.each(cases)("%s", (_name, kind, object, ctx, action, alert) => {
+    const plan = planFor(decision(kind), object, { ...enforce, ...ctx });
+    expect(plan.action).toBe(action);
+    if (alert) expect((plan as { alert?: string }).alert).toBe(alert);
+  });
+
+  it("writes Approved and Denied conditions in kubectl's form, naming instance or codes", () => {
+    const approve = planFor(decision("approve"), csr(), enforce);
+    expect(approve).toMatchObject({
+      action: "approve",
+      condition: { type: "Approved", status: "True", reason: APPROVED_REASON },
+    });
+    expect((approve as { condition: CsrCondition }).condition.message).toContain("i-0123456789abcdef0");
+    const deny = planFor(decision("deny"), csr(), enforce) as { condition: CsrCondition };
+    expect(deny.condition).toMatchObject({ type: "Denied", status: "True", reason: DENIED_REASON });
+    expect(deny.condition.message).toContain("IP_NOT_OWNED, DNS_NOT_OWNED");
+  });
+
+  it("never drops existing conditions", () => {
+    const existing = csr([{ type: "Custom", status: "True", reason: "x" }, marker("would-deny")]);
+    const added = withCondition(existing, { type: "Approved", status: "True" });
+    expect(added.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION, "Approved"]);
+    const marked = withAlertMarker(existing, "not-issued");
+    expect(marked.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION]);
+    expect(marked[1]?.message).toBe("would-deny,not-issued");
+    expect(withAlertMarker(csr([marker("failed")]), "failed")[0]?.message).toBe("failed");
+  });
+});
