@@ -44,7 +44,7 @@ export type AnyAwsClient = AwsClients[AwsServiceName];
 export interface AwsClientOptions {
   /** Total attempts per call, first one included. Default 4. */
   maxAttempts?: number;
-  /** Socket idle timeout per attempt, ms. Default 10 000. */
+  /** Time limit per HTTP attempt, ms (an error, then retried like any failure). Default 10 000. */
   requestTimeoutMs?: number;
   /** TCP/TLS connect timeout, ms. Default 3 000. */
   connectionTimeoutMs?: number;
@@ -120,6 +120,8 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClientCache
     retryMode: "adaptive" as const,
     requestHandler: {
       requestTimeout: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      // Without this the handler only logs a warning when requestTimeout passes.
+      throwOnRequestTimeout: true,
       connectionTimeout: options.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
     },
     ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
