@@ -1,0 +1,467 @@
+// CloudFormation resources of the stack, computed from the stage's params at package time.
+// osls loads this through `${file(./infra/resources.cjs):<export>}`. It is CommonJS because
+// osls `require()`s variable files, and JavaScript because CloudFormation has no loops or
+// conditional list items: one access entry per cluster and only the IAM statements whose
+// resources are configured (IAM rejects a statement with an empty Resource list).
+//
+// Nothing here talks to AWS: the template it produces is the same offline and at deploy.
+"use strict";
+/* eslint-disable @typescript-eslint/no-require-imports -- osls require()s this file */
+
+const fs = require("node:fs");
+const path = require("node:path");
+const crypto = require("node:crypto");
+const YAML = require("yaml");
+
+const ACCESS_ENTRY_TEMPLATE = path.join(__dirname, "eks-access-entry.yml");
+const BUNDLED_CONFIG = "config/config.yaml";
+// The group bound by infra/rbac.yaml (SPEC §9).
+const APPROVER_GROUP = "csr-approver:approvers";
+
+// Kept in one place so the tests and docs can name them.
+const LOGICAL_IDS = {
+  topic: "AlertTopic",
+  topicPolicy: "AlertTopicPolicy",
+  dlq: "AsyncFailureQueue",
+  approverRole: "ApproverRole",
+  notifierRole: "NotifierRole",
+  // osls names these after the function keys `approver` and `notifier`.
+  approverFunction: "ApproverLambdaFunction",
+  notifierFunction: "NotifierLambdaFunction",
+  approverLogGroup: "ApproverLogGroup",
+  notifierLogGroup: "NotifierLogGroup",
+};
+
+const sub = (text) => ({ "Fn::Sub": text });
+const ref = (logicalId) => ({ Ref: logicalId });
+const arnOf = (logicalId) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
+
+/** Reads the params the stack depends on, normalised (empty string / missing → none). */
+async function readParams(resolveVariable) {
+  const get = async (name) => {
+    const value = await resolveVariable(`param:${name}`);
+    return value === undefined ? null : value;
+  };
+  const text = async (name) => {
+    const value = await get(name);
+    if (value === null || value === "") return null;
+    if (typeof value !== "string") throw new Error(`param "${name}" must be a string`);
+    return value.trim() === "" ? null : value.trim();
+  };
+  const list = async (name) => {
+    const value = await get(name);
+    if (value === null || value === "") return [];
+    const items = Array.isArray(value) ? value : String(value).split(",");
+    return items.map((item) => {
+      if (typeof item !== "string" || item.trim() === "") {
+        throw new Error(`param "${name}" must be a list of non-empty strings`);
+      }
+      return item.trim();
+    });
+  };
+  const number = async (name) => {
+    const value = Number(await get(name));
+    if (!Number.isFinite(value)) throw new Error(`param "${name}" must be a number`);
+    return value;
+  };
+  return {
+    configParameterName: await text("configParameterName"),
+    alertTopicKmsKeyArn: await text("alertTopicKmsKeyArn"),
+    eksClusterNames: await list("eksClusterNames"),
+    eksAccessEntryClusters: await list("eksAccessEntryClusters"),
+    credentialSecretArns: await list("credentialSecretArns"),
+    credentialParameterNames: await list("credentialParameterNames"),
+    slackWebhookSecretArn: await text("slackWebhookSecretArn"),
+    slackWebhookParameterName: await text("slackWebhookParameterName"),
+    vpcSubnetIds: await list("vpcSubnetIds"),
+    vpcSecurityGroupIds: await list("vpcSecurityGroupIds"),
+    metricsNamespace: await text("metricsNamespace"),
+    denialAlarmThreshold: await number("denialAlarmThreshold"),
+  };
+}
+
+/** An SSM parameter name or ARN → the parameter's ARN (names are in the deploy region). */
+function ssmParameterArn(nameOrArn) {
+  if (nameOrArn.startsWith("arn:")) return nameOrArn;
+  return sub(
+    `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${nameOrArn.replace(/^\//, "")}`,
+  );
+}
+
+function assertSecretArn(arn, param) {
+  if (!/^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/.test(arn)) {
+    throw new Error(`param "${param}": "${arn}" is not a Secrets Manager secret ARN`);
+  }
+}
+
+function lambdaTrustPolicy() {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+    ],
+  };
+}
+
+/** What every function needs to run at all: its own log streams and its async-failure queue. */
+function runtimePolicy(logGroupLogicalId) {
+  return {
+    PolicyName: "runtime",
+    PolicyDocument: {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "OwnLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          // The log group ARN attribute ends in `:*`, which covers its streams.
+          Resource: [arnOf(logGroupLogicalId)],
+        },
+        {
+          Sid: "AsyncFailureDestination",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: [arnOf(LOGICAL_IDS.dlq)],
+        },
+      ],
+    },
+  };
+}
+
+/** ENI management, only when the approver is attached to a VPC (Lambda needs it to attach). */
+function vpcPolicy() {
+  return {
+    PolicyName: "vpc-attachment",
+    PolicyDocument: {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "LambdaVpcEnis",
+          Effect: "Allow",
+          Action: [
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+          ],
+          // These EC2 actions support no resource-level scoping for describe, and Lambda
+          // picks the ENI at attach time.
+          Resource: "*",
+        },
+      ],
+    },
+  };
+}
+
+/** The permissions of SPEC §9, scoped where AWS allows. */
+function sweepPolicy(params) {
+  const statements = [
+    {
+      Sid: "DiscoverClusters",
+      Effect: "Allow",
+      Action: ["eks:ListClusters"],
+      Resource: "*", // ListClusters supports no resource-level permissions.
+    },
+    {
+      Sid: "DescribeClusters",
+      Effect: "Allow",
+      Action: ["eks:DescribeCluster"],
+      // Any region: the configuration may sweep several.
+      Resource: params.eksClusterNames.map((name) =>
+        sub(`arn:\${AWS::Partition}:eks:*:\${AWS::AccountId}:cluster/${name}`),
+      ),
+    },
+    {
+      Sid: "InstanceFacts",
+      Effect: "Allow",
+      Action: ["ec2:DescribeInstances"],
+      Resource: "*", // Describe* actions support no resource-level permissions.
+    },
+    {
+      Sid: "PublishAlerts",
+      Effect: "Allow",
+      Action: ["sns:Publish"],
+      Resource: [ref(LOGICAL_IDS.topic)],
+    },
+  ];
+  if (params.credentialSecretArns.length > 0) {
+    params.credentialSecretArns.forEach((arn) => assertSecretArn(arn, "credentialSecretArns"));
+    statements.push({
+      Sid: "ClusterCredentialSecrets",
+      Effect: "Allow",
+      Action: ["secretsmanager:GetSecretValue"],
+      Resource: params.credentialSecretArns,
+    });
+  }
+  const parameters = [
+    ...(params.configParameterName ? [params.configParameterName] : []),
+    ...params.credentialParameterNames,
+  ];
+  if (parameters.length > 0) {
+    statements.push({
+      Sid: "ConfigAndCredentialParameters",
+      Effect: "Allow",
+      Action: ["ssm:GetParameter"],
+      Resource: parameters.map(ssmParameterArn),
+    });
+  }
+  if (params.alertTopicKmsKeyArn) {
+    // Publishing to an SSE-KMS topic needs the data key of the topic's key, nothing else.
+    statements.push({
+      Sid: "EncryptedTopicKey",
+      Effect: "Allow",
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: [params.alertTopicKmsKeyArn],
+    });
+  }
+  return { PolicyName: "sweep", PolicyDocument: { Version: "2012-10-17", Statement: statements } };
+}
+
+function webhookPolicy(params) {
+  const statements = [];
+  if (params.slackWebhookSecretArn) {
+    assertSecretArn(params.slackWebhookSecretArn, "slackWebhookSecretArn");
+    statements.push({
+      Sid: "WebhookSecret",
+      Effect: "Allow",
+      Action: ["secretsmanager:GetSecretValue"],
+      Resource: [params.slackWebhookSecretArn],
+    });
+  }
+  if (params.slackWebhookParameterName) {
+    statements.push({
+      Sid: "WebhookParameter",
+      Effect: "Allow",
+      Action: ["ssm:GetParameter"],
+      Resource: [ssmParameterArn(params.slackWebhookParameterName)],
+    });
+  }
+  if (statements.length === 0) return [];
+  return [{ PolicyName: "slack-webhook", PolicyDocument: { Version: "2012-10-17", Statement: statements } }];
+}
+
+function roles(params) {
+  const vpcAttached = params.vpcSubnetIds.length > 0;
+  return {
+    [LOGICAL_IDS.approverRole]: {
+      Type: "AWS::IAM::Role",
+      Properties: {
+        Description: "csr-approver sweep: SPEC section 9 permissions only",
+        AssumeRolePolicyDocument: lambdaTrustPolicy(),
+        Policies: [
+          sweepPolicy(params),
+          runtimePolicy(LOGICAL_IDS.approverLogGroup),
+          ...(vpcAttached ? [vpcPolicy()] : []),
+        ],
+      },
+    },
+    [LOGICAL_IDS.notifierRole]: {
+      Type: "AWS::IAM::Role",
+      Properties: {
+        Description: "csr-approver Slack notifier: reads its webhook URL, nothing else",
+        AssumeRolePolicyDocument: lambdaTrustPolicy(),
+        Policies: [...webhookPolicy(params), runtimePolicy(LOGICAL_IDS.notifierLogGroup)],
+      },
+    },
+  };
+}
+
+/** CloudFormation logical IDs are alphanumeric; the hash keeps `a-b` and `ab` apart. */
+function accessEntryLogicalId(clusterName) {
+  const alnum = clusterName.replace(/[^A-Za-z0-9]/g, "");
+  const hash = crypto.createHash("sha256").update(clusterName).digest("hex").slice(0, 8);
+  return `ApproverAccessEntry${alnum}${hash}`;
+}
+
+function accessEntries(params) {
+  const template = fs.readFileSync(ACCESS_ENTRY_TEMPLATE, "utf8");
+  const entries = {};
+  for (const clusterName of params.eksAccessEntryClusters) {
+    // EKS cluster names: 1-100 chars, alphanumerics, hyphens, underscores.
+    if (!/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/.test(clusterName)) {
+      throw new Error(`param "eksAccessEntryClusters": "${clusterName}" is not an EKS cluster name`);
+    }
+    const entry = YAML.parse(template.replaceAll("__CLUSTER_NAME__", clusterName));
+    if (entry.Properties.AccessPolicies !== undefined) {
+      throw new Error("infra/eks-access-entry.yml must not grant EKS access policies");
+    }
+    if (JSON.stringify(entry.Properties.KubernetesGroups) !== JSON.stringify([APPROVER_GROUP])) {
+      throw new Error(`infra/eks-access-entry.yml must map the role to ${APPROVER_GROUP} only`);
+    }
+    entries[accessEntryLogicalId(clusterName)] = entry;
+  }
+  return entries;
+}
+
+function alerting(params) {
+  const topicRef = ref(LOGICAL_IDS.topic);
+  const alarmActions = { AlarmActions: [topicRef], OKActions: [topicRef] };
+  const namespace = params.metricsNamespace;
+  if (!namespace || !/^[A-Za-z0-9_.\-/#:]+$/.test(namespace)) {
+    throw new Error(`param "metricsNamespace": "${namespace}" is not a CloudWatch namespace`);
+  }
+  const lambdaMetricAlarm = (functionLogicalId, metricName, description, extra) => ({
+    Type: "AWS::CloudWatch::Alarm",
+    Properties: {
+      AlarmDescription: description,
+      Namespace: "AWS/Lambda",
+      MetricName: metricName,
+      Dimensions: [{ Name: "FunctionName", Value: ref(functionLogicalId) }],
+      Statistic: "Sum",
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+      ...alarmActions,
+      ...extra,
+    },
+  });
+  // Metrics Insights queries over the whole namespace: they match whatever dimension set
+  // the approver's EMF metrics carry (Powertools adds `service`), and GROUP BY cluster
+  // makes every cluster its own contributor without listing clusters at deploy time.
+  const insightsAlarm = (description, query, threshold, periods) => ({
+    Type: "AWS::CloudWatch::Alarm",
+    Properties: {
+      AlarmDescription: description,
+      Metrics: [{ Id: "q1", Expression: query, Period: 300, ReturnData: true }],
+      EvaluationPeriods: periods,
+      DatapointsToAlarm: periods,
+      Threshold: threshold,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+      ...alarmActions,
+    },
+  });
+
+  const topicProperties = { DisplayName: "csr-approver alerts" };
+  if (params.alertTopicKmsKeyArn) topicProperties.KmsMasterKeyId = params.alertTopicKmsKeyArn;
+
+  return {
+    [LOGICAL_IDS.topic]: { Type: "AWS::SNS::Topic", Properties: topicProperties },
+    [LOGICAL_IDS.topicPolicy]: {
+      Type: "AWS::SNS::TopicPolicy",
+      Properties: {
+        Topics: [topicRef],
+        PolicyDocument: {
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "CloudWatchAlarms",
+              Effect: "Allow",
+              Principal: { Service: "cloudwatch.amazonaws.com" },
+              Action: "sns:Publish",
+              Resource: topicRef,
+              Condition: { StringEquals: { "aws:SourceAccount": sub("${AWS::AccountId}") } },
+            },
+            {
+              Sid: "DenyInsecureTransport",
+              Effect: "Deny",
+              Principal: "*",
+              Action: "sns:Publish",
+              Resource: topicRef,
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            },
+          ],
+        },
+      },
+    },
+    [LOGICAL_IDS.dlq]: {
+      Type: "AWS::SQS::Queue",
+      Properties: { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true },
+    },
+    ApproverErrorsAlarm: lambdaMetricAlarm(
+      LOGICAL_IDS.approverFunction,
+      "Errors",
+      "csr-approver: the approver Lambda failed (whole-sweep error); see its logs",
+    ),
+    ApproverNotRunningAlarm: lambdaMetricAlarm(
+      LOGICAL_IDS.approverFunction,
+      "Invocations",
+      "csr-approver: the approver has not run for 15 minutes; kubelet-serving CSRs are not being approved",
+      {
+        EvaluationPeriods: 3,
+        Threshold: 1,
+        ComparisonOperator: "LessThanThreshold",
+        TreatMissingData: "breaching",
+      },
+    ),
+    NotifierErrorsAlarm: lambdaMetricAlarm(
+      LOGICAL_IDS.notifierFunction,
+      "Errors",
+      "csr-approver: the Slack notifier could not deliver an alert; see its logs",
+    ),
+    CsrDeniedAlarm: insightsAlarm(
+      "csr-approver: burst of kubelet-serving CSR denials (each one is also alerted individually)",
+      `SELECT SUM(CsrDenied) FROM "${namespace}"`,
+      params.denialAlarmThreshold,
+      1,
+    ),
+    ClusterSweepFailedAlarm: insightsAlarm(
+      "csr-approver: sweeping a cluster failed for 10 minutes; its CSRs are not being decided",
+      `SELECT SUM(ClusterSweepFailed) FROM "${namespace}" GROUP BY cluster`,
+      1,
+      2,
+    ),
+    AsyncFailureQueueDepthAlarm: {
+      Type: "AWS::CloudWatch::Alarm",
+      Properties: {
+        AlarmDescription: "csr-approver: failed or expired async invocations are waiting in the DLQ",
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [LOGICAL_IDS.dlq, "QueueName"] } }],
+        Statistic: "Maximum",
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+        ...alarmActions,
+      },
+    },
+  };
+}
+
+module.exports = {
+  LOGICAL_IDS,
+  APPROVER_GROUP,
+  accessEntryLogicalId,
+
+  /** `resources.Resources` of serverless.yml. */
+  resources: async ({ resolveVariable }) => {
+    const params = await readParams(resolveVariable);
+    return { ...alerting(params), ...roles(params), ...accessEntries(params) };
+  },
+
+  outputs: async () => ({
+    AlertTopicArn: { Description: "SNS topic every alert is published to", Value: ref(LOGICAL_IDS.topic) },
+    ApproverRoleArn: {
+      Description: "IAM role of the approver (EKS access entries map it to csr-approver:approvers)",
+      Value: arnOf(LOGICAL_IDS.approverRole),
+    },
+    AsyncFailureQueueUrl: { Description: "DLQ of failed async invocations", Value: ref(LOGICAL_IDS.dlq) },
+  }),
+
+  /** The approver's `vpc:` block, or none: private cluster endpoints need the attachment. */
+  approverVpc: async ({ resolveVariable }) => {
+    const params = await readParams(resolveVariable);
+    const subnets = params.vpcSubnetIds.length > 0;
+    const groups = params.vpcSecurityGroupIds.length > 0;
+    if (subnets !== groups) {
+      throw new Error('params "vpcSubnetIds" and "vpcSecurityGroupIds" must be set together');
+    }
+    return subnets ? { subnetIds: params.vpcSubnetIds, securityGroupIds: params.vpcSecurityGroupIds } : null;
+  },
+
+  /** The bundled configuration file's path on Lambda, or "" when the repo has none. */
+  bundledConfigFile: async () =>
+    fs.existsSync(path.join(__dirname, "..", BUNDLED_CONFIG)) ? `/var/task/${BUNDLED_CONFIG}` : "",
+
+  /** The notifier's SNS subscription, only when a webhook is configured. */
+  notifierEvents: async ({ resolveVariable }) => {
+    const params = await readParams(resolveVariable);
+    if (!params.slackWebhookSecretArn && !params.slackWebhookParameterName) return [];
+    return [{ sns: { arn: ref(LOGICAL_IDS.topic), topicName: "alert-topic" } }];
+  },
+};

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// `npm run package [-- <osls options>]`: renders the CloudFormation template and bundles
+// both functions with `osls package`, offline and without an AWS account, then checks the
+// approver bundle against its size budget.
+//
+// Offline for certain: osls runs with dummy credentials (so a real profile on the machine is
+// never used), no shared config files, and scripts/offline-guard.cjs preloaded, which fails
+// any connection that is not loopback. Output: .serverless/ (or the `--package` directory),
+// with cloudformation-template-update-stack.json and one zip per function.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** Minified approver entry (the `.mjs`, source map excluded): a cold-start budget. */
+export const APPROVER_BUNDLE_BUDGET_BYTES = 1_500_000;
+
+/** Uncompressed size of every entry of a zip file, read from its central directory. */
+export function zipEntrySizes(zipPath) {
+  const zip = readFileSync(zipPath);
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error(`${zipPath}: not a zip file`);
+  const entries = zip.readUInt16LE(eocd + 10);
+  let offset = zip.readUInt32LE(eocd + 16);
+  const sizes = new Map();
+  for (let i = 0; i < entries; i++) {
+    if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error(`${zipPath}: corrupt central directory`);
+    const uncompressed = zip.readUInt32LE(offset + 24);
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    sizes.set(zip.toString("utf8", offset + 46, offset + 46 + nameLength), uncompressed);
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return sizes;
+}
+
+function packageDirectory(args) {
+  const index = args.findIndex((arg) => arg === "--package" || arg.startsWith("--package="));
+  if (index < 0) return path.join(ROOT, ".serverless");
+  const value = args[index].includes("=") ? args[index].split("=")[1] : args[index + 1];
+  return path.resolve(ROOT, value);
+}
+
+function offlineEnvironment() {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("AWS_")) delete env[name];
+  }
+  return {
+    ...env,
+    AWS_ACCESS_KEY_ID: "AKIAOFFLINEPACKAGING",
+    AWS_SECRET_ACCESS_KEY: "offline-packaging-never-signs-a-request",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+    AWS_CONFIG_FILE: path.join(ROOT, ".serverless-no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(ROOT, ".serverless-no-aws-credentials"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, `--require ${path.join(ROOT, "scripts", "offline-guard.cjs")}`]
+      .filter(Boolean)
+      .join(" "),
+  };
+}
+
+function main() {
+  const args = process.argv.slice(2);
+  const osls = path.join(ROOT, "node_modules", "osls", "bin", "serverless.js");
+  const result = spawnSync(process.execPath, [osls, "package", ...args], {
+    cwd: ROOT,
+    env: offlineEnvironment(),
+    stdio: "inherit",
+  });
+  if (result.status !== 0) {
+    console.error(`package: osls package failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+
+  const outDir = packageDirectory(args);
+  let failed = false;
+  for (const fn of ["approver", "notifier"]) {
+    const sizes = zipEntrySizes(path.join(outDir, `${fn}.zip`));
+    const bundle = sizes.get(`functions/${fn}.mjs`);
+    if (bundle === undefined) {
+      console.error(`package: ${fn}.zip has no functions/${fn}.mjs`);
+      failed = true;
+      continue;
+    }
+    const line = `package: ${fn} bundle ${(bundle / 1e6).toFixed(3)} MB minified (functions/${fn}.mjs)`;
+    if (fn === "approver" && bundle > APPROVER_BUNDLE_BUDGET_BYTES) {
+      console.error(`${line}: over the ${APPROVER_BUNDLE_BUDGET_BYTES / 1e6} MB budget`);
+      failed = true;
+    } else {
+      console.log(line);
+    }
+  }
+  console.log(
+    `package: template ${path.relative(ROOT, path.join(outDir, "cloudformation-template-update-stack.json"))}`,
+  );
+  if (failed) process.exit(1);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
