@@ -8,7 +8,7 @@
 //
 // EKS: per region of `config.regions` (default: the approver's own region) ListClusters
 // (paginated) → include/exclude globs → DescribeCluster (endpoint, CA, VPC, status, tags) →
-// `eks.tags` filter; non-ACTIVE clusters are skipped with a log line. With
+// `eks.tags` filter; clusters neither ACTIVE nor UPDATING are skipped with a log line. With
 // `eks.discovery: false` only the clusters named under `eks.clusters` are described.
 // Self-managed: straight from the config; the token is read from Secrets Manager or SSM
 // when `token()` is called. One cluster's failure never stops the others: it is returned
@@ -68,6 +68,9 @@ export interface ClusterLog {
 export const DISCOVERY_FAILURE = "*";
 const TOKEN_REUSE_MS = 5 * 60_000; // EKS tokens are valid 15 minutes; secrets may rotate
 const DESCRIBE_CONCURRENCY = 8;
+// UPDATING (version upgrade, config change) keeps the API server serving, and upgrades are
+// when nodes roll and ask for certificates; CREATING/DELETING/FAILED/PENDING are skipped.
+const SWEEPABLE_STATUSES = new Set(["ACTIVE", "UPDATING"]);
 
 export async function resolveClusters(
   config: Config,
@@ -160,8 +163,12 @@ async function resolveEksRegion(
       log.info("EKS cluster skipped: tag filter does not match", { cluster: name, region });
       return;
     }
-    if (cluster.status !== "ACTIVE") {
-      log.info("EKS cluster skipped: not ACTIVE", { cluster: name, region, status: cluster.status });
+    if (!SWEEPABLE_STATUSES.has(cluster.status ?? "")) {
+      log.info("EKS cluster skipped: not ACTIVE or UPDATING", {
+        cluster: name,
+        region,
+        status: cluster.status,
+      });
       return;
     }
     const endpoint = cluster.endpoint;

@@ -1,0 +1,166 @@
+// resolveClusters with fake AWS clients: statuses, filters, isolation, token reuse.
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../functions/core/config.js";
+import { resolveClusters, tokenFromSecretString, type ClusterDeps } from "../../functions/sweep/clusters.js";
+import { decodeEksToken } from "../../functions/sweep/eks-token.js";
+
+type Send = (command: { constructor: { name: string }; input: Record<string, unknown> }) => Promise<unknown>;
+
+function fakeDeps(
+  clusters: Record<string, { status: string; tags?: Record<string, string> } | Error>,
+  now = () => 0,
+) {
+  const calls: string[] = [];
+  const eksSend: Send = async (command) => {
+    calls.push(`${command.constructor.name}:${String(command.input.name ?? "")}`);
+    if (command.constructor.name === "ListClustersCommand") return { clusters: Object.keys(clusters) };
+    const c = clusters[command.input.name as string]!;
+    if (c instanceof Error) throw c;
+    return {
+      cluster: {
+        name: command.input.name,
+        status: c.status,
+        tags: c.tags ?? {},
+        endpoint: "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        certificateAuthority: { data: "Q0E=" },
+        resourcesVpcConfig: { vpcId: "vpc-0123" },
+      },
+    };
+  };
+  let secretReads = 0;
+  let credentialReads = 0;
+  const deps: ClusterDeps = {
+    defaultRegion: "eu-west-1",
+    now,
+    forRegion: () =>
+      ({
+        eks: { send: eksSend },
+        sts: {
+          config: {
+            credentials: async () => {
+              credentialReads += 1;
+              return { accessKeyId: "AKID", secretAccessKey: "s" };
+            },
+          },
+        },
+        ssm: { send: async () => ({ Parameter: { Value: `tok-${++secretReads}` } }) },
+        secretsManager: { send: async () => ({ SecretString: '{"token":"sm-token"}' }) },
+      }) as unknown as ReturnType<ClusterDeps["forRegion"]>,
+  };
+  return { deps, calls, secretReads: () => secretReads, credentialReads: () => credentialReads };
+}
+
+const quiet = { info: () => {}, warn: () => {} };
+
+describe("resolveClusters (fake clients)", () => {
+  it("sweeps ACTIVE and UPDATING clusters, skips the others, isolates a failing describe", async () => {
+    const { deps } = fakeDeps({
+      a: { status: "ACTIVE" },
+      b: { status: "UPDATING" },
+      c: { status: "CREATING" },
+      d: { status: "FAILED" },
+      e: Object.assign(new Error("throttled"), { name: "ThrottlingException" }),
+    });
+    const { targets, failures } = await resolveClusters(parseConfig({}), deps, quiet);
+    expect(targets.map((t) => t.facts.name)).toEqual(["a", "b"]);
+    expect(targets[0]!.facts).toEqual({ name: "a", kind: "eks", region: "eu-west-1", vpcIds: ["vpc-0123"] });
+    expect(targets[0]!.caData).toBe("Q0E=");
+    expect(failures).toEqual([
+      { cluster: "e", region: "eu-west-1", error: "DescribeCluster: ThrottlingException: throttled" },
+    ]);
+  });
+
+  it("applies include/exclude globs before describing and the tag filter after", async () => {
+    const { deps, calls } = fakeDeps({
+      "prod-a": { status: "ACTIVE", tags: { env: "prod" } },
+      "prod-b": { status: "ACTIVE", tags: { env: "staging" } },
+      "prod-tmp": { status: "ACTIVE", tags: { env: "prod" } },
+      dev: { status: "ACTIVE", tags: { env: "prod" } },
+    });
+    const config = parseConfig({ eks: { include: ["prod-*"], exclude: ["*-tmp"], tags: { env: "prod" } } });
+    const { targets } = await resolveClusters(config, deps, quiet);
+    expect(targets.map((t) => t.facts.name)).toEqual(["prod-a"]);
+    expect(calls.filter((c) => c.startsWith("DescribeCluster")).sort()).toEqual([
+      "DescribeClusterCommand:prod-a",
+      "DescribeClusterCommand:prod-b",
+    ]);
+  });
+
+  it("mints EKS tokens for the cluster's own name and reuses them briefly", async () => {
+    let clock = 0;
+    const { deps, credentialReads } = fakeDeps({ a: { status: "ACTIVE" } }, () => clock);
+    const saved = [process.env.AWS_ENDPOINT_URL, process.env.AWS_ENDPOINT_URL_STS];
+    delete process.env.AWS_ENDPOINT_URL;
+    delete process.env.AWS_ENDPOINT_URL_STS;
+    try {
+      const { targets } = await resolveClusters(parseConfig({}), deps, quiet);
+      const first = await targets[0]!.token();
+      expect(decodeEksToken(first).host).toBe("sts.eu-west-1.amazonaws.com");
+      expect(await targets[0]!.token()).toBe(first);
+      expect(credentialReads()).toBe(1);
+      clock += 6 * 60_000;
+      await targets[0]!.token();
+      expect(credentialReads()).toBe(2); // minted afresh after the reuse window
+    } finally {
+      if (saved[0] !== undefined) process.env.AWS_ENDPOINT_URL = saved[0];
+      if (saved[1] !== undefined) process.env.AWS_ENDPOINT_URL_STS = saved[1];
+    }
+  });
+
+  it("reads self-managed credentials lazily and again after the reuse window", async () => {
+    let clock = 0;
+    const { deps, secretReads } = fakeDeps({}, () => clock);
+    const config = parseConfig({
+      eks: { discovery: false },
+      selfManaged: [
+        {
+          name: "lab",
+          region: "eu-west-1",
+          endpoint: "https://10.0.0.10:6443",
+          caData: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+          credential: { ssmParameter: "/lab/token" },
+          vpcIds: ["vpc-0abc1234def567890"],
+        },
+      ],
+    });
+    const { targets } = await resolveClusters(config, deps, quiet);
+    expect(secretReads()).toBe(0);
+    expect(targets[0]!.caData).toBe(
+      Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").toString("base64"),
+    );
+    expect(await targets[0]!.token()).toBe("tok-1");
+    expect(await targets[0]!.token()).toBe("tok-1");
+    clock += 5 * 60_000;
+    expect(await targets[0]!.token()).toBe("tok-2");
+  });
+
+  it("reports a missing region instead of throwing", async () => {
+    const { deps } = fakeDeps({});
+    const { defaultRegion: _drop, ...noRegion } = deps;
+    const saved = [process.env.AWS_REGION, process.env.AWS_DEFAULT_REGION];
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    try {
+      const { targets, failures } = await resolveClusters(parseConfig({}), noRegion, quiet);
+      expect(targets).toEqual([]);
+      expect(failures).toEqual([{ cluster: "*", region: "", error: expect.stringMatching(/region/) }]);
+    } finally {
+      if (saved[0] !== undefined) process.env.AWS_REGION = saved[0];
+      if (saved[1] !== undefined) process.env.AWS_DEFAULT_REGION = saved[1];
+    }
+  });
+});
+
+describe("tokenFromSecretString", () => {
+  it("accepts a raw token or JSON {token}, trimmed", () => {
+    expect(tokenFromSecretString("abc.def-ghi\n")).toBe("abc.def-ghi");
+    expect(tokenFromSecretString(' {"token": "eyJhbGciOi.x.y"} ')).toBe("eyJhbGciOi.x.y");
+  });
+  it("refuses what cannot be a bearer token", () => {
+    expect(() => tokenFromSecretString("")).toThrow();
+    expect(() => tokenFromSecretString("two words")).toThrow();
+    expect(() => tokenFromSecretString("tok\r\nX-Injected: 1")).toThrow();
+    expect(() => tokenFromSecretString('{"token": 5}')).toThrow(/token/);
+    expect(() => tokenFromSecretString("{not json")).toThrow(/JSON/);
+  });
+});
