@@ -1,0 +1,109 @@
+// Lambda entry: the Slack notifier. Subscribed to the alert topic, it renders each SNS
+// message (the approver's Chatbot notifications, CloudWatch alarms, anything else) as Block
+// Kit and posts it to an incoming webhook. When any record could not be delivered the
+// invocation fails at the end, so Lambda's async retries (and then the DLQ) take over.
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import middy from "@middy/core";
+import type { Context, SNSEvent } from "aws-lambda";
+import { renderSlackMessage } from "./notify/blocks.js";
+import { postToWebhook, scrub, type PostOptions } from "./notify/webhook.js";
+import {
+  awsWebhookUrlGetter,
+  cachedGetter,
+  sourceFromEnv,
+  type WebhookUrlGetter,
+} from "./notify/webhook-url.js";
+
+export interface NotifierLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface NotifierDeps {
+  getWebhookUrl: WebhookUrlGetter & { invalidate?: () => void };
+  log: NotifierLog;
+  post?: Partial<PostOptions>;
+}
+
+export interface NotifierResult {
+  delivered: number;
+  failed: number;
+}
+
+export class DeliveryError extends Error {
+  override name = "DeliveryError";
+}
+
+/** Slack answers these when the webhook itself is gone: the URL may have been rotated. */
+const WEBHOOK_GONE = new Set([403, 404, 410]);
+
+export function createNotifier(deps: NotifierDeps) {
+  return async (
+    event: SNSEvent,
+    context?: Pick<Context, "getRemainingTimeInMillis">,
+  ): Promise<NotifierResult> => {
+    const records = event.Records ?? [];
+    let url: string;
+    try {
+      url = await deps.getWebhookUrl();
+    } catch (error) {
+      // Config and AWS errors name the secret or parameter, never its value.
+      deps.log.error("cannot read the Slack webhook URL", {
+        error: errorText(error),
+        records: records.length,
+      });
+      throw new DeliveryError(`no Slack webhook URL: ${errorText(error)}`);
+    }
+
+    let delivered = 0;
+    const failures: string[] = [];
+    for (const record of records) {
+      const messageId = record.Sns?.MessageId;
+      const message = renderSlackMessage(record.Sns?.Message ?? "", record.Sns?.Subject ?? undefined);
+      const result = await postToWebhook(url, message, {
+        ...deps.post,
+        ...(context ? { remainingMillis: () => context.getRemainingTimeInMillis() } : {}),
+      });
+      if (result.ok) {
+        delivered++;
+        deps.log.info("alert delivered to Slack", { messageId, attempts: result.attempts.length });
+        continue;
+      }
+      failures.push(messageId ?? "?");
+      const last = result.attempts[result.attempts.length - 1];
+      if (last && WEBHOOK_GONE.has(last.status)) deps.getWebhookUrl.invalidate?.();
+      deps.log.error("alert NOT delivered to Slack", {
+        messageId,
+        reason: scrub(result.reason, url),
+        retryable: result.retryable,
+        attempts: result.attempts,
+        blocks: message.blocks.length,
+      });
+    }
+    if (failures.length > 0) {
+      throw new DeliveryError(
+        `${failures.length} of ${records.length} alert(s) not delivered: ${failures.join(", ")}`,
+      );
+    }
+    return { delivered, failed: 0 };
+  };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "csr-approver" });
+
+export const handler = middy(
+  createNotifier({
+    getWebhookUrl: cachedGetter(awsWebhookUrlGetter(sourceFromEnv())),
+    log: {
+      info: (message, extra = {}) => logger.info(message, extra),
+      warn: (message, extra = {}) => logger.warn(message, extra),
+      error: (message, extra = {}) => logger.error(message, extra),
+    },
+  }),
+).use(injectLambdaContext(logger));
