@@ -1,52 +1,13 @@
 // The command dispatcher behind bin/csr-approver.mjs. Each subcommand is a CommandSpec (for
 // --help) plus a run function, loaded only when that command runs, so `evaluate` never loads
 // the network-facing code of `sweep`.
-import {
-  EXIT_USAGE,
-  PROGRAM,
-  UsageError,
-  formatHelp,
-  parseCommandArgs,
-  type CliIo,
-  type CommandSpec,
-} from "./args.js";
+import { EXIT_USAGE, PROGRAM, UsageError, type CliIo, type CommandSpec } from "./args.js";
 
 interface CommandEntry {
   name: string;
   summary: string;
   load: () => Promise<{ command: CommandSpec; run: (argv: string[], io: CliIo) => Promise<number> }>;
 }
-
-function notImplemented(command: CommandSpec): {
-  command: CommandSpec;
-  run: (argv: string[], io: CliIo) => Promise<number>;
-} {
-  return {
-    command,
-    run: async (argv, io) => {
-      const values = parseCommandArgs(command, argv);
-      if (values.help) {
-        io.stdout(formatHelp(command));
-        return 0;
-      }
-      throw new UsageError(`${PROGRAM} ${command.name}: not implemented yet`);
-    },
-  };
-}
-
-// Slots for the remaining commands: replace `load` with `() => import("./sweep.js")` etc.
-const sweepPlaceholder: CommandSpec = {
-  name: "sweep",
-  summary: "Run one sweep of every configured cluster from this workstation (ambient AWS credentials).",
-  usage: "sweep [--dry-run] [--config FILE] [--cluster NAME]… [--output table|json]",
-  options: {},
-};
-const setupClusterPlaceholder: CommandSpec = {
-  name: "setup-cluster",
-  summary: "Grant the approver access to a cluster (RBAC, EKS access entry).",
-  usage: "setup-cluster [options]",
-  options: {},
-};
 
 export const COMMANDS: CommandEntry[] = [
   {
@@ -59,13 +20,20 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: "sweep",
-    summary: `${sweepPlaceholder.summary} (not implemented yet)`,
-    load: async () => notImplemented(sweepPlaceholder),
+    summary: "Run one sweep of the configured clusters from this workstation (ambient AWS credentials).",
+    load: async () => {
+      const module = await import("./sweep.js");
+      return { command: module.sweepCommand, run: module.runSweepCommand };
+    },
   },
   {
     name: "setup-cluster",
-    summary: `${setupClusterPlaceholder.summary} (not implemented yet)`,
-    load: async () => notImplemented(setupClusterPlaceholder),
+    summary:
+      "Grant the approver's group its RBAC in a cluster (infra/rbac.yaml); print the EKS access entry.",
+    load: async () => {
+      const module = await import("./setup-cluster.js");
+      return { command: module.setupClusterCommand, run: module.runSetupCluster };
+    },
   },
 ];
 
