@@ -8,6 +8,7 @@ import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
 import type {
   ClusterPolicySettings,
+  CsrCondition,
   Decision,
   DecisionKind,
   Ec2Instance,
@@ -332,7 +333,7 @@ async function carryOut(
     case "flood-guarded":
       return { ...base, action: "flood-guarded" };
     case "approve":
-      await ctx.kube.replaceConditions(read, withCondition(read.csr, plan.condition));
+      await writeConditions(ctx, read, withCondition(read.csr, plan.condition));
       ctx.approvals += 1;
       return { ...base, action: "approved" };
     case "deny": {
@@ -342,7 +343,7 @@ async function carryOut(
         if (sent !== true) return { ...base, decision: "wait", action: "waiting", error: sent };
         markPublished("denied");
       }
-      await ctx.kube.replaceConditions(read, withCondition(read.csr, plan.condition));
+      await writeConditions(ctx, read, withCondition(read.csr, plan.condition));
       return { ...base, action: "denied", alert: "denied" };
     }
     case "alert": {
@@ -359,11 +360,30 @@ async function carryOut(
         markPublished(plan.alert);
       }
       // The marker makes the alert once-only; if writing it fails, the next sweep alerts again.
-      await ctx.kube.replaceConditions(read, withAlertMarker(read.csr, plan.alert));
+      await writeConditions(ctx, read, withAlertMarker(read.csr, plan.alert));
       return { ...base, action, alert: plan.alert };
     }
   }
 }
+
+/**
+ * A write retried on transient failures (5xx, transport) a couple of times within the sweep:
+ * after an alert is out, giving up here would mean a second alert next sweep. 409 and other
+ * 4xx go straight back to the caller (409: re-read and re-decide).
+ */
+async function writeConditions(ctx: ClusterContext, read: ReadCsr, conditions: CsrCondition[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ctx.kube.replaceConditions(read, conditions);
+      return;
+    } catch (err) {
+      const transient = err instanceof KubeError && (err.status === 0 || err.status >= 500);
+      if (!transient || attempt >= WRITE_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+}
+const WRITE_RETRIES = 2;
 
 async function publish(ctx: ClusterContext, decision: Decision, kind: AlertKind): Promise<true | string> {
   if (!ctx.deps.alerts) return "no alert topic configured";

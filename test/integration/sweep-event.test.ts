@@ -1,0 +1,146 @@
+// Event mode and API-call economy against the rig: a CSR created while the watch window is
+// open is approved within 2 s, and 200 pending CSRs cost at most 2 EC2 calls.
+import { CertificatesV1Api } from "@kubernetes/client-node";
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
+import { resolveClusters } from "../../functions/sweep/clusters.js";
+import { kubeClient, type KubeApi } from "../../functions/sweep/csrs.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
+import { watchClusters } from "../../functions/sweep/watch.js";
+import { awsClients, createVpc, MOTO_AMI, type AwsClients } from "../rig/aws-seed.js";
+import type { ClusterHandle } from "../rig/cluster.js";
+import { awsClientConfig, rig } from "../rig/context.js";
+import { createKubeletCsr } from "../rig/kubelet.js";
+import {
+  conditionsOf,
+  decisionConditionOf,
+  memoryLog,
+  selfManagedConfig,
+  storeApproverToken,
+} from "../support/sweep-world.js";
+
+async function launchMany(clients: AwsClients, subnetId: string, count: number) {
+  const { Instances } = await clients.ec2.send(
+    new RunInstancesCommand({
+      ImageId: MOTO_AMI,
+      InstanceType: "t3.micro",
+      MinCount: count,
+      MaxCount: count,
+      SubnetId: subnetId,
+    }),
+  );
+  return (Instances ?? []).map((i) => ({
+    node: i.PrivateDnsName!,
+    ip: i.PrivateIpAddress!,
+    id: i.InstanceId!,
+  }));
+}
+
+describe("event mode and call economy", () => {
+  let clients: AwsClients;
+  let aws: AwsClientCache;
+  let cluster: ClusterHandle;
+  let vpcId: string;
+  let subnetId: string;
+  let secret: string;
+
+  beforeAll(async () => {
+    const handles = rig();
+    cluster = handles.clusters[1] ?? handles.clusters[0]!;
+    clients = awsClients(awsClientConfig());
+    const vpc = await createVpc(clients, {
+      name: "event-vpc",
+      cidr: "10.60.0.0/16",
+      subnets: [{ cidr: "10.60.0.0/20", az: "us-east-1a" }],
+      ipv6: false,
+    });
+    vpcId = vpc.vpcId;
+    subnetId = vpc.subnets[0]!.subnetId;
+    secret = await storeApproverToken(clients, cluster, "event/token");
+    aws = createAwsClients({ endpoint: handles.moto.endpoint, credentials: handles.moto.credentials });
+  });
+
+  it("approves a CSR created during the watch window within 2 s", async () => {
+    const [instance] = await launchMany(clients, subnetId, 1);
+    const config = selfManagedConfig([{ cluster, name: "event", vpcIds: [vpcId], secretArn: secret }]);
+    const log = memoryLog();
+    const targets = await resolveClusters(config, aws, log);
+    const watching = watchClusters(
+      targets.targets,
+      { config, aws, log },
+      { windowMs: 8000, reconnectDelayMs: 200 },
+    );
+    await new Promise((r) => setTimeout(r, 1000)); // the watch is open and has swept once
+
+    const created = Date.now();
+    const { name } = await createKubeletCsr(cluster, { node: instance!.node, ips: [instance!.ip] });
+    const admin = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
+    let approvedAfter = -1;
+    while (Date.now() - created < 5000) {
+      const csr = await admin.readCertificateSigningRequest({ name });
+      if (csr.status?.conditions?.some((c) => c.type === "Approved")) {
+        approvedAfter = Date.now() - created;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    console.log(`event mode: CSR ${name} approved ${approvedAfter} ms after creation`);
+    expect(approvedAfter).toBeGreaterThanOrEqual(0);
+    expect(approvedAfter).toBeLessThanOrEqual(2000);
+    const outcomes = await watching;
+    expect(outcomes.some((c) => c.csrs.some((o) => o.name === name && o.action === "approved"))).toBe(true);
+  });
+
+  it("200 pending CSRs in one cluster: one CSR list, one node list, at most 2 EC2 calls, all approved", async () => {
+    const instances = await launchMany(clients, subnetId, 200);
+    expect(new Set(instances.map((i) => i.node)).size).toBe(200);
+    const names: string[] = [];
+    for (const instance of instances) {
+      names.push((await createKubeletCsr(cluster, { node: instance.node, ips: [instance.ip] })).name);
+    }
+    const config = selfManagedConfig([
+      {
+        cluster,
+        name: "scale",
+        vpcIds: [vpcId],
+        secretArn: secret,
+        overrides: { maxApprovalsPerSweep: 500 },
+      },
+    ]);
+    const kubeCalls: Record<string, number> = {};
+    const counting = (e: Parameters<typeof kubeClient>[0]): KubeApi => {
+      const real = kubeClient(e);
+      const count =
+        <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+        (...args: A) => {
+          kubeCalls[name] = (kubeCalls[name] ?? 0) + 1;
+          return fn(...args);
+        };
+      return {
+        listKubeletServingCsrs: count("list", real.listKubeletServingCsrs),
+        listNodes: count("nodes", real.listNodes),
+        readCsr: count("read", real.readCsr),
+        replaceConditions: count("write", real.replaceConditions),
+        watchKubeletServingCsrs: real.watchKubeletServingCsrs,
+      };
+    };
+    aws.calls.reset();
+    const started = Date.now();
+    const report = await runSweep({ config, aws, log: memoryLog(), kube: counting });
+    const elapsed = Date.now() - started;
+    const approved = report.clusters[0]!.csrs.filter(
+      (o) => names.includes(o.name) && o.action === "approved",
+    );
+    const ec2 = aws.calls.count("ec2");
+    console.log(`200 CSRs: ${elapsed} ms, EC2 calls ${ec2}, Kubernetes calls ${JSON.stringify(kubeCalls)}`);
+    expect(approved).toHaveLength(200);
+    expect(ec2).toBeLessThanOrEqual(2);
+    expect(kubeCalls).toMatchObject({ list: 1, nodes: 1 });
+    expect(kubeCalls.write).toBeGreaterThanOrEqual(200);
+    expect(kubeCalls.read ?? 0).toBe(0);
+    for (const name of names.slice(0, 5)) {
+      expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
+    }
+  });
+});
