@@ -1,0 +1,492 @@
+// What `npm run package` produces: the CloudFormation template (IAM exactly as SPEC §9,
+// triggers, concurrency, runtime, DLQ, alarms, EKS access entries) checked by reading it,
+// validated by cfn-lint, and the bundles checked against their budget. Two renderings: the
+// default params, and every optional param set (access entries, credentials, KMS, VPC,
+// Slack webhook).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  APPROVER_BUNDLE_BUDGET_BYTES,
+  bundleSizes,
+  checkBundleSizes,
+  zipEntrySizes,
+} from "../../scripts/package.mjs";
+import { lintTemplates } from "../../scripts/cfn-lint.mjs";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+
+type Json = Record<string, unknown>;
+interface Resource {
+  Type: string;
+  Properties: Json;
+  DependsOn?: unknown;
+}
+interface Template {
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, Json>;
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+interface Policy {
+  PolicyName: string;
+  PolicyDocument: { Statement: Statement[] };
+}
+
+const FULL_PARAMS = {
+  eksAccessEntryClusters: "prod-a,prod_b",
+  eksClusterNames: "prod-a,prod_b",
+  credentialSecretArns: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kubeadm-token-AbCdEf",
+  credentialParameterNames: "/clusters/kubespray/token",
+  slackWebhookSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
+  alertTopicKmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+  vpcSubnetIds: "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+  vpcSecurityGroupIds: "sg-0123456789abcdef0",
+};
+
+let workDir: string;
+let defaultDir: string;
+let fullDir: string;
+let defaults: Template;
+let full: Template;
+
+function runPackage(outDir: string, params: Record<string, string> = {}): Template {
+  const args = [
+    path.join(ROOT, "scripts", "package.mjs"),
+    "--no-size-limit",
+    "--stage",
+    "unittest",
+    "--package",
+    outDir,
+    ...Object.entries(params).map(([key, value]) => `--param=${key}=${value}`),
+  ];
+  const result = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
+  if (result.status !== 0) {
+    throw new Error(
+      `package failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  expect(result.stdout + result.stderr).not.toContain("offline-guard");
+  return JSON.parse(
+    readFileSync(path.join(outDir, "cloudformation-template-update-stack.json"), "utf8"),
+  ) as Template;
+}
+
+beforeAll(() => {
+  workDir = mkdtempSync(path.join(tmpdir(), "csr-approver-package-"));
+  defaultDir = path.join(workDir, "default");
+  fullDir = path.join(workDir, "full");
+  defaults = runPackage(defaultDir);
+  full = runPackage(fullDir, FULL_PARAMS);
+}, 600_000);
+
+afterAll(() => {
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resources = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+
+function ofType(t: Template, type: string): [string, Resource][] {
+  return Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+}
+
+function policies(t: Template, roleId: string): Policy[] {
+  const role = t.Resources[roleId];
+  expect(role?.Type).toBe("AWS::IAM::Role");
+  return (role!.Properties.Policies ?? []) as Policy[];
+}
+
+function statements(t: Template, roleId: string, policyName?: string): Statement[] {
+  return policies(t, roleId)
+    .filter((p) => policyName === undefined || p.PolicyName === policyName)
+    .flatMap((p) => p.PolicyDocument.Statement);
+}
+
+/** action → the resources it is granted on, across the role's statements. */
+function grants(t: Template, roleId: string, policyName?: string): Map<string, unknown[]> {
+  const map = new Map<string, unknown[]>();
+  for (const s of statements(t, roleId, policyName)) {
+    expect(s.Effect).toBe("Allow");
+    for (const a of actions(s)) map.set(a, [...(map.get(a) ?? []), ...resources(s)]);
+  }
+  return map;
+}
+
+const sub = (text: string) => ({ "Fn::Sub": text });
+const LOGS = ["logs:CreateLogStream", "logs:PutLogEvents"];
+const SPEC_SECTION_9 = [
+  "eks:ListClusters",
+  "eks:DescribeCluster",
+  "ec2:DescribeInstances",
+  "sns:Publish",
+  "secretsmanager:GetSecretValue",
+  "ssm:GetParameter",
+];
+
+// ---------------------------------------------------------------------------------------
+// IAM
+// ---------------------------------------------------------------------------------------
+
+describe("IAM: per-function roles, SPEC §9 exactly", () => {
+  it("gives each function its own role and creates no shared framework role", () => {
+    const fns = Object.fromEntries(ofType(defaults, "AWS::Lambda::Function"));
+    expect(Object.keys(fns).sort()).toEqual(["ApproverLambdaFunction", "NotifierLambdaFunction"]);
+    expect(fns.ApproverLambdaFunction!.Properties.Role).toEqual({ "Fn::GetAtt": ["ApproverRole", "Arn"] });
+    expect(fns.NotifierLambdaFunction!.Properties.Role).toEqual({ "Fn::GetAtt": ["NotifierRole", "Arn"] });
+    expect(
+      ofType(defaults, "AWS::IAM::Role")
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(["ApproverRole", "NotifierRole"]);
+    for (const t of [defaults, full]) {
+      for (const [, role] of ofType(t, "AWS::IAM::Role")) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+        expect(role.Properties.AssumeRolePolicyDocument).toEqual({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+          ],
+        });
+      }
+      expect(ofType(t, "AWS::IAM::Policy")).toEqual([]);
+      expect(ofType(t, "AWS::IAM::ManagedPolicy")).toEqual([]);
+    }
+  });
+
+  it("default approver: the sweep policy holds SPEC §9's actions and nothing else, scoped", () => {
+    const sweep = grants(defaults, "ApproverRole", "sweep");
+    // No credential secrets configured: no secretsmanager statement at all.
+    expect([...sweep.keys()].sort()).toEqual(
+      [
+        "eks:ListClusters",
+        "eks:DescribeCluster",
+        "ec2:DescribeInstances",
+        "sns:Publish",
+        "ssm:GetParameter",
+      ].sort(),
+    );
+    expect(sweep.get("eks:ListClusters")).toEqual(["*"]);
+    expect(sweep.get("ec2:DescribeInstances")).toEqual(["*"]);
+    expect(sweep.get("eks:DescribeCluster")).toEqual([
+      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/*"),
+    ]);
+    expect(sweep.get("sns:Publish")).toEqual([{ Ref: "AlertTopic" }]);
+    expect(sweep.get("ssm:GetParameter")).toEqual([
+      sub(
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/csr-approver/unittest/config",
+      ),
+    ]);
+  });
+
+  it("runtime policy: own log streams and the DLQ only; no other policy on the default roles", () => {
+    for (const [role, logGroup] of [
+      ["ApproverRole", "ApproverLogGroup"],
+      ["NotifierRole", "NotifierLogGroup"],
+    ] as const) {
+      const runtime = grants(defaults, role, "runtime");
+      expect([...runtime.keys()].sort()).toEqual([...LOGS, "sqs:SendMessage"].sort());
+      for (const a of LOGS) expect(runtime.get(a)).toEqual([{ "Fn::GetAtt": [logGroup, "Arn"] }]);
+      expect(runtime.get("sqs:SendMessage")).toEqual([{ "Fn::GetAtt": ["AsyncFailureQueue", "Arn"] }]);
+    }
+    expect(policies(defaults, "ApproverRole").map((p) => p.PolicyName)).toEqual(["sweep", "runtime"]);
+    // No webhook configured: the notifier can read no secret at all.
+    expect(policies(defaults, "NotifierRole").map((p) => p.PolicyName)).toEqual(["runtime"]);
+  });
+
+  it("full params: credentials scoped to the configured ARNs, DescribeCluster to the named clusters", () => {
+    const sweep = grants(full, "ApproverRole", "sweep");
+    expect([...sweep.keys()].sort()).toEqual(
+      [...SPEC_SECTION_9, "kms:GenerateDataKey", "kms:Decrypt"].sort(),
+    );
+    expect(sweep.get("secretsmanager:GetSecretValue")).toEqual([FULL_PARAMS.credentialSecretArns]);
+    expect(sweep.get("ssm:GetParameter")).toEqual([
+      sub(
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/csr-approver/unittest/config",
+      ),
+      sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/clusters/kubespray/token"),
+    ]);
+    expect(sweep.get("eks:DescribeCluster")).toEqual([
+      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/prod-a"),
+      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/prod_b"),
+    ]);
+    // The topic's KMS key, for Publish to an encrypted topic: that key only.
+    expect(sweep.get("kms:GenerateDataKey")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
+    expect(sweep.get("kms:Decrypt")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
+    // VPC attachment adds the ENI actions Lambda needs, in their own policy.
+    const vpc = grants(full, "ApproverRole", "vpc-attachment");
+    expect([...vpc.keys()].sort()).toEqual(
+      [
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:UnassignPrivateIpAddresses",
+      ].sort(),
+    );
+    expect(policies(defaults, "ApproverRole").some((p) => p.PolicyName === "vpc-attachment")).toBe(false);
+  });
+
+  it("full params: the notifier reads its webhook secret and nothing else", () => {
+    const notifier = grants(full, "NotifierRole");
+    expect([...notifier.keys()].sort()).toEqual(
+      ["secretsmanager:GetSecretValue", "sqs:SendMessage", ...LOGS].sort(),
+    );
+    expect(notifier.get("secretsmanager:GetSecretValue")).toEqual([FULL_PARAMS.slackWebhookSecretArn]);
+    // …and the approver cannot read the webhook.
+    expect(JSON.stringify(full.Resources.ApproverRole)).not.toContain("slack-webhook");
+  });
+
+  it("no wildcard action anywhere, and '*' resources only where AWS supports nothing narrower", () => {
+    const starAllowed = new Set([
+      "eks:ListClusters",
+      "ec2:DescribeInstances",
+      "ec2:CreateNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DeleteNetworkInterface",
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:UnassignPrivateIpAddresses",
+    ]);
+    for (const t of [defaults, full]) {
+      for (const roleId of ["ApproverRole", "NotifierRole"]) {
+        for (const s of statements(t, roleId)) {
+          for (const a of actions(s)) {
+            expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/);
+            if (resources(s).includes("*")) expect(starAllowed.has(a), `${a} on *`).toBe(true);
+          }
+        }
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Functions and triggers
+// ---------------------------------------------------------------------------------------
+
+describe("approver function", () => {
+  const approver = () => defaults.Resources.ApproverLambdaFunction!.Properties;
+
+  it("runs on nodejs22.x/arm64 with one concurrent sweep at most", () => {
+    expect(approver().Runtime).toBe("nodejs22.x");
+    expect(approver().Architectures).toEqual(["arm64"]);
+    expect(approver().Handler).toBe("functions/approver.handler");
+    expect(approver().ReservedConcurrentExecutions).toBe(1);
+    expect(approver().Timeout).toBe(300);
+    expect(defaults.Resources.NotifierLambdaFunction!.Properties.Runtime).toBe("nodejs22.x");
+    expect(defaults.Resources.NotifierLambdaFunction!.Properties.Architectures).toEqual(["arm64"]);
+  });
+
+  it("gets the deployment knobs as environment variables", () => {
+    const env = (approver().Environment as { Variables: Json }).Variables;
+    expect(env.ALERT_TOPIC_ARN).toEqual({ Ref: "AlertTopic" });
+    expect(env.CONFIG_PARAMETER).toBe("/csr-approver/unittest/config");
+    expect(typeof env.CONFIG_FILE).toBe("string");
+    expect(env.POWERTOOLS_SERVICE_NAME).toBe("csr-approver");
+    expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe("CsrApprover");
+    expect(env.POWERTOOLS_LOG_LEVEL).toBe("INFO");
+    expect(env.NODE_OPTIONS).toBe("--enable-source-maps");
+  });
+
+  it("is triggered every minute and by EC2 instances entering `running`", () => {
+    const rules = ofType(defaults, "AWS::Events::Rule").map(([, r]) => r.Properties);
+    const targetsApprover = (r: Json) =>
+      JSON.stringify(r.Targets).includes('"Fn::GetAtt":["ApproverLambdaFunction","Arn"]');
+    const schedule = rules.filter((r) => r.ScheduleExpression !== undefined);
+    expect(schedule).toHaveLength(1);
+    expect(schedule[0]!.ScheduleExpression).toBe("rate(1 minute)");
+    expect(targetsApprover(schedule[0]!)).toBe(true);
+    const ec2 = rules.filter((r) => r.EventPattern !== undefined);
+    expect(ec2).toHaveLength(1);
+    expect(ec2[0]!.EventPattern).toEqual({
+      source: ["aws.ec2"],
+      "detail-type": ["EC2 Instance State-change Notification"],
+      detail: { state: ["running"] },
+    });
+    expect(targetsApprover(ec2[0]!)).toBe(true);
+    const permissions = ofType(defaults, "AWS::Lambda::Permission").filter(
+      ([, p]) => p.Properties.Principal === "events.amazonaws.com",
+    );
+    expect(permissions).toHaveLength(2);
+  });
+
+  it("sends failed async invocations to the DLQ, without retrying a failed sweep", () => {
+    const configs = Object.fromEntries(ofType(defaults, "AWS::Lambda::EventInvokeConfig"));
+    const approverConfig = Object.values(configs).find(
+      (c) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: "ApproverLambdaFunction" }),
+    );
+    expect(approverConfig?.Properties.MaximumRetryAttempts).toBe(0);
+    expect(approverConfig?.Properties.DestinationConfig).toEqual({
+      OnFailure: { Destination: { "Fn::GetAtt": ["AsyncFailureQueue", "Arn"] } },
+    });
+    const notifierConfig = Object.values(configs).find(
+      (c) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: "NotifierLambdaFunction" }),
+    );
+    expect(notifierConfig?.Properties.DestinationConfig).toEqual({
+      OnFailure: { Destination: { "Fn::GetAtt": ["AsyncFailureQueue", "Arn"] } },
+    });
+    expect(defaults.Resources.AsyncFailureQueue?.Type).toBe("AWS::SQS::Queue");
+  });
+
+  it("attaches to the VPC only when subnets and security groups are configured", () => {
+    expect(approver().VpcConfig).toBeUndefined();
+    expect(full.Resources.ApproverLambdaFunction!.Properties.VpcConfig).toMatchObject({
+      SubnetIds: ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+      SecurityGroupIds: ["sg-0123456789abcdef0"],
+    });
+  });
+});
+
+describe("alert topic, notifier subscription and alarms", () => {
+  it("subscribes the notifier to the topic only when a webhook is configured", () => {
+    expect(ofType(defaults, "AWS::SNS::Subscription")).toEqual([]);
+    const subscriptions = ofType(full, "AWS::SNS::Subscription").map(([, s]) => s.Properties);
+    expect(subscriptions).toHaveLength(1);
+    expect(subscriptions[0]).toMatchObject({ Protocol: "lambda", TopicArn: { Ref: "AlertTopic" } });
+    expect(JSON.stringify(subscriptions[0]!.Endpoint)).toContain("NotifierLambdaFunction");
+  });
+
+  it("encrypts the topic with the configured key, and lets only CloudWatch in besides the account", () => {
+    expect(defaults.Resources.AlertTopic!.Properties.KmsMasterKeyId).toBeUndefined();
+    expect(full.Resources.AlertTopic!.Properties.KmsMasterKeyId).toBe(FULL_PARAMS.alertTopicKmsKeyArn);
+    const policy = defaults.Resources.AlertTopicPolicy!.Properties.PolicyDocument as { Statement: Json[] };
+    const allows = policy.Statement.filter((s) => s.Effect === "Allow");
+    expect(allows.map((s) => s.Principal)).toEqual([{ Service: "cloudwatch.amazonaws.com" }]);
+    expect(
+      policy.Statement.some((s) => s.Effect === "Deny" && JSON.stringify(s).includes("aws:SecureTransport")),
+    ).toBe(true);
+  });
+
+  it("alarms on approver errors, silence, denials, per-cluster sweep failures, notifier errors and DLQ depth", () => {
+    const alarms = Object.fromEntries(
+      ofType(defaults, "AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties]),
+    );
+    expect(Object.keys(alarms).sort()).toEqual(
+      [
+        "ApproverErrorsAlarm",
+        "ApproverNotRunningAlarm",
+        "AsyncFailureQueueDepthAlarm",
+        "ClusterSweepFailedAlarm",
+        "CsrDeniedAlarm",
+        "NotifierErrorsAlarm",
+      ].sort(),
+    );
+    for (const alarm of Object.values(alarms)) {
+      expect(alarm.AlarmActions).toEqual([{ Ref: "AlertTopic" }]);
+      expect(alarm.OKActions).toEqual([{ Ref: "AlertTopic" }]);
+    }
+    expect(alarms.ApproverErrorsAlarm).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Errors",
+      Dimensions: [{ Name: "FunctionName", Value: { Ref: "ApproverLambdaFunction" } }],
+    });
+    expect(alarms.ApproverNotRunningAlarm).toMatchObject({
+      MetricName: "Invocations",
+      ComparisonOperator: "LessThanThreshold",
+      TreatMissingData: "breaching",
+    });
+    const query = (id: string) => (alarms[id]!.Metrics as { Expression: string }[])[0]!.Expression;
+    expect(query("CsrDeniedAlarm")).toBe('SELECT SUM(CsrDenied) FROM "CsrApprover"');
+    expect(query("ClusterSweepFailedAlarm")).toBe(
+      'SELECT SUM(ClusterSweepFailed) FROM "CsrApprover" GROUP BY cluster',
+    );
+    expect(alarms.AsyncFailureQueueDepthAlarm).toMatchObject({
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": ["AsyncFailureQueue", "QueueName"] } }],
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// EKS access entries
+// ---------------------------------------------------------------------------------------
+
+describe("EKS access entries", () => {
+  it("none by default", () => {
+    expect(ofType(defaults, "AWS::EKS::AccessEntry")).toEqual([]);
+  });
+
+  it("one per configured cluster: STANDARD, group csr-approver:approvers, never an access policy", () => {
+    const entries = ofType(full, "AWS::EKS::AccessEntry").map(([, e]) => e.Properties);
+    expect(entries.map((e) => e.ClusterName).sort()).toEqual(["prod-a", "prod_b"]);
+    for (const entry of entries) {
+      expect(entry).toEqual({
+        ClusterName: entry.ClusterName,
+        PrincipalArn: { "Fn::GetAtt": ["ApproverRole", "Arn"] },
+        Type: "STANDARD",
+        KubernetesGroups: ["csr-approver:approvers"],
+      });
+    }
+    expect(JSON.stringify(full)).not.toMatch(/AccessPolicies|AmazonEKS\w*Policy/);
+  });
+
+  it("refuses a cluster name that is not one (it would be pasted into the template)", () => {
+    const result = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, "scripts", "package.mjs"),
+        "--no-size-limit",
+        "--package",
+        path.join(workDir, "bad"),
+        "--param=eksAccessEntryClusters=ok,bad name!",
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 300_000 },
+    );
+    expect(result.status).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain('"bad name!" is not an EKS cluster name');
+  }, 300_000);
+});
+
+// ---------------------------------------------------------------------------------------
+// Validity and bundles
+// ---------------------------------------------------------------------------------------
+
+describe("template validity and bundles", () => {
+  it("passes cfn-lint, default and full", () => {
+    const { status, output } = lintTemplates([
+      path.join(defaultDir, "cloudformation-template-update-stack.json"),
+      path.join(fullDir, "cloudformation-template-update-stack.json"),
+    ]);
+    expect(output).toBe("");
+    expect(status).toBe(0);
+  }, 600_000);
+
+  it("bundles each function as one ESM file with its source map, the config file when present", () => {
+    for (const fn of ["approver", "notifier"]) {
+      const names = [...zipEntrySizes(path.join(defaultDir, `${fn}.zip`)).keys()];
+      expect(names).toContain(`functions/${fn}.mjs`);
+      expect(names).toContain(`functions/${fn}.mjs.map`);
+      expect(names.filter((n) => n.startsWith("node_modules/"))).toEqual([]);
+      expect(names.filter((n) => n.startsWith("functions/") && !n.startsWith(`functions/${fn}.`))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it("keeps the approver bundle under its 1.5 MB budget", () => {
+    const sizes = bundleSizes(defaultDir);
+    expect(sizes.notifier).toBeGreaterThan(0);
+    expect(sizes.approver, "approver bundle bytes (see npm run package)").toBeLessThanOrEqual(
+      APPROVER_BUNDLE_BUDGET_BYTES,
+    );
+  });
+
+  it("the size check fails above the budget and names the function", () => {
+    const over = checkBundleSizes({ approver: 1_600_000, notifier: 10 }, 1_500_000);
+    expect(over.ok).toBe(false);
+    expect(over.lines[0]).toMatch(/approver bundle 1\.600 MB .*OVER the 1\.5 MB budget/);
+    expect(checkBundleSizes({ approver: 1_400_000, notifier: 10 }, 1_500_000).ok).toBe(true);
+    expect(checkBundleSizes({ approver: undefined }, 1_500_000).ok).toBe(false);
+  });
+});
