@@ -1,0 +1,221 @@
+// What `npm start` prints: the seeded account, the sweep's decisions, the state read back
+// from the apiserver, the alerts read back from the topic, and the verdict. Tables in the
+// style of `csr-approver sweep` (functions/cli/report.ts); JSON lines for --json.
+import type { CsrOutcome } from "../functions/sweep/sweep.js";
+import type { CaseVerdict, ScenarioResult } from "./scenario.js";
+
+/** Values come from the cluster and AWS: no control character reaches a terminal. */
+export function cell(value: string | undefined): string {
+  if (value === undefined || value === "") return "-";
+  return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
+}
+
+export function clip(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max - 1)}…`;
+}
+
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
+  const line = (row: string[]): string =>
+    row
+      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function heading(title: string): string[] {
+  return ["", title, "─".repeat(Math.min(title.length, 100))];
+}
+
+function codes(outcome: CsrOutcome | undefined): string {
+  return outcome?.reasons.map((r) => r.code).join(",") ?? "";
+}
+
+export function formatAccount(result: ScenarioResult): string {
+  const lines = heading(
+    `The account (moto): cluster VPC ${result.vpcId}, another VPC ${result.otherVpcId}, alert topic ${result.topicArn}`,
+  );
+  lines.push(
+    ...table(
+      ["INSTANCE", "NAME", "STATE", "NODE NAME", "PRIVATE IPS", "PUBLIC IPS", "IPV6"],
+      result.instances.map((i) => [
+        i.instanceId,
+        i.label,
+        i.state,
+        cell(i.nodeName),
+        cell(i.privateIps.join(",")),
+        cell(i.publicIps.join(",")),
+        cell(i.ipv6.join(",")),
+      ]),
+    ),
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatDecisions(result: ScenarioResult): string {
+  const cluster = result.report.clusters.find((c) => c.cluster === result.clusterName);
+  const lines = heading(
+    `Decisions of the sweep (runSweep) on cluster "${result.clusterName}": ${cluster?.csrs.length ?? 0} CSRs in ${result.report.durationMs} ms`,
+  );
+  const byName = new Map(result.cases.map((v) => [v.case.csr, v]));
+  const outcomes = result.report.clusters.flatMap((c) => c.csrs);
+  const rows = outcomes.map((o) => {
+    const verdict = byName.get(o.name);
+    return [
+      verdict?.case.id ?? "-",
+      cell(o.name),
+      cell(o.node),
+      cell(o.requester),
+      cell(o.instanceId),
+      o.action,
+      cell(codes(o)),
+      verdict ? (verdict.problems.length === 0 ? "ok" : "WRONG") : "-",
+    ];
+  });
+  // A case the sweep never reported still gets its row: that is a failure to see.
+  for (const verdict of result.cases.filter((v) => !v.outcome)) {
+    rows.push([
+      verdict.case.id,
+      verdict.case.csr,
+      "-",
+      cell(verdict.case.requester),
+      "-",
+      "not reported",
+      "-",
+      "WRONG",
+    ]);
+  }
+  lines.push(
+    ...table(["CASE", "CSR", "NODE", "REQUESTER", "INSTANCE", "DECISION", "REASONS", "AS EXPECTED"], rows),
+  );
+
+  lines.push("", "The cases:");
+  lines.push(
+    ...table(
+      ["  CASE", "KIND", "EXPECTED", "WHAT"],
+      result.cases.map((v) => [
+        `  ${v.case.id}`,
+        v.case.kind,
+        v.case.expected.decision + (v.case.expected.code ? ` ${v.case.expected.code}` : ""),
+        v.case.story,
+      ]),
+    ),
+  );
+  const denied = outcomes.filter((o) => o.decision !== "approve" && o.reasons.length > 0);
+  if (denied.length > 0) {
+    lines.push("", "Why (the reasons written into each Denied condition):");
+    for (const o of denied) {
+      const id = byName.get(o.name)?.case.id ?? o.name;
+      for (const reason of o.reasons) lines.push(`  ${id}: ${reason.code}: ${cell(reason.message)}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatStoredState(result: ScenarioResult): string {
+  const lines = heading("Read back from the apiserver (status.conditions, as the cluster admin)");
+  lines.push(
+    ...table(
+      ["CASE", "CSR", "CONDITION", "REASON", "MESSAGE"],
+      result.cases.map((v) => [
+        v.case.id,
+        v.case.csr,
+        v.stored,
+        cell(v.storedCondition?.reason),
+        clip(cell(v.storedCondition?.message), 110),
+      ]),
+    ),
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatAlerts(result: ScenarioResult): string {
+  const lines = heading(
+    `Alerts that reached the SNS topic (read through its SQS subscription): ${result.alerts.length}`,
+  );
+  if (result.alerts.length === 0) {
+    lines.push("none");
+  } else {
+    const caseOf = new Map(result.cases.map((v) => [v.case.csr, v.case.id]));
+    lines.push(
+      ...table(
+        ["CASE", "CSR", "REASON CODES", "ATTRIBUTES (cluster/decision/reason)", "TITLE"],
+        result.alerts.map((a) => [
+          caseOf.get(a.csr) ?? "-",
+          cell(a.csr),
+          cell(a.reasonCodes.join(",")),
+          cell(Object.values(a.attributes).join("/")),
+          cell(a.title),
+        ]),
+      ),
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatVerdict(result: ScenarioResult): string {
+  const hostile = result.cases.filter((v) => v.case.kind === "hostile");
+  const legitimate = result.cases.filter((v) => v.case.kind === "legitimate");
+  const lines = [""];
+  if (result.problems.length === 0) {
+    lines.push(
+      `OK: all ${hostile.length} hostile requests were denied with the expected reason and alerted; all ${legitimate.length} legitimate requests were approved.`,
+    );
+  } else {
+    lines.push(`FAILED: ${result.problems.length} thing(s) did not go as they must:`);
+    lines.push(...result.problems.map((p) => `  - ${cell(p)}`));
+  }
+  lines.push(...result.notes.map((note) => `Note: ${note}`));
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatScenario(result: ScenarioResult): string {
+  return [
+    formatAccount(result),
+    formatDecisions(result),
+    formatStoredState(result),
+    formatAlerts(result),
+    formatVerdict(result),
+  ].join("");
+}
+
+/** One JSON object per case, every key always present. */
+export function formatJsonLines(result: ScenarioResult): string {
+  return result.cases.map((v) => `${JSON.stringify(jsonOf(v))}\n`).join("");
+}
+
+function jsonOf(v: CaseVerdict): Record<string, unknown> {
+  return {
+    case: v.case.id,
+    kind: v.case.kind,
+    story: v.case.story,
+    expected: { decision: v.case.expected.decision, code: v.case.expected.code ?? null },
+    csr: v.case.csr,
+    node: v.outcome?.node ?? null,
+    requester: v.outcome?.requester ?? v.case.requester,
+    instanceId: v.outcome?.instanceId ?? null,
+    decision: v.outcome?.decision ?? null,
+    action: v.outcome?.action ?? null,
+    reasons: (v.outcome?.reasons ?? []).map((r) => ({ code: r.code, message: r.message })),
+    stored: v.stored,
+    alerts: v.alerts.map((a) => ({ title: a.title, reasonCodes: a.reasonCodes })),
+    ok: v.problems.length === 0,
+    problems: v.problems,
+  };
+}
+
+export function formatNextSteps(): string {
+  return [
+    "",
+    "Next:",
+    "  Point the same sweep at your own clusters, read-only, with your AWS credentials:",
+    "    npx --no-install csr-approver sweep --dry-run --config my-config.yaml",
+    "  (start from config/example.yaml; every key is in docs/configuration.md; the CLI in docs/cli.md)",
+    "  Deploy it (one Lambda per AWS account, scheduled and event-driven): docs/deployment.md",
+    "  Keep this sandbox running to poke at it: npm start -- --keep",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,601 @@
+// The sandbox scenario: a realistic small AWS account in moto and one real kube-apiserver,
+// kubelet-like CSRs from the nodes plus hostile ones, the REAL sweep (runSweep) with alerts
+// to SNS, and everything read back (CSR conditions from the apiserver, alerts through SQS).
+// It takes an already-running rig, so `npm start` and the integration test share it.
+import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import type { Config } from "../functions/core/config.js";
+import type { CsrCondition } from "../functions/core/types.js";
+import { createAwsClients } from "../functions/sweep/aws.js";
+import { kubeClient, type KubeApi, type KubeEndpoint } from "../functions/sweep/csrs.js";
+import { snsAlertPublisher } from "../functions/sweep/publish.js";
+import { runSweep, type CsrOutcome, type SweepLogger, type SweepReport } from "../functions/sweep/sweep.js";
+import {
+  awsClients,
+  createAlertSink,
+  createVpc,
+  launchInstance,
+  terminateInstance,
+  type AlertSink,
+  type AwsClients,
+  type InstanceSpec,
+} from "../test/rig/aws-seed.js";
+import type { ClusterHandle, RigIdentity } from "../test/rig/cluster.js";
+import { createArbitraryCsr, createKubeletCsr } from "../test/rig/kubelet.js";
+import type { SqsMessage } from "../test/rig/sqs.js";
+import {
+  conditionsOf,
+  decisionConditionOf,
+  nodeInstance,
+  selfManagedConfig,
+  storeApproverToken,
+  type NodeInstance,
+} from "../test/support/sweep-world.js";
+
+/** What the scenario needs from a rig: one cluster and moto (`startRig` or the test rig). */
+export interface ScenarioRig {
+  cluster: ClusterHandle;
+  moto: {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  };
+}
+
+export interface ScenarioOptions {
+  /** Names of everything seeded (VPCs, secret, topic): unique per moto. Default "sandbox". */
+  prefix?: string;
+  /** Progress lines for people. */
+  progress?: (message: string) => void;
+  /** Engine log of the sweep (default: silent). */
+  log?: SweepLogger;
+  /**
+   * Decide only the scenario's own CSRs. For a shared cluster that may hold other CSRs (the
+   * integration rig); `npm start` has a fresh cluster and sweeps everything in it.
+   */
+  onlyOwnCsrs?: boolean;
+}
+
+export type CaseKind = "legitimate" | "hostile";
+
+export interface SandboxCase {
+  id: string;
+  kind: CaseKind;
+  /** One line for people: who asks for what. */
+  story: string;
+  csr: string;
+  /** spec.username as the apiserver recorded it. */
+  requester: string;
+  expected: { decision: "approve" | "deny"; code?: string };
+}
+
+export interface AlertSummary {
+  csr: string;
+  title: string;
+  decision: string;
+  reasonCodes: string[];
+  cluster: string;
+  /** SNS message attributes, for subscription filter policies. */
+  attributes: Record<string, string>;
+}
+
+export interface CaseVerdict {
+  case: SandboxCase;
+  outcome: CsrOutcome | undefined;
+  /** Approved / Denied / Failed / Pending, as stored by the apiserver. */
+  stored: string;
+  storedCondition: CsrCondition | undefined;
+  alerts: AlertSummary[];
+  /** Empty when the case went as it must. */
+  problems: string[];
+}
+
+export interface SandboxInstance extends NodeInstance {
+  label: string;
+  state: "running" | "terminated";
+  /** The node name the kubelet uses (PrivateDnsName, or the resource-name hostname). */
+  nodeName: string;
+}
+
+export interface ScenarioResult {
+  clusterName: string;
+  vpcId: string;
+  otherVpcId: string;
+  topicArn: string;
+  /** Secrets Manager secret holding the approver's bearer token (the config points at it). */
+  secretArn: string;
+  config: Config;
+  instances: SandboxInstance[];
+  cases: CaseVerdict[];
+  report: SweepReport;
+  /** Every alert that reached the topic during the sweep (also ones about CSRs not ours). */
+  alerts: AlertSummary[];
+  problems: string[];
+  /** Why the scenario uses pendingGraceSeconds 1, for the printed summary. */
+  notes: string[];
+}
+
+export const SANDBOX_CLUSTER = "sandbox";
+const ACCOUNT = "123456789012";
+const METADATA_IP = "169.254.169.254";
+const CLUSTER_TAG_KEY = `kubernetes.io/cluster/${SANDBOX_CLUSTER}`;
+
+export async function runSandboxScenario(
+  rig: ScenarioRig,
+  options: ScenarioOptions = {},
+): Promise<ScenarioResult> {
+  const prefix = options.prefix ?? "sandbox";
+  const progress = options.progress ?? (() => undefined);
+  const cluster = rig.cluster;
+  const clients = awsClients({
+    endpoint: rig.moto.endpoint,
+    region: rig.moto.region,
+    credentials: rig.moto.credentials,
+  });
+
+  progress("seeding moto: VPC with IPv6, instances, Elastic IPs, a terminated twin, alert topic + SQS inbox");
+  const world = await seedAccount(clients, prefix);
+  const alertSink = await createAlertSink(clients, `${prefix}-alerts`);
+  const secretArn = await storeApproverToken(clients, cluster, `${prefix}/approver-token`);
+
+  progress(`registering ${world.live.length + 2} Node objects as the kubelets would (system:node:<name>)`);
+  for (const instance of [...world.live, world.gone, world.elsewhere]) await registerNode(cluster, instance);
+  // Terminated after its kubelet registered: the node's credentials outlive the instance.
+  await terminateGone(clients, world.gone);
+
+  progress("creating CSRs: kubelet-serving requests from each node, then the hostile ones");
+  const cases = await createCases(cluster, world, prefix);
+  // The terminated instance's CSR is denied once it is older than pendingGraceSeconds.
+  await sleep(1500);
+
+  const config = selfManagedConfig([
+    {
+      cluster,
+      name: SANDBOX_CLUSTER,
+      vpcIds: [world.vpcId],
+      secretArn,
+      overrides: {
+        pendingGraceSeconds: 1,
+        clusterTag: { key: "kubernetes.io/cluster/{{cluster}}", values: ["owned", "shared"] },
+      },
+    },
+  ]);
+  const aws = createAwsClients({ endpoint: rig.moto.endpoint, credentials: rig.moto.credentials });
+  const ownNames = new Set(cases.map((c) => c.csr));
+  const kube = options.onlyOwnCsrs
+    ? (endpoint: KubeEndpoint) => onlyCsrs(kubeClient(endpoint), ownNames)
+    : undefined;
+
+  progress("running the sweep (runSweep, as the Lambda does) with alerts to the SNS topic");
+  let report: SweepReport;
+  try {
+    report = await runSweep({
+      config,
+      aws,
+      alerts: snsAlertPublisher({
+        topicArn: alertSink.topicArn,
+        sns: aws.forRegion(rig.moto.region).sns,
+        account: ACCOUNT,
+      }),
+      log: options.log ?? silentLog,
+      ...(kube ? { kube } : {}),
+    });
+  } finally {
+    aws.destroy();
+  }
+
+  progress(
+    "reading back: CSR conditions from the apiserver, alerts from the SQS queue subscribed to the topic",
+  );
+  const alerts = (await drain(alertSink)).map(summarizeAlert);
+  const outcomes = report.clusters.flatMap((c) => c.csrs);
+  const verdicts: CaseVerdict[] = [];
+  for (const sandboxCase of cases) {
+    const conditions = await conditionsOf(cluster, sandboxCase.csr);
+    const stored = decisionConditionOf(conditions);
+    const outcome = outcomes.find((o) => o.name === sandboxCase.csr);
+    const caseAlerts = alerts.filter((a) => a.csr === sandboxCase.csr);
+    verdicts.push({
+      case: sandboxCase,
+      outcome,
+      stored,
+      storedCondition: conditions.find((c) => c.type === stored),
+      alerts: caseAlerts,
+      problems: judge(sandboxCase, outcome, stored, caseAlerts),
+    });
+  }
+
+  const problems = report.clusters
+    .filter((c) => c.status !== "ok")
+    .map((c) => `cluster ${c.cluster}: ${c.status}${c.error ? `: ${c.error}` : ""}`);
+  for (const verdict of verdicts)
+    problems.push(...verdict.problems.map((p) => `${verdict.case.id} (${verdict.case.csr}): ${p}`));
+
+  return {
+    clusterName: SANDBOX_CLUSTER,
+    vpcId: world.vpcId,
+    otherVpcId: world.otherVpcId,
+    topicArn: alertSink.topicArn,
+    secretArn,
+    config,
+    instances: [...world.live, world.twinOld, world.gone, world.elsewhere],
+    cases: verdicts,
+    report,
+    alerts,
+    problems,
+    notes: [
+      "pendingGraceSeconds is 1 here (default 900) so the terminated instance's CSR is denied now rather than in 15 minutes.",
+      "The rig runs no kube-controller-manager: approved CSRs are not signed here; in a real cluster the kubelet-serving signer issues them.",
+    ],
+  };
+}
+
+/** Every reason a case did not go as it must; empty when it did. */
+function judge(
+  c: SandboxCase,
+  outcome: CsrOutcome | undefined,
+  stored: string,
+  alerts: AlertSummary[],
+): string[] {
+  const problems: string[] = [];
+  if (!outcome) return [`the sweep did not report this CSR (stored: ${stored})`];
+  if (outcome.decision !== c.expected.decision) {
+    const codes = outcome.reasons.map((r) => r.code).join(",") || "no reasons";
+    problems.push(`expected ${c.expected.decision}, the sweep decided ${outcome.decision} (${codes})`);
+  } else if (c.expected.code && outcome.reasons[0]?.code !== c.expected.code) {
+    problems.push(
+      `expected reason ${c.expected.code} first, got ${outcome.reasons.map((r) => r.code).join(",")}`,
+    );
+  }
+  const wantStored = c.expected.decision === "approve" ? "Approved" : "Denied";
+  if (stored !== wantStored)
+    problems.push(`the apiserver holds ${stored}, expected ${wantStored} (action: ${outcome.action})`);
+  if (c.expected.decision === "deny" && !alerts.some((a) => a.decision === "deny"))
+    problems.push("denied without an alert reaching the SNS topic");
+  if (c.expected.decision === "approve" && alerts.length > 0)
+    problems.push(`approved, yet alerted: ${alerts.map((a) => a.title).join("; ")}`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------
+// The account
+// ---------------------------------------------------------------------------------------
+
+interface SeededAccount {
+  vpcId: string;
+  otherVpcId: string;
+  multiEni: SandboxInstance;
+  publicIp: SandboxInstance;
+  dualStack: SandboxInstance;
+  resourceName: SandboxInstance;
+  twinNew: SandboxInstance;
+  twinOld: SandboxInstance;
+  gone: SandboxInstance;
+  elsewhere: SandboxInstance;
+  live: SandboxInstance[];
+}
+
+async function seedAccount(clients: AwsClients, prefix: string): Promise<SeededAccount> {
+  // 10.42/16 and 10.43/16: apart from what other users of a shared moto seed (10.0, 10.1).
+  const vpc = await createVpc(clients, {
+    name: `${prefix}-cluster`,
+    cidr: "10.42.0.0/16",
+    subnets: [
+      { cidr: "10.42.1.0/24", az: "us-east-1a" },
+      { cidr: "10.42.2.0/24", az: "us-east-1b" },
+    ],
+  });
+  const other = await createVpc(clients, {
+    name: `${prefix}-elsewhere`,
+    cidr: "10.43.0.0/16",
+    subnets: [{ cidr: "10.43.1.0/24", az: "us-east-1a" }],
+    ipv6: false,
+  });
+  const [a, b] = vpc.subnets;
+  const [elsewhereSubnet] = other.subnets;
+  if (!a || !b || !elsewhereSubnet) throw new Error("moto created fewer subnets than asked");
+  const v6a = a.ipv6Cidr?.replace(/::\/64$/, "");
+  const v6b = b.ipv6Cidr?.replace(/::\/64$/, "");
+  if (!v6a || !v6b) throw new Error("moto gave the subnets no IPv6 block");
+
+  const owned = { [CLUSTER_TAG_KEY]: "owned" };
+  const launch = async (
+    label: string,
+    spec: Omit<InstanceSpec, "name">,
+    how: { nodeName?: "resource-name" } = {},
+  ): Promise<SandboxInstance> => {
+    const seeded = await launchInstance(clients, { name: `${prefix}-${label}`, ...spec });
+    const facts = await nodeInstance(clients, seeded.instanceId);
+    const nodeName = how.nodeName === "resource-name" ? `${seeded.instanceId}.ec2.internal` : facts.node;
+    return { ...facts, label, state: "running", nodeName };
+  };
+
+  const multiEni = await launch("multi-eni", {
+    subnetId: a.subnetId,
+    privateIp: "10.42.1.10",
+    secondaryPrivateIps: ["10.42.1.11"],
+    ipv6Addresses: [`${v6a}::10`],
+    extraEnis: [
+      {
+        subnetId: b.subnetId,
+        privateIp: "10.42.2.10",
+        secondaryPrivateIps: ["10.42.2.11"],
+        ipv6Addresses: [`${v6b}::10`],
+        elasticIpFor: "10.42.2.11",
+      },
+    ],
+    tags: owned,
+  });
+  const publicIp = await launch("public-eip", {
+    subnetId: a.subnetId,
+    privateIp: "10.42.1.20",
+    elasticIp: true,
+    tags: owned,
+  });
+  const dualStack = await launch("dual-stack", {
+    subnetId: b.subnetId,
+    privateIp: "10.42.2.30",
+    ipv6Addresses: [`${v6b}::30`],
+    tags: owned,
+  });
+  // EC2 can name instances after their ID (PrivateDnsNameOptions.HostnameType resource-name);
+  // moto 5.2.5 ignores that option and always reports the IP name, so this kubelet uses the
+  // resource-name hostname as its node name, as it would on such an instance.
+  const resourceName = await launch(
+    "resource-name",
+    { subnetId: b.subnetId, privateIp: "10.42.2.40", tags: owned },
+    { nodeName: "resource-name" },
+  );
+
+  const twinIp = "10.42.1.50";
+  const twinOld = await launch("twin-old", { subnetId: a.subnetId, privateIp: twinIp, tags: owned });
+  await terminateInstance(clients, twinOld.instanceId);
+  twinOld.state = "terminated";
+  const twinNew = await launch("twin-new", { subnetId: a.subnetId, privateIp: twinIp, tags: owned });
+
+  const gone = await launch("terminated", { subnetId: a.subnetId, privateIp: "10.42.1.60", tags: owned });
+  const elsewhere = await launch("other-vpc", {
+    subnetId: elsewhereSubnet.subnetId,
+    privateIp: "10.43.1.70",
+    tags: { "kubernetes.io/cluster/another-cluster": "owned" },
+  });
+
+  return {
+    vpcId: vpc.vpcId,
+    otherVpcId: other.vpcId,
+    multiEni,
+    publicIp,
+    dualStack,
+    resourceName,
+    twinNew,
+    twinOld,
+    gone,
+    elsewhere,
+    live: [multiEni, publicIp, dualStack, resourceName, twinNew],
+  };
+}
+
+/** Terminates the instance whose node keeps its credentials (seeded running, so its Node exists). */
+async function terminateGone(clients: AwsClients, gone: SandboxInstance): Promise<void> {
+  await terminateInstance(clients, gone.instanceId);
+  gone.state = "terminated";
+}
+
+// The kubelet registers its own Node object; providerID is what the cloud provider would set.
+async function registerNode(cluster: ClusterHandle, instance: SandboxInstance): Promise<void> {
+  const api = cluster.kubeConfig(cluster.nodeCredentials(instance.nodeName)).makeApiClient(CoreV1Api);
+  await api.createNode({
+    body: {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: instance.nodeName, labels: { "kubernetes.io/hostname": instance.nodeName } },
+      spec: { providerID: `aws:///us-east-1a/${instance.instanceId}` },
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The requests
+// ---------------------------------------------------------------------------------------
+
+async function createCases(
+  cluster: ClusterHandle,
+  world: SeededAccount,
+  prefix: string,
+): Promise<SandboxCase[]> {
+  const cases: SandboxCase[] = [];
+  const kubelet = async (
+    id: string,
+    kind: CaseKind,
+    story: string,
+    instance: SandboxInstance,
+    sans: { dnsNames?: string[]; ips?: string[] },
+    expected: SandboxCase["expected"],
+  ) => {
+    const created = await createKubeletCsr(cluster, { node: instance.nodeName, ...sans });
+    cases.push({ id, kind, story, csr: created.name, requester: created.csr.spec.username ?? "", expected });
+  };
+  const approve = { decision: "approve" } as const;
+  const { multiEni, publicIp, dualStack, resourceName, twinNew, gone, elsewhere } = world;
+  const shortName = (node: string) => node.split(".")[0] ?? node;
+
+  await kubelet(
+    "multi-eni",
+    "legitimate",
+    "2 ENIs, secondary IPs, IPv6 and an EIP: every address and both names",
+    multiEni,
+    {
+      dnsNames: [multiEni.nodeName, shortName(multiEni.nodeName)],
+      ips: [...multiEni.privateIps, ...multiEni.publicIps, ...multiEni.ipv6],
+    },
+    approve,
+  );
+  await kubelet(
+    "public-eip",
+    "legitimate",
+    "private IP and its Elastic IP",
+    publicIp,
+    { dnsNames: [publicIp.nodeName], ips: [...publicIp.privateIps, ...publicIp.publicIps] },
+    approve,
+  );
+  await kubelet(
+    "dual-stack",
+    "legitimate",
+    "IPv4 and IPv6 addresses",
+    dualStack,
+    { dnsNames: [dualStack.nodeName], ips: [...dualStack.privateIps, ...dualStack.ipv6] },
+    approve,
+  );
+  await kubelet(
+    "resource-name",
+    "legitimate",
+    "node named i-….ec2.internal (resource-name hostname)",
+    resourceName,
+    { dnsNames: [resourceName.nodeName], ips: resourceName.privateIps },
+    approve,
+  );
+  await kubelet(
+    "twin-new",
+    "legitimate",
+    "reuses the IP (and IP name) of a terminated instance",
+    twinNew,
+    { dnsNames: [twinNew.nodeName], ips: twinNew.privateIps },
+    approve,
+  );
+
+  await kubelet(
+    "other-ip",
+    "hostile",
+    `${publicIp.label} asks for ${multiEni.label}'s IP ${multiEni.privateIps[0]}`,
+    publicIp,
+    { dnsNames: [publicIp.nodeName], ips: [...publicIp.privateIps, multiEni.privateIps[0] ?? ""] },
+    { decision: "deny", code: "IP_NOT_OWNED" },
+  );
+  await kubelet(
+    "other-name",
+    "hostile",
+    `${dualStack.label} asks for ${multiEni.label}'s name`,
+    dualStack,
+    { dnsNames: [dualStack.nodeName, multiEni.nodeName], ips: dualStack.privateIps },
+    { decision: "deny", code: "DNS_NOT_OWNED" },
+  );
+  await kubelet(
+    "metadata-ip",
+    "hostile",
+    `${twinNew.label} asks for the EC2 metadata IP ${METADATA_IP}`,
+    twinNew,
+    { dnsNames: [twinNew.nodeName], ips: [...twinNew.privateIps, METADATA_IP] },
+    { decision: "deny", code: "IP_NOT_OWNED" },
+  );
+  const bot = await csrCreatingUser(cluster, `${prefix}-ci-bot`);
+  const notANode = await createArbitraryCsr(cluster, {
+    as: bot,
+    request: {
+      commonName: `system:node:${publicIp.nodeName}`,
+      organizations: ["system:nodes"],
+      dnsNames: [publicIp.nodeName],
+      ips: publicIp.privateIps,
+    },
+  });
+  cases.push({
+    id: "not-a-node",
+    kind: "hostile",
+    story: `user ${bot.user} (may create CSRs) claims to be ${publicIp.label}`,
+    csr: notANode.name,
+    requester: notANode.csr.spec.username ?? "",
+    expected: { decision: "deny", code: "NOT_A_NODE" },
+  });
+  await kubelet(
+    "terminated",
+    "hostile",
+    "a node whose instance was terminated (its credentials live on)",
+    gone,
+    { dnsNames: [gone.nodeName], ips: gone.privateIps },
+    { decision: "deny", code: "INSTANCE_NOT_FOUND" },
+  );
+  await kubelet(
+    "other-vpc",
+    "hostile",
+    "an instance of another VPC joins with a node's credentials",
+    elsewhere,
+    { dnsNames: [elsewhere.nodeName], ips: elsewhere.privateIps },
+    { decision: "deny", code: "FOREIGN_INSTANCE" },
+  );
+  return cases;
+}
+
+/** A user outside system:nodes allowed to create CSRs, e.g. a CI job's identity. */
+async function csrCreatingUser(cluster: ClusterHandle, user: string): Promise<RigIdentity> {
+  const identity = cluster.clientCredentials(user, user, ["ci"]);
+  const rbac = cluster.kubeConfig(cluster.admin).makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createClusterRole({
+    body: {
+      metadata: { name: `${user}-csr-create` },
+      rules: [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["certificatesigningrequests"],
+          verbs: ["create", "get"],
+        },
+      ],
+    },
+  });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: `${user}-csr-create` },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${user}-csr-create` },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+    },
+  });
+  return identity;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading back
+// ---------------------------------------------------------------------------------------
+
+async function drain(sink: AlertSink): Promise<SqsMessage[]> {
+  const all: SqsMessage[] = [];
+  for (;;) {
+    const batch = await sink.receive(1);
+    if (batch.length === 0) return all;
+    all.push(...batch);
+  }
+}
+
+interface ChatbotBody {
+  content?: { title?: string };
+  metadata?: { additionalContext?: Record<string, string> };
+}
+
+function summarizeAlert(message: SqsMessage): AlertSummary {
+  const body = JSON.parse(message.Body) as ChatbotBody;
+  const context = body.metadata?.additionalContext ?? {};
+  const raw = (message as SqsMessage & { MessageAttributes?: Record<string, { StringValue?: string }> })
+    .MessageAttributes;
+  const attributes = Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, v.StringValue ?? ""]));
+  return {
+    csr: context.csr ?? "",
+    title: body.content?.title ?? "",
+    decision: context.decision ?? "",
+    reasonCodes: (context.reasonCodes ?? "").split(",").filter(Boolean),
+    cluster: context.cluster ?? "",
+    attributes,
+  };
+}
+
+function onlyCsrs(api: KubeApi, names: Set<string>): KubeApi {
+  return {
+    listKubeletServingCsrs: async () =>
+      (await api.listKubeletServingCsrs()).filter((read) => names.has(read.csr.metadata?.name ?? "")),
+    listNodes: () => api.listNodes(),
+    readCsr: (name) => api.readCsr(name),
+    replaceConditions: (read, conditions) => api.replaceConditions(read, conditions),
+    watchKubeletServingCsrs: (onEvent, signal) => api.watchKubeletServingCsrs(onEvent, signal),
+  };
+}
+
+const silentLog: SweepLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,142 @@
+// The `npm start` scenario against the integration rig: the same function, an already-running
+// rig. Every hostile request must be denied with its code (and alerted), every legitimate one
+// approved, and what `npm start` prints must show each CSR.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { formatDecisions, formatJsonLines, formatScenario } from "../../sandbox/print.js";
+import { cleanRigState, parseOptions } from "../../sandbox/run.js";
+import { runSandboxScenario, type ScenarioResult } from "../../sandbox/scenario.js";
+import { conditionsOf } from "../support/sweep-world.js";
+import { rig } from "../rig/context.js";
+
+const EXPECTED: Record<string, { decision: "approve" | "deny"; codes?: string[]; first?: string }> = {
+  "multi-eni": { decision: "approve" },
+  "public-eip": { decision: "approve" },
+  "dual-stack": { decision: "approve" },
+  "resource-name": { decision: "approve" },
+  "twin-new": { decision: "approve" },
+  "other-ip": { decision: "deny", codes: ["IP_NOT_OWNED"] },
+  "other-name": { decision: "deny", codes: ["DNS_NOT_OWNED"] },
+  "metadata-ip": { decision: "deny", codes: ["IP_NOT_OWNED"] },
+  "not-a-node": { decision: "deny", first: "NOT_A_NODE" },
+  terminated: { decision: "deny", codes: ["INSTANCE_NOT_FOUND"] },
+  "other-vpc": { decision: "deny", codes: ["FOREIGN_INSTANCE"] },
+};
+
+describe("npm start's scenario on the integration rig", () => {
+  let result: ScenarioResult;
+
+  beforeAll(async () => {
+    const handles = rig();
+    const cluster = handles.clusters[0];
+    if (!cluster) throw new Error("the integration rig provides no cluster");
+    // A shared cluster: other test files may have left CSRs there; the scenario decides its own.
+    result = await runSandboxScenario(
+      { cluster, moto: handles.moto },
+      { prefix: "sandbox-it", onlyOwnCsrs: true },
+    );
+  });
+
+  it("runs every case it promises, hostile and legitimate", () => {
+    expect(result.cases.map((v) => v.case.id).sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect(result.report.clusters.map((c) => [c.cluster, c.status])).toEqual([["sandbox", "ok"]]);
+  });
+
+  it("denies every hostile request with its reason, writes Denied and publishes one alert each", async () => {
+    for (const verdict of result.cases.filter((v) => v.case.kind === "hostile")) {
+      const want = EXPECTED[verdict.case.id];
+      const codes = verdict.outcome?.reasons.map((r) => r.code);
+      expect(verdict.outcome?.action, verdict.case.id).toBe("denied");
+      if (want?.codes) expect(codes, verdict.case.id).toEqual(want.codes);
+      if (want?.first) expect(codes?.[0], verdict.case.id).toBe(want.first);
+      // Read again here, independently of the scenario's own read-back.
+      const conditions = await conditionsOf(rig().clusters[0]!, verdict.case.csr);
+      expect(
+        conditions.map((c) => c.type),
+        verdict.case.id,
+      ).toEqual(["Denied"]);
+      expect(
+        verdict.alerts.map((a) => a.decision),
+        verdict.case.id,
+      ).toEqual(["deny"]);
+      expect(verdict.alerts[0]?.reasonCodes, verdict.case.id).toEqual(codes);
+      expect(verdict.alerts[0]?.title, verdict.case.id).not.toBe("");
+    }
+  });
+
+  it("approves every legitimate request without an alert", async () => {
+    const legitimate = result.cases.filter((v) => v.case.kind === "legitimate");
+    expect(legitimate).toHaveLength(5);
+    for (const verdict of legitimate) {
+      expect(verdict.outcome, verdict.case.id).toMatchObject({ decision: "approve", action: "approved" });
+      const conditions = await conditionsOf(rig().clusters[0]!, verdict.case.csr);
+      expect(
+        conditions.map((c) => c.type),
+        verdict.case.id,
+      ).toEqual(["Approved"]);
+      expect(verdict.alerts, verdict.case.id).toEqual([]);
+    }
+    // The twin reusing a terminated instance's IP is approved as the running instance.
+    const twin = result.cases.find((v) => v.case.id === "twin-new");
+    const running = result.instances.find((i) => i.label === "twin-new");
+    expect(twin?.outcome?.instanceId).toBe(running?.instanceId);
+  });
+
+  it("reports no problem, and its output shows each CSR", () => {
+    expect(result.problems).toEqual([]);
+    const decisions = formatDecisions(result);
+    const everything = formatScenario(result);
+    for (const verdict of result.cases) {
+      const row = decisions.split("\n").find((line) => line.startsWith(`${verdict.case.id} `));
+      expect(row, verdict.case.id).toContain(verdict.case.csr);
+      expect(row, verdict.case.id).toContain(verdict.case.kind === "hostile" ? "denied" : "approved");
+      expect(row, verdict.case.id).toMatch(/ ok$/);
+      expect(everything).toContain(verdict.case.csr);
+    }
+    expect(everything).toContain("OK: all 6 hostile requests were denied");
+    const lines = formatJsonLines(result)
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { csr: string; ok: boolean });
+    expect(lines.map((l) => l.csr).sort()).toEqual(result.cases.map((v) => v.case.csr).sort());
+    expect(lines.every((l) => l.ok)).toBe(true);
+  });
+});
+
+describe("npm start's options", () => {
+  it("parses the four flags and rejects anything else", () => {
+    expect(parseOptions([])).toEqual({ keep: false, json: false, clean: false, help: false });
+    expect(parseOptions(["--keep", "--json"])).toMatchObject({ keep: true, json: true });
+    expect(parseOptions(["--clean"]).clean).toBe(true);
+    expect(parseOptions(["-h"]).help).toBe(true);
+    expect(() => parseOptions(["--kep"])).toThrow(/kep/);
+    expect(() => parseOptions(["extra"])).toThrow();
+  });
+
+  it("--clean removes a rig state directory, but not while a live process uses it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sandbox-clean-"));
+    const quiet = [vi.spyOn(process.stdout, "write"), vi.spyOn(process.stderr, "write")];
+    quiet.forEach((spy) => spy.mockImplementation(() => true));
+    try {
+      // A rig run of a live process (our parent), then a build of one: both block the clean.
+      mkdirSync(join(dir, `run-${process.ppid}`, "cluster-1"), { recursive: true });
+      expect(cleanRigState(dir)).toBe(1);
+      expect(existsSync(join(dir, `run-${process.ppid}`))).toBe(true);
+      rmSync(join(dir, `run-${process.ppid}`), { recursive: true });
+      mkdirSync(join(dir, "bin", `.tmp-${process.ppid}`), { recursive: true });
+      expect(cleanRigState(dir)).toBe(1);
+      rmSync(join(dir, "bin", `.tmp-${process.ppid}`), { recursive: true });
+      // Leftovers of dead runs do not block it (pid 2^22+1 is above Linux's pid_max).
+      mkdirSync(join(dir, "sandbox-4194305"), { recursive: true });
+      mkdirSync(join(dir, "venv"), { recursive: true });
+      expect(cleanRigState(dir)).toBe(0);
+      expect(existsSync(dir)).toBe(false);
+      expect(cleanRigState(dir)).toBe(0);
+    } finally {
+      quiet.forEach((spy) => spy.mockRestore());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
