@@ -6,3 +6,4 @@ export declare function checkBundleSizes(
   budget?: number,
 ): { ok: boolean; lines: string[] };
 export declare function bundleSizes(outDir: string): Record<"approver" | "notifier", number | undefined>;
+export declare function readZipEntry(zipPath: string, entryName: string): Buffer;

@@ -9,6 +9,7 @@
 // with cloudformation-template-update-stack.json and one zip per function.
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -34,6 +35,30 @@ export function zipEntrySizes(zipPath) {
     offset += 46 + nameLength + extraLength + commentLength;
   }
   return sizes;
+}
+
+/** The content of one zip entry (stored or deflated), found through the central directory. */
+export function readZipEntry(zipPath, entryName) {
+  const zip = readFileSync(zipPath);
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error(`${zipPath}: not a zip file`);
+  let offset = zip.readUInt32LE(eocd + 16);
+  for (let i = 0; i < zip.readUInt16LE(eocd + 10); i++) {
+    const method = zip.readUInt16LE(offset + 10);
+    const compressed = zip.readUInt32LE(offset + 20);
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const name = zip.toString("utf8", offset + 46, offset + 46 + nameLength);
+    if (name === entryName) {
+      const local = zip.readUInt32LE(offset + 42);
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + compressed);
+      if (method === 0) return Buffer.from(data);
+      if (method === 8) return inflateRawSync(data);
+      throw new Error(`${zipPath}: ${entryName} uses compression method ${method}`);
+    }
+    offset += 46 + nameLength + zip.readUInt16LE(offset + 30) + zip.readUInt16LE(offset + 32);
+  }
+  throw new Error(`${zipPath}: no entry ${entryName}`);
 }
 
 function packageDirectory(args) {

@@ -4,7 +4,7 @@
 // default params, and every optional param set (access entries, credentials, KMS, VPC,
 // Slack webhook).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import {
   APPROVER_BUNDLE_BUDGET_BYTES,
   bundleSizes,
   checkBundleSizes,
+  readZipEntry,
   zipEntrySizes,
 } from "../../scripts/package.mjs";
 import { lintTemplates } from "../../scripts/cfn-lint.mjs";
@@ -471,6 +472,26 @@ describe("template validity and bundles", () => {
       expect(names.filter((n) => n.startsWith("functions/") && !n.startsWith(`functions/${fn}.`))).toEqual(
         [],
       );
+    }
+  });
+
+  it("each bundle loads as an ES module on Node 22 and exports its handler", () => {
+    for (const fn of ["approver", "notifier"]) {
+      const dir = path.join(workDir, "load", fn);
+      mkdirSync(path.join(dir, "functions"), { recursive: true });
+      writeFileSync(
+        path.join(dir, "functions", `${fn}.mjs`),
+        readZipEntry(path.join(defaultDir, `${fn}.zip`), `functions/${fn}.mjs`),
+      );
+      // A fresh process, as Lambda would start one: module-level code runs, nothing is invoked.
+      const probe = `const m = await import(${JSON.stringify(path.join(dir, "functions", `${fn}.mjs`))}); console.log(typeof m.handler);`;
+      const result = spawnSync(process.execPath, ["--input-type=module", "-e", probe], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { PATH: process.env.PATH, AWS_REGION: "eu-west-1", AWS_EC2_METADATA_DISABLED: "true" },
+      });
+      expect(result.stderr).toBe("");
+      expect(result.stdout.trim()).toBe("function");
     }
   });
 
