@@ -1,6 +1,6 @@
 // Programmatic entry to the rig, for vitest's global setup, `npm start` (sandbox) and the
 // benchmarks: N independent clusters (each its own etcd, apiserver and CAs) plus one moto.
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { RIG_STATE_DIR, ensureBinaries, formatDuration, log, type RigBinaries } from "./build.js";
 import { RigCluster, logCluster } from "./cluster.js";
@@ -16,7 +16,8 @@ export interface RigOptions {
   // Extra kube-apiserver flags for every cluster, or per cluster index.
   extraApiserverArgs?: string[] | ((index: number) => string[]);
   moto?: boolean; // default true
-  // Where cluster state goes; each run wipes its own cluster dirs.
+  // Where cluster state and logs go (default .rig/run-<pid>, removed by a clean stop();
+  // kept when the rig failed to start, or with RIG_KEEP_STATE=1).
   stateDir?: string;
 }
 
@@ -39,6 +40,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     `binaries ${buildNote}; first build on this machine took ${formatDuration(binaries.firstBuildSeconds)}`,
   );
 
+  pruneStaleRuns();
   const stateDir = options.stateDir ?? join(RIG_STATE_DIR, `run-${process.pid}`);
   mkdirSync(stateDir, { recursive: true });
   const clusterStarts: Promise<RigCluster>[] = [];
@@ -55,7 +57,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       }),
     );
   }
-  const motoStart = options.moto === false ? Promise.resolve(undefined) : startMoto();
+  const motoStart = options.moto === false ? Promise.resolve(undefined) : startMoto({ logDir: stateDir });
   const settled = await Promise.allSettled([motoStart, ...clusterStarts]);
   const failures = settled
     .filter((result) => result.status === "rejected")
@@ -65,17 +67,37 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     .flatMap((result) => (result.status === "fulfilled" ? [result.value as RigCluster] : []));
   const moto = settled[0]?.status === "fulfilled" ? (settled[0].value as MotoServer | undefined) : undefined;
 
-  const stop = async () => {
+  const stopAll = async () => {
     await Promise.allSettled([...clusters.map((cluster) => cluster.stop()), moto?.stop()]);
   };
   if (failures.length > 0) {
-    await stop();
-    throw new Error(`the test rig could not start:\n${failures.map((error) => error.message).join("\n\n")}`);
+    await stopAll();
+    const reasons = failures.map((error) => error.message).join("\n\n");
+    throw new Error(`the test rig could not start (logs kept in ${stateDir}):\n${reasons}`);
   }
+  const stop = async () => {
+    await stopAll();
+    if (!options.stateDir && process.env.RIG_KEEP_STATE !== "1")
+      rmSync(stateDir, { recursive: true, force: true });
+  };
   for (const cluster of clusters) logCluster(cluster);
   if (moto)
     log(`moto: ${moto.endpoint} (region ${moto.region}, credentials ${MOTO_CREDENTIALS.accessKeyId})`);
   const startSeconds = (Date.now() - started) / 1000;
   log(`rig started in ${formatDuration(startSeconds)} (${count} cluster(s)${moto ? " + moto" : ""})`);
   return { clusters, moto, binaries, startSeconds, stop };
+}
+
+// Run directories of processes that no longer exist (a killed test run) are just litter.
+function pruneStaleRuns(): void {
+  if (!existsSync(RIG_STATE_DIR)) return;
+  for (const entry of readdirSync(RIG_STATE_DIR)) {
+    const pid = /^run-(\d+)$/.exec(entry)?.[1];
+    if (!pid || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch {
+      rmSync(join(RIG_STATE_DIR, entry), { recursive: true, force: true });
+    }
+  }
 }

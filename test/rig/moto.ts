@@ -91,13 +91,13 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-export async function startMoto(): Promise<MotoServer> {
+export async function startMoto(options: { logDir?: string } = {}): Promise<MotoServer> {
   const venvPython = ensureMotoVenv();
   let lastError = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    const logFile = join(RIG_STATE_DIR, `moto-${process.pid}-${port}.log`);
+    const logFile = join(options.logDir ?? RIG_STATE_DIR, `moto-${port}.log`);
     const logFd = openSync(logFile, "w");
     const child = spawn(
       venvPython,

@@ -450,7 +450,7 @@ func killGroup(cmd *exec.Cmd, exit chan error) {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-exit:
-	case <-time.After(10 * time.Second):
+	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exit
 	}
