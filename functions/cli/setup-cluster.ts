@@ -1,6 +1,8 @@
 // `csr-approver setup-cluster`: applies infra/rbac.yaml (embedded below; a unit test keeps
 // the two identical) through the user's kubeconfig, and for EKS prints the access-entry
 // command that maps the approver's role to the group. It grants nothing beyond that file.
+import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import {
   ApiException,
   KubeConfig,
@@ -276,13 +278,33 @@ export function accessEntryCommand(target: EksTarget, group: string, principalAr
   ].join(" \\\n    ");
 }
 
-function loadKubeConfig(path: string | undefined, context: string | undefined): KubeConfig {
+/**
+ * --kubeconfig, else KUBECONFIG (several files merged, as kubectl does), else ~/.kube/config.
+ * No in-cluster or localhost fallback: this is a workstation command run by an admin.
+ */
+function loadKubeConfig(io: CliIo, path: string | undefined, context: string | undefined): KubeConfig {
   const kc = new KubeConfig();
+  const home = io.env.HOME ?? io.env.USERPROFILE;
+  const files =
+    path !== undefined
+      ? [path]
+      : io.env.KUBECONFIG
+        ? io.env.KUBECONFIG.split(delimiter).filter(Boolean)
+        : home && existsSync(join(home, ".kube", "config"))
+          ? [join(home, ".kube", "config")]
+          : [];
+  if (files.length === 0) throw usage("no kubeconfig: give --kubeconfig FILE or set KUBECONFIG");
+  const source = path !== undefined ? `--kubeconfig ${path}` : `kubeconfig ${files.join(delimiter)}`;
   try {
-    if (path !== undefined) kc.loadFromFile(path);
-    else kc.loadFromDefault();
+    const [first = "", ...rest] = files;
+    kc.loadFromFile(first);
+    for (const file of rest) {
+      const more = new KubeConfig();
+      more.loadFromFile(file);
+      kc.mergeConfig(more);
+    }
   } catch (error) {
-    throw usage(`--kubeconfig ${path ?? "(default)"}: ${errorMessage(error)}`);
+    throw usage(`${source}: ${errorMessage(error)}`);
   }
   if (context !== undefined) {
     if (!kc.getContextObject(context)) {
@@ -324,7 +346,7 @@ export async function runSetupCluster(argv: string[], io: CliIo): Promise<number
     throw usage(`--principal-arn '${principalArn}': expected an IAM role ARN`);
   }
   const dryRun = values["dry-run"] === true;
-  const kc = loadKubeConfig(stringOption(values, "kubeconfig"), stringOption(values, "context"));
+  const kc = loadKubeConfig(io, stringOption(values, "kubeconfig"), stringOption(values, "context"));
   const api = kc.makeApiClient(RbacAuthorizationV1Api);
   const server = kc.getCurrentCluster()?.server ?? "";
   const suffix = dryRun ? " (dry run)" : "";

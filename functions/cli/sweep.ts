@@ -204,6 +204,12 @@ export async function runSweepCommand(argv: string[], io: CliIo): Promise<number
       region,
       aws,
     );
+    const eksWanted = config.eks.discovery || Object.keys(config.eks.clusters).length > 0;
+    if (eksWanted && config.regions.length === 0 && region === undefined) {
+      throw usage(
+        "no region for EKS discovery: give --region, set AWS_REGION, or list regions in the configuration",
+      );
+    }
     const resolved = selectClusters(
       await resolveClusters(
         config,

@@ -259,6 +259,7 @@ describe("sweep usage and config errors", () => {
       () => ["--config", config("typo.json", { ...selfManaged, defaults: { mod: "dry-run" } })],
       /config: defaults\.mod: /,
     ],
+    ["EKS discovery without any region", () => ["--dry-run"], /no region for EKS discovery: give --region/],
     [
       "--config-parameter without a region",
       () => ["--config-parameter", "/csr-approver/config"],

@@ -1,6 +1,7 @@
 // setup-cluster embeds infra/rbac.yaml as objects: they must stay exactly the file's, and the
 // command must refuse to bind the role to a group that would grant it to everyone.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -16,6 +17,18 @@ import {
 } from "../../functions/cli/setup-cluster.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const KUBECONFIG = join(mkdtempSync(join(tmpdir(), "setup-cluster-")), "kubeconfig");
+writeFileSync(
+  KUBECONFIG,
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "lab", cluster: { server: "https://10.0.0.10:6443" } }],
+    users: [{ name: "admin", user: { token: "t" } }],
+    contexts: [{ name: "lab", context: { cluster: "lab", user: "admin" } }],
+    "current-context": "lab",
+  }),
+);
 
 function manifest(): unknown[] {
   return parseAllDocuments(readFileSync(join(ROOT, "infra/rbac.yaml"), "utf8")).map((doc) => doc.toJS());
@@ -34,14 +47,14 @@ describe("embedded RBAC", () => {
   });
 });
 
-async function run(argv: string[]) {
+async function run(argv: string[], env: Record<string, string> = {}) {
   let stdout = "";
   let stderr = "";
   const code = await main(["setup-cluster", ...argv], {
     stdout: (text) => void (stdout += text),
     stderr: (text) => void (stderr += text),
     readStdin: async () => "",
-    env: {},
+    env,
   });
   return { code, stdout, stderr };
 }
@@ -63,8 +76,14 @@ describe("setup-cluster arguments", () => {
     [["--principal-arn", "arn:aws:iam::123456789012:user/bob"], /expected an IAM role ARN/],
     [["--kubeconfig", "/nonexistent/kubeconfig"], /--kubeconfig \/nonexistent\/kubeconfig: /],
     [["--frobnicate"], /unknown option '--frobnicate'/],
+    // No --kubeconfig, no KUBECONFIG, no ~/.kube/config: never a silent localhost fallback.
+    [[], /no kubeconfig: give --kubeconfig FILE or set KUBECONFIG/],
+    [
+      ["--kubeconfig", KUBECONFIG, "--context", "prod"],
+      /--context 'prod': no such context \(kubeconfig has: lab\)/,
+    ],
   ])("exits 2 with one line for %j", async (argv, message) => {
-    const result = await run(argv);
+    const result = await run(argv, { HOME: tmpdir() });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
