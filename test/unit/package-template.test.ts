@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import {
   APPROVER_BUNDLE_BUDGET_BYTES,
   bundleSizes,
@@ -509,5 +510,30 @@ describe("template validity and bundles", () => {
     expect(over.lines[0]).toMatch(/approver bundle 1\.600 MB .*OVER the 1\.5 MB budget/);
     expect(checkBundleSizes({ approver: 1_400_000, notifier: 10 }, 1_500_000).ok).toBe(true);
     expect(checkBundleSizes({ approver: undefined }, 1_500_000).ok).toBe(false);
+  });
+});
+
+describe("infra manifests", () => {
+  it("the self-managed token manifest only binds the csr-approver ClusterRole to its ServiceAccount", () => {
+    const docs = parseAllDocuments(
+      readFileSync(path.join(ROOT, "infra", "self-managed-token.yaml"), "utf8"),
+    ).map((d) => d.toJS() as Json & { kind: string; metadata: Json });
+    expect(docs.map((d) => d.kind)).toEqual(["Namespace", "ServiceAccount", "Secret", "ClusterRoleBinding"]);
+    const binding = docs[3]!;
+    expect(binding.roleRef).toEqual({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "csr-approver",
+    });
+    expect(binding.subjects).toEqual([
+      { kind: "ServiceAccount", name: "approver", namespace: "csr-approver" },
+    ]);
+    expect(docs[2]!.type).toBe("kubernetes.io/service-account-token");
+    expect(docs[1]!.automountServiceAccountToken).toBe(false);
+    // The role itself is infra/rbac.yaml's; this file must not define or widen one.
+    const rbac = parseAllDocuments(readFileSync(path.join(ROOT, "infra", "rbac.yaml"), "utf8")).map(
+      (d) => d.toJS() as Json & { kind: string; metadata: { name: string } },
+    );
+    expect(rbac.some((d) => d.kind === "ClusterRole" && d.metadata.name === "csr-approver")).toBe(true);
   });
 });
