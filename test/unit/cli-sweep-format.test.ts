@@ -1,13 +1,16 @@
 // `csr-approver sweep` without a cluster: the report formats on a hand-built SweepReport,
 // the exit-code rule, and every argument/config error (exit 2, one line) reached in-process
 // before anything touches AWS or Kubernetes.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../functions/cli/main.js";
 import { formatSweepJson, formatSweepTable, sweepExitCode, totalsLine } from "../../functions/cli/report.js";
 import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../../functions/sweep/sweep.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 function totalsOf(clusters: ClusterOutcome[]): Record<CsrAction, number> {
   const totals: Record<CsrAction, number> = {
@@ -163,6 +166,51 @@ describe("sweep table", () => {
   });
 });
 
+describe("docs/cli.md", () => {
+  it("shows the table the formatter prints for its example sweep", () => {
+    const skipped = (name: string): CsrOutcome => ({ ...alreadyDecided, name });
+    const example = report([
+      {
+        ...lab,
+        mode: "dry-run",
+        durationMs: 184,
+        csrs: [
+          {
+            ...approved,
+            node: "ip-10-0-1-70.eu-west-1.compute.internal",
+            action: "would-approve",
+          },
+          {
+            ...denied,
+            node: "ip-10-0-1-80.eu-west-1.compute.internal",
+            instanceId: "i-0a1b2c3d4e5f60002",
+            action: "would-deny",
+            reasons: [
+              {
+                code: "IP_NOT_OWNED",
+                message:
+                  "IP SAN 10.0.1.70 is not an address of i-0a1b2c3d4e5f60002 (owns 10.0.1.80, ip-10-0-1-80.eu-west-1.compute.internal)",
+              },
+            ],
+          },
+          skipped("s1"),
+          skipped("s2"),
+          skipped("s3"),
+        ],
+      },
+      {
+        ...brokenEks,
+        mode: "dry-run",
+        error:
+          "DescribeCluster: AccessDeniedException: User is not authorized to perform eks:DescribeCluster",
+      },
+    ]);
+    const doc = readFileSync(join(ROOT, "docs/cli.md"), "utf8");
+    const documented = /## Sweep from a workstation[\s\S]*?```text\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(documented).toBe(formatSweepTable({ ...example, durationMs: 1210 }, { readOnly: true }));
+  });
+});
+
 describe("sweep JSON", () => {
   it("is the SweepReport as one JSON document", () => {
     const input = report([lab, brokenEks]);
@@ -191,9 +239,11 @@ describe("sweep exit code", () => {
 
 describe("sweep usage and config errors", () => {
   let dir: string;
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "cli-sweep-"));
-  });
+    // The first `sweep` loads the AWS SDK and the Kubernetes client: not part of any case's time.
+    await import("../../functions/cli/sweep.js");
+  }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const selfManaged = {
