@@ -1,0 +1,77 @@
+// Counters for the worker processes: Kubernetes calls per cluster (by wrapping the sweep's
+// KubeApi through SweepDeps.kube), and new TCP connections (diagnostics channels), which
+// shows whether HTTP connections are reused.
+import { subscribe } from "node:diagnostics_channel";
+import { kubeClient, type KubeApi, type KubeEndpoint } from "../../functions/sweep/csrs.js";
+import type { KubeCallCounts } from "./job.js";
+
+export function emptyKubeCounts(): KubeCallCounts {
+  return { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0 };
+}
+
+export interface KubeCounter {
+  factory: (endpoint: KubeEndpoint) => KubeApi;
+  byCluster: Map<string, KubeCallCounts>;
+  reset(): void;
+}
+
+export function countingKube(): KubeCounter {
+  const byCluster = new Map<string, KubeCallCounts>();
+  const countsFor = (name: string): KubeCallCounts => {
+    let counts = byCluster.get(name);
+    if (!counts) {
+      counts = emptyKubeCounts();
+      byCluster.set(name, counts);
+    }
+    return counts;
+  };
+  const factory = (endpoint: KubeEndpoint): KubeApi => {
+    const inner = kubeClient(endpoint);
+    const counts = () => countsFor(endpoint.name);
+    return {
+      listKubeletServingCsrs: () => {
+        counts().list += 1;
+        return inner.listKubeletServingCsrs();
+      },
+      listNodes: () => {
+        counts().nodeList += 1;
+        return inner.listNodes();
+      },
+      readCsr: (name) => {
+        counts().reads += 1;
+        return inner.readCsr(name);
+      },
+      replaceConditions: (read, conditions) => {
+        counts().writes += 1;
+        return inner.replaceConditions(read, conditions);
+      },
+      watchKubeletServingCsrs: (onEvent, signal) => {
+        counts().watches += 1;
+        return inner.watchKubeletServingCsrs(onEvent, signal);
+      },
+    };
+  };
+  return { factory, byCluster, reset: () => byCluster.clear() };
+}
+
+export interface ConnectionCounter {
+  tcp: number;
+  kube: number;
+  reset(): void;
+}
+
+export function countConnections(): ConnectionCounter {
+  const counter: ConnectionCounter = {
+    tcp: 0,
+    kube: 0,
+    reset() {
+      counter.tcp = 0;
+      counter.kube = 0;
+    },
+  };
+  // Every client socket (AWS SDK's node:https and undici alike) ...
+  subscribe("net.client.socket", () => (counter.tcp += 1));
+  // ... and the ones undici, i.e. @kubernetes/client-node, opened.
+  subscribe("undici:client:connected", () => (counter.kube += 1));
+  return counter;
+}

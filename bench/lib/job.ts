@@ -1,0 +1,53 @@
+// What the harness hands its worker processes (as a JSON file) and what they print back.
+// Sweeps run in a fresh process each, like a Lambda container, so their CPU time and peak
+// RSS are the sweep's own and not the harness's (which also creates the CSRs).
+
+export interface WorkerJob {
+  /** The configuration document (as config.yaml would hold it), parsed by the worker. */
+  config: Record<string, unknown>;
+  moto: { endpoint: string; region: string };
+  topicArn: string;
+  account: string;
+  /** Sweeps to run one after another in the same process (the first is the measured one). */
+  runs: number;
+  /** Event mode only: how long watchClusters keeps its watches open. */
+  windowMs?: number;
+}
+
+export interface KubeCallCounts {
+  list: number;
+  nodeList: number;
+  writes: number;
+  reads: number;
+  watches: number;
+}
+
+export interface SweepRunResult {
+  wallMs: number;
+  cpuMs: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** process.resourceUsage().maxRSS: the peak over the worker's life so far, in bytes. */
+  peakRssBytes: number;
+  heapUsedBytes: number;
+  /** Per cluster name. */
+  kube: Record<string, KubeCallCounts>;
+  /** `service:Command` -> logical calls (retries not counted) and HTTP attempts. */
+  aws: Record<string, { calls: number; attempts: number }>;
+  /** New TCP connections (any), and of those the Kubernetes client's (undici). */
+  connections: { tcp: number; kube: number };
+  totals: Record<string, number>;
+  clusters: {
+    cluster: string;
+    status: string;
+    error?: string;
+    csrs: { name: string; action: string; decision: string; reasons: string[]; error?: string }[];
+  }[];
+  warnings: string[];
+}
+
+export interface SweepWorkerOutput {
+  /** Process start to the first sweep's start (module load, config parse, client set-up). */
+  initMs: number;
+  runs: SweepRunResult[];
+}

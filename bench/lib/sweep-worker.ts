@@ -1,0 +1,76 @@
+// One "Lambda container": parses the config, builds the clients and runs `runs` sweeps in a
+// row, exactly as functions/approver.ts does per invocation (resolveClusters, then runSweep),
+// measuring each. Prints one JSON line (SweepWorkerOutput) on stdout.
+import { readFileSync } from "node:fs";
+import { parseConfig } from "../../functions/core/config.js";
+import { createAwsClients } from "../../functions/sweep/aws.js";
+import { resolveClusters } from "../../functions/sweep/clusters.js";
+import { snsAlertPublisher } from "../../functions/sweep/publish.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
+import { MOTO_CREDENTIALS } from "../../test/rig/moto.js";
+import { countConnections, countingKube } from "./instrument.js";
+import type { SweepRunResult, SweepWorkerOutput, WorkerJob } from "./job.js";
+
+const job = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as WorkerJob;
+const connections = countConnections();
+const config = parseConfig(job.config);
+const aws = createAwsClients({ endpoint: job.moto.endpoint, credentials: MOTO_CREDENTIALS });
+const alerts = snsAlertPublisher({
+  topicArn: job.topicArn,
+  sns: aws.forRegion(job.moto.region).sns,
+  account: job.account,
+});
+const kube = countingKube();
+const warnings: string[] = [];
+const log = {
+  info: () => {},
+  warn: (message: string, extra?: Record<string, unknown>) =>
+    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
+  error: (message: string, extra?: Record<string, unknown>) =>
+    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
+};
+
+const initMs = performance.now();
+const runs: SweepRunResult[] = [];
+for (let run = 0; run < job.runs; run++) {
+  kube.reset();
+  aws.calls.reset();
+  connections.reset();
+  warnings.length = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const targets = await resolveClusters(config, aws, log);
+  const report = await runSweep({ config, aws, alerts, log, kube: kube.factory, targets });
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  runs.push({
+    wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    heapUsedBytes: process.memoryUsage().heapUsed,
+    kube: Object.fromEntries(kube.byCluster),
+    aws: aws.calls.byCommand(),
+    connections: { tcp: connections.tcp, kube: connections.kube },
+    totals: report.totals,
+    clusters: report.clusters.map((c) => ({
+      cluster: c.cluster,
+      status: c.status,
+      ...(c.error ? { error: c.error } : {}),
+      csrs: c.csrs.map((o) => ({
+        name: o.name,
+        action: o.action,
+        decision: o.decision,
+        reasons: o.reasons.map((r) => r.code),
+        ...(o.error ? { error: o.error } : {}),
+      })),
+    })),
+    warnings: [...warnings],
+  });
+}
+aws.destroy();
+const output: SweepWorkerOutput = { initMs, runs };
+process.stdout.write(`${JSON.stringify(output)}\n`);
+// Sockets kept alive by the Kubernetes client would hold the process open for seconds.
+process.exit(0);

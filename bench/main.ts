@@ -1,0 +1,797 @@
+// `npm run bench`: measures the approver against the real rig (3 kube-apiservers + moto) and
+// writes bench/results/latest.{md,json} plus a dated copy. See docs/benchmarks.md.
+//
+//   1. sweep scale: 1, 100, 1,000 pending CSRs over 1 and 3 clusters, one sweep each
+//   2. time to approval in event mode (watchClusters), 50 CSRs created one by one
+//   3. cold start of the approver and notifier bundles vs a bare `node -e 0`
+//   4. cost model from measured idle sweeps over 1, 10 and 50 configured clusters
+//
+// Every decision is checked against the apiservers' stored state: one wrong decision and the
+// run is not reported (exit 2). Missed targets are reported as missed (exit 0; --strict: 1).
+// --quick: small sizes for trying the harness out; results go to .rig/bench/quick/ only.
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { createAlertSink, awsClients, createVpc, type AlertSink } from "../test/rig/aws-seed.js";
+import { REPO_ROOT } from "../test/rig/build.js";
+import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
+import { storeApproverToken } from "../test/support/sweep-world.js";
+import { measureColdStart } from "./lib/cold-start.js";
+import type { KubeCallCounts, SweepRunResult, SweepWorkerOutput, WorkerJob } from "./lib/job.js";
+import {
+  renderMarkdown,
+  type BenchResult,
+  type CostModel,
+  type IdleRow,
+  type ScaleRow,
+  type Target,
+  type TimeToApproval,
+} from "./lib/report.js";
+import { median, percentile } from "./lib/stats.js";
+import {
+  createPlannedCsr,
+  deleteAllCsrs,
+  eachBounded,
+  mintNodeIdentities,
+  planCsrs,
+  seedInstances,
+  storedDecisions,
+  watchDecisions,
+  type PlannedCsr,
+  type PoolInstance,
+  type StoredDecision,
+} from "./lib/world.js";
+
+const args = process.argv.slice(2);
+const QUICK = args.includes("--quick");
+const STRICT = args.includes("--strict");
+const OUT = join(REPO_ROOT, ".rig", "bench");
+const RESULTS = QUICK ? join(OUT, "quick") : join(REPO_ROOT, "bench", "results");
+const ACCOUNT = "123456789012";
+const REGION = "us-east-1";
+
+const PLAN = QUICK
+  ? { scales: [1, 20], clusterCounts: [3, 1], tta: 10, coldIterations: 3, idle: [1, 4], idleRuns: 3 }
+  : {
+      scales: [1, 100, 1000],
+      clusterCounts: [3, 1],
+      tta: 50,
+      coldIterations: 11,
+      idle: [1, 10, 50],
+      idleRuns: 6,
+    };
+const TTA_SPACING_MS = 200;
+const CREATE_CONCURRENCY = 8;
+
+// Targets from the issue.
+const TARGET = {
+  sweep1000Ms: 20_000,
+  ec2InstancesPerCall: 200,
+  peakRssBytes: 256 * 1024 * 1024,
+  ttaMedianMs: 1000,
+  ttaP95Ms: 3000,
+  approverBundleBytes: 1_500_000, // scripts/package.mjs APPROVER_BUNDLE_BUDGET_BYTES
+  loadInitMs: 300,
+};
+
+// Lambda pricing assumptions (us-east-1 list prices, arm64, first tier).
+const PRICE = {
+  usdPerGbSecondArm: 0.0000133334,
+  usdPerMillionRequests: 0.2,
+  freeGbSeconds: 400_000,
+  freeRequests: 1_000_000,
+  usdPer10kSecretsManagerCalls: 0.05,
+  lambdaMbPerVcpu: 1769,
+};
+
+const benchStarted = performance.now();
+function progress(message: string): void {
+  const elapsed = Math.round((performance.now() - benchStarted) / 1000);
+  const stamp = `${Math.floor(elapsed / 60)}:${String(elapsed % 60).padStart(2, "0")}`;
+  process.stdout.write(`[bench ${stamp}] ${message}\n`);
+}
+
+/** Wrong decisions: the run is refused if there is any. */
+const problems: string[] = [];
+function problem(message: string): void {
+  problems.push(message);
+  process.stderr.write(`[bench] WRONG: ${message}\n`);
+}
+
+interface World {
+  rig: Rig;
+  clusters: RigCluster[];
+  motoEndpoint: string;
+  vpcId: string;
+  secretArns: string[];
+  alerts: AlertSink;
+  pool: PoolInstance[];
+  seeding: BenchResult["seeding"];
+  verified: BenchResult["decisionsVerified"];
+}
+
+function configDoc(world: World, entries: { name: string; clusterIndex: number }[]): Record<string, unknown> {
+  return {
+    regions: [REGION],
+    eks: { discovery: false },
+    // Above the largest scale: the default (100 per cluster and sweep) would hold approvals back.
+    defaults: { maxApprovalsPerSweep: 2000 },
+    selfManaged: entries.map((entry) => {
+      const cluster = world.clusters[entry.clusterIndex] as RigCluster;
+      return {
+        name: entry.name,
+        region: REGION,
+        endpoint: cluster.server,
+        caData: Buffer.from(cluster.caPem).toString("base64"),
+        credential: { secretsManager: world.secretArns[entry.clusterIndex] },
+        vpcIds: [world.vpcId],
+      };
+    }),
+  };
+}
+
+function job(world: World, config: Record<string, unknown>, runs: number, windowMs?: number): WorkerJob {
+  return {
+    config,
+    moto: { endpoint: world.motoEndpoint, region: REGION },
+    topicArn: world.alerts.topicArn,
+    account: ACCOUNT,
+    runs,
+    ...(windowMs !== undefined ? { windowMs } : {}),
+  };
+}
+
+let jobCounter = 0;
+function writeJob(spec: WorkerJob): string {
+  mkdirSync(join(OUT, "jobs"), { recursive: true });
+  const file = join(OUT, "jobs", `job-${process.pid}-${++jobCounter}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return file;
+}
+
+async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
+  const file = writeJob(spec);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--enable-source-maps", join(OUT, "sweep-worker.mjs"), file], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code !== 0) return reject(new Error(`sweep worker exited ${code}:\n${stderr.slice(-4000)}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as SweepWorkerOutput);
+      } catch {
+        reject(new Error(`sweep worker printed no result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+function sumKube(kube: Record<string, KubeCallCounts>): KubeCallCounts {
+  const total: KubeCallCounts = { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0 };
+  for (const counts of Object.values(kube))
+    for (const key of Object.keys(total) as (keyof KubeCallCounts)[]) total[key] += counts[key];
+  return total;
+}
+
+function awsByService(run: SweepRunResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(run.aws)) {
+    const service = key.split(":")[0] ?? key;
+    out[service] = (out[service] ?? 0) + value.calls;
+  }
+  return out;
+}
+
+async function drainAlerts(alerts: AlertSink): Promise<number> {
+  let count = 0;
+  for (;;) {
+    const batch = await alerts.receive(1);
+    if (batch.length === 0) return count;
+    count += batch.length;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function setUpWorld(rig: Rig): Promise<World> {
+  const moto = rig.moto;
+  if (!moto) throw new Error("the rig started without moto");
+  const clients = awsClients({ endpoint: moto.endpoint, region: REGION, credentials: MOTO_CREDENTIALS });
+  const vpc = await createVpc(clients, {
+    name: "bench",
+    cidr: "10.20.0.0/16",
+    subnets: [{ cidr: "10.20.0.0/20", az: "us-east-1a" }],
+    ipv6: false,
+  });
+  const alerts = await createAlertSink(clients, "bench-alerts");
+  const secretArns: string[] = [];
+  for (const cluster of rig.clusters)
+    secretArns.push(await storeApproverToken(clients, cluster, `bench/${cluster.name}-token`));
+  const count = Math.max(...PLAN.scales, PLAN.tta + 3);
+  const batch = 100;
+  progress(`seeding ${count} EC2 instances in moto (RunInstances, ${batch} per call)`);
+  const seeded = await seedInstances(clients, {
+    subnetId: vpc.subnets[0]?.subnetId ?? "",
+    count,
+    batch,
+    progress: (message) => progress(message),
+  });
+  progress(
+    `moto: ${count} instances in ${seeded.seconds.toFixed(1)} s with ${seeded.calls} RunInstances calls`,
+  );
+  return {
+    rig,
+    clusters: rig.clusters,
+    motoEndpoint: moto.endpoint,
+    vpcId: vpc.vpcId,
+    secretArns,
+    alerts,
+    pool: seeded.instances,
+    seeding: { instances: count, runInstancesCalls: seeded.calls, batch, seconds: seeded.seconds },
+    verified: { csrs: 0, approved: 0, denied: 0, alertsDelivered: 0 },
+  };
+}
+
+async function resetCsrs(world: World): Promise<void> {
+  await Promise.all(world.clusters.map((cluster) => deleteAllCsrs(cluster)));
+  await drainAlerts(world.alerts);
+}
+
+async function createCsrs(world: World, plan: PlannedCsr[]): Promise<void> {
+  for (const [index, cluster] of world.clusters.entries()) {
+    const nodes = plan.filter((p) => p.clusterIndex === index).map((p) => p.instance.node);
+    const minted = await mintNodeIdentities(cluster, nodes, (done) =>
+      progress(`${cluster.name}: ${done} node certificates minted`),
+    );
+    if (minted > 0) progress(`${cluster.name}: ${minted} node certificates minted`);
+  }
+  let created = 0;
+  let lastReport = performance.now();
+  await eachBounded(plan, CREATE_CONCURRENCY, async (csr) => {
+    csr.name = await createPlannedCsr(world.clusters[csr.clusterIndex] as RigCluster, csr);
+    created += 1;
+    if (performance.now() - lastReport > 3000) {
+      lastReport = performance.now();
+      progress(`created ${created}/${plan.length} CSRs`);
+    }
+  });
+}
+
+/** Checks the worker's report AND the apiservers' stored state against the plan. */
+async function verifyDecisions(
+  world: World,
+  label: string,
+  plan: PlannedCsr[],
+  run: SweepRunResult | undefined,
+): Promise<void> {
+  const stored = new Map<string, StoredDecision>();
+  for (const [index, cluster] of world.clusters.entries())
+    for (const [name, decision] of await storedDecisions(cluster)) stored.set(`${index}/${name}`, decision);
+  const outcomes = new Map(
+    (run?.clusters ?? []).flatMap((c) => c.csrs.map((o) => [`${c.cluster}/${o.name}`, o] as const)),
+  );
+  for (const csr of plan) {
+    const key = `${csr.clusterIndex}/${csr.name}`;
+    const decision = stored.get(key);
+    if (decision !== csr.expected)
+      problem(
+        `${label}: ${csr.kind} CSR ${key} is ${decision ?? "missing"} on the apiserver, expected ${csr.expected}`,
+      );
+    if (run) {
+      const outcome = outcomes.get(`rig-${csr.clusterIndex + 1}/${csr.name}`);
+      const action = csr.expected === "Approved" ? "approved" : "denied";
+      if (outcome?.action !== action)
+        problem(
+          `${label}: ${csr.kind} CSR ${key}: sweep action ${outcome?.action ?? "none"}, expected ${action}`,
+        );
+      else if (!outcome.reasons.includes(csr.expectedCode))
+        problem(
+          `${label}: ${csr.kind} CSR ${key}: reasons ${outcome.reasons.join(",")}, expected ${csr.expectedCode}`,
+        );
+    }
+  }
+  if (stored.size !== plan.length)
+    problem(`${label}: the apiservers hold ${stored.size} CSRs, the plan has ${plan.length}`);
+  world.verified.csrs += plan.length;
+  world.verified.approved += plan.filter((p) => p.expected === "Approved").length;
+  world.verified.denied += plan.filter((p) => p.expected === "Denied").length;
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Sweep scale
+
+async function scaleScenario(world: World, csrs: number, clusters: number): Promise<ScaleRow> {
+  const label = `${csrs} CSRs over ${clusters} cluster(s)`;
+  progress(`scale: ${label}: preparing`);
+  await resetCsrs(world);
+  const plan = planCsrs(world.pool, csrs, clusters);
+  const createStarted = performance.now();
+  await createCsrs(world, plan);
+  const createSeconds = (performance.now() - createStarted) / 1000;
+  progress(`scale: ${label}: ${csrs} CSRs created in ${createSeconds.toFixed(1)} s; sweeping`);
+
+  const entries = Array.from({ length: clusters }, (_, i) => ({ name: `rig-${i + 1}`, clusterIndex: i }));
+  const out = await runSweepWorker(job(world, configDoc(world, entries), 2));
+  const [run, again] = out.runs;
+  if (!run || !again) throw new Error("the sweep worker returned too few runs");
+  for (const c of run.clusters)
+    if (c.status !== "ok") problem(`${label}: cluster ${c.cluster} ${c.status}: ${c.error}`);
+  for (const warning of run.warnings) progress(`  sweep warning: ${warning}`);
+  await verifyDecisions(world, label, plan, run);
+
+  const hostile = plan.filter((p) => p.expected === "Denied").length;
+  const alerts = await drainAlerts(world.alerts);
+  if (alerts !== hostile) problem(`${label}: ${alerts} alerts delivered for ${hostile} denials`);
+  world.verified.alertsDelivered += alerts;
+  const againKube = sumKube(again.kube);
+  if (againKube.writes !== 0 || (again.aws["sns:Publish"]?.calls ?? 0) !== 0)
+    problem(`${label}: the second sweep wrote ${againKube.writes} times / published alerts`);
+
+  // EC2 bound: one DescribeInstances per started 200 node names looked up, per cluster.
+  let ec2Bound = 0;
+  for (let i = 0; i < clusters; i++) {
+    const lookedUp = plan.filter((p) => p.clusterIndex === i && p.kind !== "not-a-node").length;
+    ec2Bound += Math.ceil(lookedUp / TARGET.ec2InstancesPerCall);
+  }
+  const kube = sumKube(run.kube);
+  const byService = awsByService(run);
+  const row: ScaleRow = {
+    csrs,
+    clusters,
+    legit: csrs - hostile,
+    hostile,
+    createSeconds,
+    wallMs: run.wallMs,
+    cpuMs: run.cpuMs,
+    peakRssBytes: run.peakRssBytes,
+    workerInitMs: out.initMs,
+    kube: {
+      list: kube.list,
+      nodeList: kube.nodeList,
+      writes: kube.writes,
+      reads: kube.reads,
+      maxListPerCluster: Math.max(0, ...Object.values(run.kube).map((k) => k.list)),
+    },
+    ec2DescribeInstances: run.aws["ec2:DescribeInstances"]?.calls ?? 0,
+    ec2Bound,
+    aws: {
+      ec2: byService.ec2 ?? 0,
+      eks: byService.eks ?? 0,
+      sts: byService.sts ?? 0,
+      sns: byService.sns ?? 0,
+      secretsManager: byService.secretsManager ?? 0,
+      ssm: byService.ssm ?? 0,
+    },
+    connections: run.connections,
+    approved: run.totals.approved ?? 0,
+    denied: run.totals.denied ?? 0,
+    resweep: {
+      wallMs: again.wallMs,
+      writes: againKube.writes,
+      snsPublishes: again.aws["sns:Publish"]?.calls ?? 0,
+    },
+  };
+  progress(
+    `scale: ${label}: ${(row.wallMs / 1000).toFixed(2)} s wall, ${(row.cpuMs / 1000).toFixed(2)} s CPU, ` +
+      `${(row.peakRssBytes / 2 ** 20).toFixed(0)} MB peak RSS; k8s ${kube.list} list / ${kube.nodeList} node list / ` +
+      `${kube.writes} writes; EC2 ${row.ec2DescribeInstances} DescribeInstances; SNS ${row.aws.sns}; ` +
+      `${row.connections.kube} new k8s connections`,
+  );
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Time to approval in event mode
+
+async function timeToApproval(world: World): Promise<TimeToApproval> {
+  progress(`event mode: ${PLAN.tta} CSRs, one every ${TTA_SPACING_MS} ms, while watchClusters runs`);
+  await resetCsrs(world);
+  const clusters = world.clusters.length;
+  const decidedAt = new Map<string, { decision: StoredDecision; at: number }>();
+  const stops = await Promise.all(
+    world.clusters.map((cluster, index) =>
+      watchDecisions(cluster, (name, decision, at) => {
+        if (decision !== "Pending" && !decidedAt.has(`${index}/${name}`))
+          decidedAt.set(`${index}/${name}`, { decision, at });
+      }),
+    ),
+  );
+  const entries = world.clusters.map((cluster, i) => ({ name: cluster.name, clusterIndex: i }));
+  const file = writeJob(job(world, configDoc(world, entries), 1, 15 * 60_000));
+  const child = spawn(process.execPath, ["--enable-source-maps", join(OUT, "watch-worker.mjs"), file], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const watching = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes(`"event":"watching"`)) resolve();
+    });
+    child.once("close", (code) => reject(new Error(`watch worker exited ${code}:\n${stderr.slice(-4000)}`)));
+  });
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+
+  const waitDecided = async (keys: string[], timeoutMs: number) => {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      if (keys.every((key) => decidedAt.has(key))) return true;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return false;
+  };
+
+  try {
+    await watching;
+    // Warm-up, one CSR per cluster: the watches are open once these are approved.
+    const plan = planCsrs(world.pool, PLAN.tta + clusters, clusters).map((p) => ({
+      ...p,
+      kind: "legit" as const,
+      expected: "Approved" as const,
+      expectedCode: "ALL_CHECKS_PASSED",
+    }));
+    const warmUp = plan.slice(0, clusters);
+    const measured = plan.slice(clusters);
+    for (const [index, cluster] of world.clusters.entries())
+      await mintNodeIdentities(
+        cluster,
+        plan.filter((p) => p.clusterIndex === index).map((p) => p.instance.node),
+        () => {},
+      );
+    for (const csr of warmUp)
+      csr.name = await createPlannedCsr(world.clusters[csr.clusterIndex] as RigCluster, csr);
+    if (
+      !(await waitDecided(
+        warmUp.map((p) => `${p.clusterIndex}/${p.name}`),
+        60_000,
+      ))
+    )
+      throw new Error("event mode: the warm-up CSRs were not decided within 60 s");
+    progress("event mode: watches open (warm-up CSRs approved); creating the measured CSRs");
+
+    const sentAt = new Map<string, number>();
+    const createMs: number[] = [];
+    for (const [i, csr] of measured.entries()) {
+      const sent = performance.now();
+      csr.name = await createPlannedCsr(world.clusters[csr.clusterIndex] as RigCluster, csr);
+      createMs.push(performance.now() - sent);
+      sentAt.set(`${csr.clusterIndex}/${csr.name}`, sent);
+      if ((i + 1) % 10 === 0) progress(`event mode: ${i + 1}/${measured.length} CSRs created`);
+      await new Promise((resolve) => setTimeout(resolve, TTA_SPACING_MS));
+    }
+    const keys = [...sentAt.keys()];
+    if (!(await waitDecided(keys, 60_000)))
+      problem("event mode: CSRs still undecided 60 s after the last was created");
+    await verifyDecisions(world, "event mode", plan, undefined);
+
+    const latencies = keys.flatMap((key) => {
+      const decided = decidedAt.get(key);
+      const sent = sentAt.get(key);
+      return decided && sent !== undefined ? [decided.at - sent] : [];
+    });
+    child.kill("SIGTERM");
+    await closed;
+    const done = JSON.parse(
+      stdout
+        .trim()
+        .split("\n")
+        .find((line) => line.includes(`"event":"done"`)) ?? "{}",
+    ) as { cpuMs?: number; peakRssBytes?: number; kube?: Record<string, KubeCallCounts> };
+    const kube = sumKube(done.kube ?? {});
+    const result: TimeToApproval = {
+      csrs: measured.length,
+      spacingMs: TTA_SPACING_MS,
+      clusters,
+      medianMs: median(latencies),
+      p95Ms: percentile(latencies, 95),
+      maxMs: Math.max(...latencies),
+      minMs: Math.min(...latencies),
+      createMedianMs: median(createMs),
+      latenciesMs: latencies.map((value) => Math.round(value)),
+      watcher: {
+        cpuMs: done.cpuMs ?? Number.NaN,
+        peakRssBytes: done.peakRssBytes ?? Number.NaN,
+        sweeps: kube.list,
+        writes: kube.writes,
+      },
+    };
+    progress(
+      `event mode: median ${Math.round(result.medianMs)} ms, p95 ${Math.round(result.p95Ms)} ms, ` +
+        `max ${Math.round(result.maxMs)} ms over ${latencies.length} CSRs (${kube.list} sweeps started)`,
+    );
+    return result;
+  } finally {
+    for (const stop of stops) stop();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await closed;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Idle sweeps and the cost model
+
+async function idleSweeps(world: World): Promise<IdleRow[]> {
+  await resetCsrs(world);
+  const rows: IdleRow[] = [];
+  for (const count of PLAN.idle) {
+    const entries = Array.from({ length: count }, (_, i) => ({
+      name: `idle-${i + 1}`,
+      clusterIndex: i % world.clusters.length,
+    }));
+    const out = await runSweepWorker(job(world, configDoc(world, entries), PLAN.idleRuns));
+    for (const run of out.runs)
+      for (const c of run.clusters)
+        if (c.status !== "ok")
+          problem(`idle sweep over ${count} clusters: ${c.cluster} ${c.status}: ${c.error}`);
+    const [cold, ...warm] = out.runs;
+    if (!cold || warm.length === 0) throw new Error("the idle sweep worker returned too few runs");
+    const last = warm[warm.length - 1] as SweepRunResult;
+    const row: IdleRow = {
+      clusters: count,
+      coldWallMs: cold.wallMs,
+      warmWallMsMedian: median(warm.map((r) => r.wallMs)),
+      warmCpuMsMedian: median(warm.map((r) => r.cpuMs)),
+      peakRssBytes: last.peakRssBytes,
+      awsCallsPerSweep: Object.fromEntries(Object.entries(last.aws).map(([k, v]) => [k, v.calls])),
+      kubeCallsPerSweep: Object.values(sumKube(last.kube)).reduce((a, b) => a + b, 0),
+    };
+    progress(
+      `idle: ${count} cluster(s): cold ${Math.round(row.coldWallMs)} ms, warm median ${Math.round(row.warmWallMsMedian)} ms ` +
+        `(${Math.round(row.warmCpuMsMedian)} ms CPU)`,
+    );
+    rows.push(row);
+  }
+  return rows;
+}
+
+function costModel(idle: IdleRow[]): CostModel {
+  const serverless = parseYaml(readFileSync(join(REPO_ROOT, "serverless.yml"), "utf8"), {
+    logLevel: "silent",
+  }) as {
+    params: { default: { sweepSchedule: string; approverMemorySize: number } };
+    provider: { architecture: string };
+  };
+  const schedule = serverless.params.default.sweepSchedule;
+  const match = /^rate\((\d+) minutes?\)$/.exec(schedule);
+  if (!match) throw new Error(`cost model: cannot read the schedule ${schedule}`);
+  const invocationsPerMonth = (30 * 24 * 60) / Number(match[1]);
+  const memoryMb = serverless.params.default.approverMemorySize;
+  const gb = memoryMb / 1024;
+  const cpuFactor = PRICE.lambdaMbPerVcpu / memoryMb;
+  return {
+    schedule,
+    invocationsPerMonth,
+    memoryMb,
+    architecture: serverless.provider.architecture,
+    usdPerGbSecond: PRICE.usdPerGbSecondArm,
+    usdPerMillionRequests: PRICE.usdPerMillionRequests,
+    freeTier: { gbSeconds: PRICE.freeGbSeconds, requests: PRICE.freeRequests },
+    usdPer10kSecretsManagerCalls: PRICE.usdPer10kSecretsManagerCalls,
+    lambdaMbPerVcpu: PRICE.lambdaMbPerVcpu,
+    rows: idle.map((row) => {
+      const billedMs = Math.ceil(row.warmWallMsMedian);
+      const cpu = Math.min(row.warmCpuMsMedian, row.warmWallMsMedian);
+      const cpuScaledMs = Math.ceil(row.warmWallMsMedian - cpu + cpu * cpuFactor);
+      const gbSeconds = (invocationsPerMonth * billedMs * gb) / 1000;
+      const cpuScaledGbSeconds = (invocationsPerMonth * cpuScaledMs * gb) / 1000;
+      const secretsCalls = (row.awsCallsPerSweep["secretsManager:GetSecretValue"] ?? 0) * invocationsPerMonth;
+      return {
+        clusters: row.clusters,
+        billedMs,
+        gbSecondsPerMonth: gbSeconds,
+        usdPerMonth: gbSeconds * PRICE.usdPerGbSecondArm,
+        cpuScaledMs,
+        cpuScaledGbSecondsPerMonth: cpuScaledGbSeconds,
+        cpuScaledUsdPerMonth: cpuScaledGbSeconds * PRICE.usdPerGbSecondArm,
+        requestsUsdPerMonth: (invocationsPerMonth / 1e6) * PRICE.usdPerMillionRequests,
+        secretsManagerCallsPerMonth: secretsCalls,
+        secretsManagerUsdPerMonth: (secretsCalls / 10_000) * PRICE.usdPer10kSecretsManagerCalls,
+      };
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+function evaluateTargets(r: Omit<BenchResult, "targets">): Target[] {
+  const targets: Target[] = [];
+  const sec = (value: number) => `${(value / 1000).toFixed(2)} s`;
+  const largest = Math.max(...PLAN.scales);
+  for (const row of r.scale.filter((x) => x.csrs === largest && x.clusters === 3))
+    targets.push({
+      id: "sweep-time",
+      what: `${row.csrs.toLocaleString("en-US")} CSRs over 3 clusters decided and written`,
+      target: `≤ ${sec(TARGET.sweep1000Ms)}`,
+      measured: sec(row.wallMs),
+      met: row.wallMs <= TARGET.sweep1000Ms,
+    });
+  const worstEc2 = r.scale.filter((x) => x.ec2DescribeInstances > x.ec2Bound);
+  targets.push({
+    id: "ec2-calls",
+    what: "EC2 DescribeInstances per cluster, every scale",
+    target: `≤ 1 per ${TARGET.ec2InstancesPerCall} instances`,
+    measured: r.scale.map((x) => `${x.ec2DescribeInstances}/${x.ec2Bound}`).join(", ") + " (calls/bound)",
+    met: worstEc2.length === 0,
+  });
+  const kubeOk = r.scale.every(
+    (x) =>
+      x.kube.maxListPerCluster <= 1 &&
+      x.kube.list <= x.clusters &&
+      x.kube.nodeList <= x.clusters &&
+      x.kube.writes === x.approved + x.denied &&
+      x.kube.reads === 0,
+  );
+  targets.push({
+    id: "kube-calls",
+    what: "Kubernetes calls per sweep, every scale",
+    target: "≤ 1 list + 1 node list per cluster, 1 write per decided CSR",
+    measured:
+      r.scale.map((x) => `${x.kube.list}+${x.kube.nodeList}+${x.kube.writes}`).join(", ") +
+      " (list+nodes+writes)",
+    met: kubeOk,
+  });
+  const peak = Math.max(...r.scale.map((x) => x.peakRssBytes));
+  targets.push({
+    id: "peak-rss",
+    what: "peak RSS of a sweep, every scale",
+    target: `≤ ${TARGET.peakRssBytes / 2 ** 20} MB`,
+    measured: `${(peak / 2 ** 20).toFixed(0)} MB (largest)`,
+    met: peak <= TARGET.peakRssBytes,
+  });
+  const t = r.timeToApproval;
+  targets.push({
+    id: "tta-median",
+    what: "time to approval in event mode, median",
+    target: `≤ ${sec(TARGET.ttaMedianMs)}`,
+    measured: sec(t.medianMs),
+    met: t.medianMs <= TARGET.ttaMedianMs,
+  });
+  targets.push({
+    id: "tta-p95",
+    what: "time to approval in event mode, p95",
+    target: `≤ ${sec(TARGET.ttaP95Ms)}`,
+    measured: sec(t.p95Ms),
+    met: t.p95Ms <= TARGET.ttaP95Ms,
+  });
+  const approver = r.coldStart.bundles.find((b) => b.fn === "approver");
+  if (approver) {
+    targets.push({
+      id: "bundle-size",
+      what: "approver bundle, minified",
+      target: `≤ ${(TARGET.approverBundleBytes / 1e6).toFixed(1)} MB`,
+      measured: `${(approver.bundleBytes / 1e6).toFixed(3)} MB`,
+      met: approver.bundleBytes <= TARGET.approverBundleBytes,
+    });
+    targets.push({
+      id: "load-init",
+      what: "approver load + init (median)",
+      target: `≤ ${TARGET.loadInitMs} ms`,
+      measured: `${Math.round(approver.importMsMedian)} ms (${approver.ratioToBareNode.toFixed(2)}× bare node for the whole process)`,
+      met: approver.importMsMedian <= TARGET.loadInitMs,
+    });
+  }
+  return targets;
+}
+
+async function main(): Promise<number> {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major !== 22) {
+    process.stderr.write(
+      `error: the benchmark runs on Node 22 (the Lambda runtime), got ${process.version}; use npm run bench\n`,
+    );
+    return 1;
+  }
+  const startedAt = new Date().toISOString();
+  progress(
+    `plan: scales ${PLAN.scales.join(", ")} CSRs over ${PLAN.clusterCounts.join(" and ")} cluster(s)${QUICK ? " (quick)" : ""}`,
+  );
+
+  progress(
+    `cold start: ${PLAN.coldIterations} rounds of bare node + approver + notifier (before the rig starts: quiet machine)`,
+  );
+  const serverless = parseYaml(readFileSync(join(REPO_ROOT, "serverless.yml"), "utf8"), {
+    logLevel: "silent",
+  }) as {
+    params: { default: { approverMemorySize: number } };
+    functions: { notifier: { memorySize: number } };
+  };
+  const coldStart = await measureColdStart({
+    lambdaDir: join(OUT, "lambda"),
+    loader: join(REPO_ROOT, "bench", "load-bundle.mjs"),
+    offlineGuard: join(REPO_ROOT, "scripts", "offline-guard.cjs"),
+    memoryMb: {
+      approver: serverless.params.default.approverMemorySize,
+      notifier: serverless.functions.notifier.memorySize,
+    },
+    iterations: PLAN.coldIterations,
+    progress,
+  });
+  for (const b of coldStart.bundles)
+    progress(
+      `cold start: ${b.fn}: ${(b.bundleBytes / 1e6).toFixed(3)} MB, load + init ${Math.round(b.importMsMedian)} ms ` +
+        `(process ${Math.round(b.processMsMedian)} ms = ${b.ratioToBareNode.toFixed(2)}× bare node ${Math.round(coldStart.bareNodeMsMedian)} ms)`,
+    );
+
+  progress("starting the rig: 3 clusters + moto (the first build of kube-apiserver takes a while)");
+  const rig = await startRig({ clusters: 3 });
+  let result: BenchResult;
+  try {
+    const world = await setUpWorld(rig);
+    const scale: ScaleRow[] = [];
+    for (const clusters of PLAN.clusterCounts)
+      for (const csrs of PLAN.scales) scale.push(await scaleScenario(world, csrs, clusters));
+    const tta = await timeToApproval(world);
+    progress(`idle sweeps for the cost model: ${PLAN.idle.join(", ")} configured clusters`);
+    const idle = await idleSweeps(world);
+    const partial = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      quick: QUICK,
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+        memoryGb: Math.round(totalmem() / 2 ** 30),
+        node: process.versions.node,
+        platform: `${process.platform}/${process.arch}`,
+      },
+      rig: {
+        clusters: rig.clusters.length,
+        startSeconds: rig.startSeconds,
+        apiserverFirstBuildSeconds: rig.binaries.firstBuildSeconds,
+      },
+      seeding: world.seeding,
+      scale,
+      timeToApproval: tta,
+      coldStart,
+      idle,
+      cost: costModel(idle),
+      decisionsVerified: world.verified,
+    };
+    result = { ...partial, targets: evaluateTargets(partial) };
+  } finally {
+    progress("stopping the rig");
+    await rig.stop();
+  }
+
+  if (problems.length > 0) {
+    process.stderr.write(
+      `\n[bench] REFUSED: ${problems.length} wrong decision(s); no results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+    );
+    return 2;
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  const markdown = renderMarkdown(result);
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  const dated = result.startedAt.slice(0, 10);
+  for (const name of ["latest", dated]) {
+    writeFileSync(join(RESULTS, `${name}.md`), markdown);
+    writeFileSync(join(RESULTS, `${name}.json`), json);
+  }
+  progress(`results: ${join(RESULTS, "latest.md")} (and ${dated}.md/.json)`);
+  for (const target of result.targets)
+    progress(
+      `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
+    );
+  const missed = result.targets.filter((target) => !target.met).length;
+  return STRICT && missed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
