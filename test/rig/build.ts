@@ -1,7 +1,8 @@
 // Builds the rig's Go binaries (kube-apiserver from k8s.io/kubernetes, and the `rig`
 // launcher embedding etcd) into .rig/bin, only when go.mod/go.sum/Go sources or the Go
 // version changed. The first build compiles ~2,000 packages: it prints progress.
-import { spawn, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -28,6 +29,7 @@ function findRepoRoot(): string {
 }
 
 export const REPO_ROOT = findRepoRoot();
+const execFileAsync = promisify(execFile);
 export const RIG_SOURCE_DIR = join(REPO_ROOT, "test/rig");
 export const RIG_STATE_DIR = join(REPO_ROOT, ".rig");
 export const RIG_BIN_DIR = join(RIG_STATE_DIR, "bin");
@@ -149,21 +151,23 @@ export async function ensureBinaries(): Promise<RigBinaries> {
   const started = Date.now();
   const packages = ["k8s.io/kubernetes/cmd/kube-apiserver", "./cmd/rig"];
   log(
-    `building ${packages.join(" and ")} with ${goVersion} (first build compiles ~2,000 packages: expect 10-25 min on 2 cores; later builds reuse the Go build cache)`,
+    `building ${packages.join(" and ")} with ${goVersion} (first build compiles ~2,000 packages: expect 10-20 min on 2 cores; later builds reuse the Go build cache)`,
   );
+  // Also downloads the modules (through the Go module proxy) on a fresh machine.
+  log("resolving packages (go list -deps; downloads modules on first use)");
   let total = 0;
   try {
-    total = execFileSync("go", ["list", "-deps", ...packages], {
+    const { stdout } = await execFileAsync("go", ["list", "-deps", ...packages], {
       cwd: RIG_SOURCE_DIR,
       env: goEnv(),
       encoding: "utf8",
       maxBuffer: 64 << 20,
-    })
-      .split("\n")
-      .filter(Boolean).length;
+    });
+    total = stdout.split("\n").filter(Boolean).length;
   } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? "";
     throw new Error(
-      `go list failed in ${RIG_SOURCE_DIR} (module download through the Go proxy?):\n${(error as Error).message}`,
+      `go list failed in ${RIG_SOURCE_DIR} (module download through the Go proxy?):\n${stderr || (error as Error).message}`,
     );
   }
   // Build beside the final names, then rename: a half-written binary is never picked up.

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { RIG_STATE_DIR, ensureBinaries, formatDuration, log, type RigBinaries } from "./build.js";
 import { RigCluster, logCluster } from "./cluster.js";
-import { MOTO_CREDENTIALS, startMoto, type MotoServer } from "./moto.js";
+import { MOTO_CREDENTIALS, ensureMotoVenv, startMoto, type MotoServer } from "./moto.js";
 
 export { RigCluster, type ClusterInfo, type RigIdentity } from "./cluster.js";
 export { MOTO_CREDENTIALS, MOTO_REGION, type MotoServer } from "./moto.js";
@@ -34,7 +34,16 @@ export const DEFAULT_TOKEN_NODES = ["token-node-a", "token-node-b"];
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const started = Date.now();
   const count = options.clusters ?? 2;
-  const binaries = await ensureBinaries();
+  // moto's virtualenv (first run: a PyPI install) gets ready while kube-apiserver builds.
+  const venv = options.moto === false ? undefined : ensureMotoVenv();
+  venv?.catch(() => undefined); // reported by startMoto below
+  let binaries: RigBinaries;
+  try {
+    binaries = await ensureBinaries();
+  } catch (error) {
+    await venv?.catch(() => undefined);
+    throw error;
+  }
   const buildNote = binaries.builtNow ? "built just now" : `up to date, built ${binaries.builtAt}`;
   log(
     `binaries ${buildNote}; first build on this machine took ${formatDuration(binaries.firstBuildSeconds)}`,
@@ -57,7 +66,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       }),
     );
   }
-  const motoStart = options.moto === false ? Promise.resolve(undefined) : startMoto({ logDir: stateDir });
+  const motoStart =
+    options.moto === false ? Promise.resolve(undefined) : startMoto({ logDir: stateDir, venv });
   const settled = await Promise.allSettled([motoStart, ...clusterStarts]);
   const failures = settled
     .filter((result) => result.status === "rejected")

@@ -42,7 +42,24 @@ function python(): string {
   throw new Error("the rig needs Python 3 (python3) on PATH to run moto");
 }
 
-export function ensureMotoVenv(): string {
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    child.once("error", (error) => reject(new Error(`${command}: ${error.message}`)));
+    child.once("close", (code) => {
+      if (code === 0) resolveRun();
+      else reject(new Error(`${command} ${args.join(" ")} failed (exit ${code}):\n${stderr}`));
+    });
+  });
+}
+
+// Asynchronous, so it can run while kube-apiserver builds.
+export async function ensureMotoVenv(): Promise<string> {
   const stampFile = join(VENV_DIR, ".rig-stamp");
   const wanted = createHash("sha256")
     .update(readFileSync(REQUIREMENTS))
@@ -53,18 +70,14 @@ export function ensureMotoVenv(): string {
     return venvPython;
 
   const started = Date.now();
-  log(`creating ${VENV_DIR} and installing moto from PyPI (${readFileSync(REQUIREMENTS, "utf8").trim()})`);
+  const pins = readFileSync(REQUIREMENTS, "utf8")
+    .split("\n")
+    .filter((line) => line.trim() && !line.startsWith("#"))
+    .join(" ");
+  log(`creating ${VENV_DIR} and installing ${pins} from PyPI`);
   rmSync(VENV_DIR, { recursive: true, force: true });
-  const run = (command: string, args: string[]) => {
-    try {
-      execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? "";
-      throw new Error(`${command} ${args.join(" ")} failed:\n${stderr.slice(-4000)}`);
-    }
-  };
-  run(python(), ["-m", "venv", VENV_DIR]);
-  run(venvPython, [
+  await run(python(), ["-m", "venv", VENV_DIR]);
+  await run(venvPython, [
     "-m",
     "pip",
     "install",
@@ -91,8 +104,10 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-export async function startMoto(options: { logDir?: string } = {}): Promise<MotoServer> {
-  const venvPython = ensureMotoVenv();
+export async function startMoto(
+  options: { logDir?: string; venv?: Promise<string> } = {},
+): Promise<MotoServer> {
+  const venvPython = await (options.venv ?? ensureMotoVenv());
   let lastError = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
