@@ -30,6 +30,11 @@ function heading(title: string): string[] {
   return ["", title, "─".repeat(Math.min(title.length, 100))];
 }
 
+function caseRank(result: ScenarioResult, csr: string): number {
+  const index = result.cases.findIndex((v) => v.case.csr === csr);
+  return index < 0 ? result.cases.length : index;
+}
+
 function codes(outcome: CsrOutcome | undefined): string {
   return outcome?.reasons.map((r) => r.code).join(",") ?? "";
 }
@@ -61,7 +66,11 @@ export function formatDecisions(result: ScenarioResult): string {
     `Decisions of the sweep (runSweep) on cluster "${result.clusterName}": ${cluster?.csrs.length ?? 0} CSRs in ${result.report.durationMs} ms`,
   );
   const byName = new Map(result.cases.map((v) => [v.case.csr, v]));
-  const outcomes = result.report.clusters.flatMap((c) => c.csrs);
+  // In the order the cases were told (the sweep reports by CSR name); others after them.
+  const rank = (name: string) => caseRank(result, name);
+  const outcomes = result.report.clusters
+    .flatMap((c) => c.csrs)
+    .sort((x, y) => rank(x.name) - rank(y.name) || x.name.localeCompare(y.name));
   const rows = outcomes.map((o) => {
     const verdict = byName.get(o.name);
     return [
@@ -142,14 +151,21 @@ export function formatAlerts(result: ScenarioResult): string {
     const caseOf = new Map(result.cases.map((v) => [v.case.csr, v.case.id]));
     lines.push(
       ...table(
-        ["CASE", "CSR", "REASON CODES", "ATTRIBUTES (cluster/decision/reason)", "TITLE"],
-        result.alerts.map((a) => [
-          caseOf.get(a.csr) ?? "-",
-          cell(a.csr),
-          cell(a.reasonCodes.join(",")),
-          cell(Object.values(a.attributes).join("/")),
-          cell(a.title),
-        ]),
+        ["CASE", "CSR", "REASON CODES", "TITLE", "SNS MESSAGE ATTRIBUTES"],
+        [...result.alerts]
+          .sort((x, y) => caseRank(result, x.csr) - caseRank(result, y.csr))
+          .map((a) => [
+            caseOf.get(a.csr) ?? "-",
+            cell(a.csr),
+            cell(a.reasonCodes.join(",")),
+            cell(a.title),
+            cell(
+              Object.entries(a.attributes)
+                .sort(([x], [y]) => x.localeCompare(y))
+                .map(([key, value]) => `${key}=${value}`)
+                .join(" "),
+            ),
+          ]),
       ),
     );
   }
