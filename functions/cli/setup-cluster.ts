@@ -159,13 +159,19 @@ function roleMatches(existing: V1ClusterRole, wanted: V1ClusterRole): boolean {
   );
 }
 
+function sameRoleRef(existing: V1ClusterRoleBinding, wanted: V1ClusterRoleBinding): boolean {
+  const ref = (binding: V1ClusterRoleBinding) =>
+    JSON.stringify([binding.roleRef?.apiGroup, binding.roleRef?.kind, binding.roleRef?.name]);
+  return ref(existing) === ref(wanted);
+}
+
 function bindingMatches(existing: V1ClusterRoleBinding, wanted: V1ClusterRoleBinding): boolean {
   const subjects = (binding: V1ClusterRoleBinding) =>
     JSON.stringify(
-      (binding.subjects ?? []).map((s) => ({ apiGroup: s.apiGroup ?? "", kind: s.kind, name: s.name })),
+      (binding.subjects ?? []).map((s) => [s.apiGroup ?? "", s.kind, s.name, s.namespace ?? ""]),
     );
   return (
-    JSON.stringify(existing.roleRef) === JSON.stringify(wanted.roleRef) &&
+    sameRoleRef(existing, wanted) &&
     subjects(existing) === subjects(wanted) &&
     sameLabels(existing.metadata?.labels, wanted.metadata?.labels ?? {})
   );
@@ -222,7 +228,7 @@ export async function applyClusterRoleBinding(
     return "created";
   }
   if (bindingMatches(existing, wanted)) return "unchanged";
-  if (JSON.stringify(existing.roleRef) !== JSON.stringify(wanted.roleRef)) {
+  if (!sameRoleRef(existing, wanted)) {
     // roleRef is immutable: the binding has to be deleted and created again.
     await api.deleteClusterRoleBinding({ name, ...dry });
     await api.createClusterRoleBinding({ body: wanted, ...dry }).catch(async (error: unknown) => {

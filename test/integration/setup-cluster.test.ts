@@ -221,6 +221,28 @@ describe("csr-approver setup-cluster against a rig cluster", () => {
     );
   });
 
+  it("replaces a binding that points at another role (roleRef cannot be updated in place)", async () => {
+    await rbac.deleteClusterRoleBinding({ name: "csr-approver" });
+    await rbac.createClusterRoleBinding({
+      body: {
+        ...approverClusterRoleBinding(),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+      },
+    });
+    const dry = await setupCluster(["--kubeconfig", admin, "--dry-run"]);
+    expect(dry.stderr).toBe("");
+    expect(dry.stdout).toContain(`${BINDING} replaced (dry run)\n`);
+    expect((await rbac.readClusterRoleBinding({ name: "csr-approver" })).roleRef.name).toBe("view");
+
+    const run = await setupCluster(["--kubeconfig", admin]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`${ROLE} unchanged\n`);
+    expect(run.stdout).toContain(`${BINDING} replaced\n`);
+    const binding = await rbac.readClusterRoleBinding({ name: "csr-approver" });
+    expect(binding.roleRef).toEqual(approverClusterRoleBinding().roleRef);
+    expect(binding.subjects).toEqual(approverClusterRoleBinding().subjects);
+  });
+
   it("--group binds the role to another group instead, and only to it", async () => {
     const group = `csr-approver-${suffix}:approvers`;
     const member = cluster.clientCredentials(`setup-member-${suffix}`, `approver-${suffix}`, [group]);
