@@ -15,6 +15,7 @@ import {
 import { beforeAll, describe, expect, it } from "vitest";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import { rig } from "../rig/context.js";
+import { startCluster } from "../rig/index.js";
 import { KUBELET_SERVING, certificatesApi, createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
 
 const { clusters, moto, context } = rig();
@@ -71,6 +72,27 @@ describe("rig start-up", () => {
     };
     const refused = await statusOf(kc.makeApiClient(CoreV1Api).listNode());
     expect(refused.code).toBe(401);
+  });
+});
+
+describe("an extra cluster with extra kube-apiserver flags", () => {
+  it("starts, honours the flag, and stops", async () => {
+    const extra = await startCluster({ extraApiserverArgs: ["--service-cluster-ip-range=10.97.0.0/16"] });
+    try {
+      const core = extra.kubeConfig("admin").makeApiClient(CoreV1Api);
+      let clusterIp: string | undefined;
+      for (let attempt = 0; attempt < 60 && !clusterIp; attempt++) {
+        clusterIp = await core
+          .readNamespacedService({ name: "kubernetes", namespace: "default" })
+          .then((service) => service.spec?.clusterIP)
+          .catch(() => undefined);
+        if (!clusterIp) await new Promise((resolveSleep) => setTimeout(resolveSleep, 500));
+      }
+      expect(clusterIp).toBe("10.97.0.1");
+    } finally {
+      await extra.stop();
+    }
+    expect(extra.running).toBe(false);
   });
 });
 

@@ -149,6 +149,10 @@ export class RigCluster extends ClusterHandle {
     this.exited = exited;
   }
 
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   get rigBinaryPath(): string {
     return this.rigBinary;
   }

@@ -46,7 +46,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   }
   const buildNote = binaries.builtNow ? "built just now" : `up to date, built ${binaries.builtAt}`;
   log(
-    `binaries ${buildNote}; first build on this machine took ${formatDuration(binaries.firstBuildSeconds)}`,
+    `binaries ${buildNote}; the first build of .rig/bin took ${formatDuration(binaries.firstBuildSeconds)}`,
   );
 
   pruneStaleRuns();
@@ -110,4 +110,21 @@ function pruneStaleRuns(): void {
       rmSync(join(RIG_STATE_DIR, entry), { recursive: true, force: true });
     }
   }
+}
+
+// One more cluster, e.g. from a test file that needs its own apiserver flags (an EKS token
+// webhook): `const c = await startCluster({ extraApiserverArgs: [...] }); ... await c.stop()`.
+export async function startCluster(
+  options: { name?: string; tokenNodes?: string[]; extraApiserverArgs?: string[]; dir?: string } = {},
+): Promise<RigCluster> {
+  const binaries = await ensureBinaries();
+  const name = options.name ?? `extra-${process.pid}-${Date.now().toString(36)}`;
+  return RigCluster.start({
+    name,
+    dir: options.dir ?? join(RIG_STATE_DIR, `run-${process.pid}`, name),
+    rigBinary: binaries.rig,
+    apiserverBinary: binaries.apiserver,
+    tokenNodes: options.tokenNodes ?? DEFAULT_TOKEN_NODES,
+    extraApiserverArgs: options.extraApiserverArgs ?? [],
+  });
 }
