@@ -134,7 +134,7 @@ export function formatStoredState(result: ScenarioResult): string {
         v.case.csr,
         v.stored,
         cell(v.storedCondition?.reason),
-        clip(cell(v.storedCondition?.message), 110),
+        clip(cell(v.storedCondition?.message), 90),
       ]),
     ),
   );
