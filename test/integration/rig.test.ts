@@ -1,7 +1,12 @@
 // The rig itself, against the real kube-apiserver and moto it starts: node identities,
 // the approver's RBAC (infra/rbac.yaml), NodeRestriction on CSRs, and moto's EC2 answers.
 import { randomBytes } from "node:crypto";
-import { DescribeInstancesCommand, type Instance, type Reservation } from "@aws-sdk/client-ec2";
+import {
+  DescribeInstancesCommand,
+  TerminateInstancesCommand,
+  type Instance,
+  type Reservation,
+} from "@aws-sdk/client-ec2";
 import { DescribeClusterCommand } from "@aws-sdk/client-eks";
 import { PublishCommand } from "@aws-sdk/client-sns";
 import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
@@ -12,7 +17,7 @@ import {
   type V1CertificateSigningRequest,
   type V1CertificateSigningRequestCondition,
 } from "@kubernetes/client-node";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import { rig } from "../rig/context.js";
 import { startCluster } from "../rig/index.js";
@@ -21,6 +26,24 @@ import { KUBELET_SERVING, certificatesApi, createArbitraryCsr, createKubeletCsr 
 const { clusters, moto, context } = rig();
 const cluster = clusters[0]!;
 const suffix = randomBytes(3).toString("hex");
+
+// The clusters are shared with the other integration files: leave nothing pending behind.
+afterAll(async () => {
+  await cluster.deleteCsrs(createdCsrs);
+  await cluster.deleteNodes(createdNodes);
+});
+const createdCsrs: string[] = [];
+const createdNodes: string[] = [];
+async function kubeletCsr(...args: Parameters<typeof createKubeletCsr>) {
+  const created = await createKubeletCsr(...args);
+  createdCsrs.push(created.name);
+  return created;
+}
+async function arbitraryCsr(...args: Parameters<typeof createArbitraryCsr>) {
+  const created = await createArbitraryCsr(...args);
+  createdCsrs.push(created.name);
+  return created;
+}
 
 // Resolves with the HTTP status of a rejected Kubernetes API call (fails if it succeeded).
 async function statusOf(call: Promise<unknown>): Promise<{ code: number; message: string }> {
@@ -101,7 +124,7 @@ describe("a kubelet's CSR through the real apiserver", () => {
   let created: Awaited<ReturnType<typeof createKubeletCsr>>;
 
   beforeAll(async () => {
-    created = await createKubeletCsr(cluster, { node, dnsNames: [node], ips: ["10.0.1.70"] });
+    created = await kubeletCsr(cluster, { node, dnsNames: [node], ips: ["10.0.1.70"] });
   });
 
   it("is listed by the approver with the kubelet-serving field selector, username and groups set by the apiserver", async () => {
@@ -134,7 +157,7 @@ describe("a kubelet's CSR through the real apiserver", () => {
   });
 
   it("works the same with the approver's static bearer token", async () => {
-    const second = await createKubeletCsr(cluster, { node, dnsNames: [node] });
+    const second = await kubeletCsr(cluster, { node, dnsNames: [node] });
     const api = certificatesApi(cluster, cluster.approver, true);
     const current = await api.readCertificateSigningRequest({ name: second.name });
     const result = await api.replaceCertificateSigningRequestApproval({
@@ -146,7 +169,7 @@ describe("a kubelet's CSR through the real apiserver", () => {
 
   it("a node with a static token is a node too", async () => {
     const tokenNode = cluster.identity("node-token-node-a");
-    const created2 = await createArbitraryCsr(cluster, {
+    const created2 = await arbitraryCsr(cluster, {
       as: tokenNode,
       useToken: true,
       request: {
@@ -164,7 +187,7 @@ describe("the approver's RBAC is exactly SPEC §9", () => {
   const approverApi = () => certificatesApi(cluster, cluster.approver);
 
   it("cannot approve a CSR of another signer: 403 from the CertificateApproval admission plugin", async () => {
-    const clientCsr = await createArbitraryCsr(cluster, {
+    const clientCsr = await arbitraryCsr(cluster, {
       as: cluster.admin,
       request: { commonName: `someone-${suffix}`, organizations: ["team"] },
       signerName: "kubernetes.io/kube-apiserver-client",
@@ -183,6 +206,7 @@ describe("the approver's RBAC is exactly SPEC §9", () => {
 
   it("cannot patch a node, create a secret or delete a CSR; can read nodes", async () => {
     const nodeName = `rbac-node-${suffix}`;
+    createdNodes.push(nodeName);
     await cluster
       .kubeConfig("admin")
       .makeApiClient(CoreV1Api)
@@ -203,7 +227,7 @@ describe("the approver's RBAC is exactly SPEC §9", () => {
       core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: `s-${suffix}` } } }),
     );
     expect(secret.code).toBe(403);
-    const csr = await createKubeletCsr(cluster, { node: `victim-${suffix}`, dnsNames: [`victim-${suffix}`] });
+    const csr = await kubeletCsr(cluster, { node: `victim-${suffix}`, dnsNames: [`victim-${suffix}`] });
     const deletion = await statusOf(approverApi().deleteCertificateSigningRequest({ name: csr.name }));
     expect(deletion.code).toBe(403);
     const update = await statusOf(
@@ -220,7 +244,7 @@ describe("NodeRestriction on CSRs", () => {
   it("refuses a node creating a kubelet-serving CSR with another node's CN", async () => {
     const me = `node-a-${suffix}`;
     const refused = await statusOf(
-      createArbitraryCsr(cluster, {
+      arbitraryCsr(cluster, {
         as: cluster.nodeCredentials(me),
         request: {
           commonName: `system:node:node-b-${suffix}`,
@@ -235,7 +259,7 @@ describe("NodeRestriction on CSRs", () => {
 
   it("lets a node request SANs it does not own (that is the approver's job)", async () => {
     const me = `node-c-${suffix}`;
-    const created = await createKubeletCsr(cluster, {
+    const created = await kubeletCsr(cluster, {
       node: me,
       dnsNames: ["kubernetes.default.svc"],
       ips: ["10.9.9.9"],
@@ -249,7 +273,19 @@ describe("moto", () => {
   const clients = awsClients({ endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials });
 
   beforeAll(async () => {
-    world = await seedStandardWorld(clients, { prefix: `rig-${suffix}`, clusterToken: "the-token" });
+    world = await seedStandardWorld(clients, {
+      prefix: `rig-${suffix}`,
+      octet: 50 + (randomBytes(1)[0]! % 50),
+      clusterToken: "the-token",
+    });
+  });
+
+  // moto is shared too: terminated instances are ignored by the approver.
+  afterAll(async () => {
+    const seeded = [world.multiEni, world.plain, world.twinRunning, world.foreign, ...world.filler];
+    await clients.ec2.send(
+      new TerminateInstancesCommand({ InstanceIds: seeded.map((instance) => instance.instanceId) }),
+    );
   });
 
   async function allInstances(filters: { Name: string; Values: string[] }[], maxResults?: number) {
@@ -269,7 +305,7 @@ describe("moto", () => {
     const { instances } = await allInstances([{ Name: "instance-id", Values: [world.multiEni.instanceId] }]);
     expect(instances).toHaveLength(1);
     const instance: Instance = instances[0]!;
-    expect(instance.PrivateDnsName).toBe("ip-10-0-1-70.ec2.internal");
+    expect(instance.PrivateDnsName).toBe(`ip-${world.net.replace(".", "-")}-1-70.ec2.internal`);
     expect(instance.VpcId).toBe(world.clusterVpc.vpcId);
     const enis = instance.NetworkInterfaces ?? [];
     expect(enis).toHaveLength(2);
@@ -277,7 +313,8 @@ describe("moto", () => {
     const privateIps = enis.flatMap((eni) =>
       eni.PrivateIpAddresses?.map((address) => address.PrivateIpAddress),
     );
-    expect(privateIps.sort()).toEqual(["10.0.1.70", "10.0.1.71", "10.0.2.70", "10.0.2.71", "10.0.2.72"]);
+    const n = world.net;
+    expect(privateIps.sort()).toEqual([`${n}.1.70`, `${n}.1.71`, `${n}.2.70`, `${n}.2.71`, `${n}.2.72`]);
     const publicIps = enis.flatMap((eni) =>
       (eni.PrivateIpAddresses ?? []).flatMap((address) =>
         address.Association?.PublicIp ? [address.Association.PublicIp] : [],

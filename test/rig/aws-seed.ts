@@ -327,6 +327,7 @@ export async function putSecureParameter(clients: AwsClients, name: string, valu
 // ---------------------------------------------------------------------------------------
 
 export interface StandardWorld {
+  net: string; // "10.<octet>": every cluster-VPC address below starts with it
   clusterVpc: SeededVpc;
   otherVpc: SeededVpc;
   // Node name (PrivateDnsName) -> instance, for the cluster VPC's running instances.
@@ -347,6 +348,7 @@ export async function seedStandardWorld(
   clients: AwsClients,
   options: {
     prefix?: string;
+    octet?: number;
     clusterToken?: string;
     fillerCount?: number;
     eksEndpoint?: string;
@@ -354,18 +356,23 @@ export async function seedStandardWorld(
   } = {},
 ): Promise<StandardWorld> {
   const p = options.prefix ?? "rig";
+  // 10.<octet>.0.0/16 for the cluster VPC, 10.<octet+1> for the other one: give each test
+  // file its own octet, so node names (ip-10-<octet>-1-70...) never meet another file's.
+  const octet = options.octet ?? 0;
+  const net = `10.${octet}`;
+  const otherNet = `10.${(octet + 1) % 256}`;
   const clusterVpc = await createVpc(clients, {
     name: `${p}-cluster`,
-    cidr: "10.0.0.0/16",
+    cidr: `${net}.0.0/16`,
     subnets: [
-      { cidr: "10.0.1.0/24", az: "us-east-1a" },
-      { cidr: "10.0.2.0/24", az: "us-east-1b" },
+      { cidr: `${net}.1.0/24`, az: "us-east-1a" },
+      { cidr: `${net}.2.0/24`, az: "us-east-1b" },
     ],
   });
   const otherVpc = await createVpc(clients, {
     name: `${p}-other`,
-    cidr: "10.1.0.0/16",
-    subnets: [{ cidr: "10.1.1.0/24", az: "us-east-1a" }],
+    cidr: `${otherNet}.0.0/16`,
+    subnets: [{ cidr: `${otherNet}.1.0/24`, az: "us-east-1a" }],
   });
   const [subnetA, subnetB] = clusterVpc.subnets;
   if (!subnetA || !subnetB || !otherVpc.subnets[0]) throw new Error("subnets missing");
@@ -374,26 +381,26 @@ export async function seedStandardWorld(
   const multiEni = await launchInstance(clients, {
     name: `${p}-multi-eni`,
     subnetId: subnetA.subnetId,
-    privateIp: "10.0.1.70",
-    secondaryPrivateIps: ["10.0.1.71"],
+    privateIp: `${net}.1.70`,
+    secondaryPrivateIps: [`${net}.1.71`],
     ipv6Addresses: v6a ? [`${v6a}::70`] : undefined,
     elasticIp: true,
     extraEnis: [
       {
         subnetId: subnetB.subnetId,
-        privateIp: "10.0.2.70",
-        secondaryPrivateIps: ["10.0.2.71", "10.0.2.72"],
+        privateIp: `${net}.2.70`,
+        secondaryPrivateIps: [`${net}.2.71`, `${net}.2.72`],
         ipv6Addresses: v6b ? [`${v6b}::70`] : undefined,
-        elasticIpFor: "10.0.2.71",
+        elasticIpFor: `${net}.2.71`,
       },
     ],
   });
   const plain = await launchInstance(clients, {
     name: `${p}-plain`,
     subnetId: subnetA.subnetId,
-    privateIp: "10.0.1.80",
+    privateIp: `${net}.1.80`,
   });
-  const twinIp = "10.0.1.90";
+  const twinIp = `${net}.1.90`;
   const twinTerminated = await launchInstance(clients, {
     name: `${p}-twin-old`,
     subnetId: subnetA.subnetId,
@@ -408,7 +415,7 @@ export async function seedStandardWorld(
   const foreign = await launchInstance(clients, {
     name: `${p}-foreign`,
     subnetId: otherVpc.subnets[0].subnetId,
-    privateIp: "10.1.1.70",
+    privateIp: `${otherNet}.1.70`,
   });
   const filler: SeededInstance[] = [];
   for (let index = 0; index < (options.fillerCount ?? 6); index++) {
@@ -416,7 +423,7 @@ export async function seedStandardWorld(
       await launchInstance(clients, {
         name: `${p}-filler-${index}`,
         subnetId: subnetB.subnetId,
-        privateIp: `10.0.2.${100 + index}`,
+        privateIp: `${net}.2.${100 + index}`,
       }),
     );
   }
@@ -432,6 +439,7 @@ export async function seedStandardWorld(
   const ssmParameter = `/${p}/cluster-token`;
   await putSecureParameter(clients, ssmParameter, token);
   return {
+    net,
     clusterVpc,
     otherVpc,
     multiEni,

@@ -3,7 +3,13 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import {
+  CertificatesV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT, log } from "./build.js";
 
@@ -127,6 +133,23 @@ export class ClusterHandle {
     return kc;
   }
 
+  // Test hygiene on the shared clusters: remove CSRs (and Nodes) a test file created, so
+  // the next file's sweep does not see them. Deleting everything is for files that own a cluster.
+  async deleteCsrs(names?: string[]): Promise<void> {
+    const api = this.kubeConfig("admin").makeApiClient(CertificatesV1Api);
+    const targets =
+      names ??
+      (await api.listCertificateSigningRequest()).items.flatMap((csr) =>
+        csr.metadata?.name ? [csr.metadata.name] : [],
+      );
+    for (const name of targets) await api.deleteCertificateSigningRequest({ name }).catch(ignoreNotFound);
+  }
+
+  async deleteNodes(names: string[]): Promise<void> {
+    const api = this.kubeConfig("admin").makeApiClient(CoreV1Api);
+    for (const name of names) await api.deleteNode({ name }).catch(ignoreNotFound);
+  }
+
   async applyManifest(path: string): Promise<void> {
     const api = KubernetesObjectApi.makeApiClient(this.kubeConfig("admin"));
     const docs = parseAllDocuments(readFileSync(path, "utf8"));
@@ -225,6 +248,10 @@ export class RigCluster extends ClusterHandle {
       await this.exited;
     }
   }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if ((error as { code?: number }).code !== 404) throw error;
 }
 
 const liveChildren = new Set<ChildProcess>();
