@@ -172,7 +172,9 @@ describe("sweep over two rig clusters and an unreachable one", () => {
     }
 
     // Exactly one alert per denial, with the decision in additionalContext and attributes.
-    const messages = await drain(world);
+    // (Only this test's CSRs count: other test files share the rig clusters.)
+    const ours = new Set(Object.values(csr));
+    const messages = (await drain(world)).filter((m) => ours.has(alertContext(m).csr ?? ""));
     const denied = messages.map(alertContext).filter((c) => c.decision === "deny");
     expect(denied.map((c) => c.csr).sort()).toEqual(
       [csr.otherIp!, csr.otherName!, csr.notANode!, csr.dead!].sort(),
@@ -184,8 +186,11 @@ describe("sweep over two rig clusters and an unreachable one", () => {
 
     // A second sweep finds everything decided: no writes, no alerts.
     const again = await runSweep({ config, aws, alerts, log });
-    expect(again.totals.approved + again.totals.denied).toBe(0);
-    expect(await drain(world)).toHaveLength(0);
+    const acted = again.clusters
+      .flatMap((c) => c.csrs)
+      .filter((o) => ours.has(o.name) && o.action !== "skipped");
+    expect(acted).toEqual([]);
+    expect((await drain(world)).filter((m) => ours.has(alertContext(m).csr ?? ""))).toHaveLength(0);
     logReport(report);
   });
 });

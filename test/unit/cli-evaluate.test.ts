@@ -628,11 +628,15 @@ describe("evaluate: exit 2 with one line on stderr", () => {
       "csr-approver: unknown option '--verbose' (see csr-approver --help)",
     ],
     ["no command", [], "csr-approver: missing command (see csr-approver --help)"],
-    ["sweep (not implemented yet)", ["sweep"], "csr-approver sweep: not implemented yet"],
     [
-      "setup-cluster (not implemented yet)",
-      ["setup-cluster"],
-      "csr-approver setup-cluster: not implemented yet",
+      "an unknown sweep flag",
+      ["sweep", "--bogus"],
+      "csr-approver sweep: unknown option '--bogus' (see csr-approver sweep --help)",
+    ],
+    [
+      "an unknown setup-cluster flag",
+      ["setup-cluster", "--bogus"],
+      "csr-approver setup-cluster: unknown option '--bogus' (see csr-approver setup-cluster --help)",
     ],
   ])("%s", async (_what, args, message) => {
     expectUsageError(await runMain(args), message);
@@ -651,7 +655,10 @@ describe("evaluate: exit 2 with one line on stderr", () => {
       ["evaluate", "--csr", "csrs.json", "--instances", "instances.json", "--vpc", CLUSTER_VPC],
       "csr-approver evaluate: unknown option '--vpc' (see csr-approver evaluate --help)",
     ],
-    [["sweep"], "csr-approver sweep: not implemented yet"],
+    [
+      ["sweep", "--output", "xml"],
+      "csr-approver sweep: --output 'xml': expected table or json",
+    ],
   ])("the real bin: %j exits 2", async (args, message) => {
     expectUsageError(await run(args), message);
   });
