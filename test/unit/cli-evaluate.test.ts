@@ -655,10 +655,7 @@ describe("evaluate: exit 2 with one line on stderr", () => {
       ["evaluate", "--csr", "csrs.json", "--instances", "instances.json", "--vpc", CLUSTER_VPC],
       "csr-approver evaluate: unknown option '--vpc' (see csr-approver evaluate --help)",
     ],
-    [
-      ["sweep", "--output", "xml"],
-      "csr-approver sweep: --output 'xml': expected table or json",
-    ],
+    [["sweep", "--output", "xml"], "csr-approver sweep: --output 'xml': expected table or json"],
   ])("the real bin: %j exits 2", async (args, message) => {
     expectUsageError(await run(args), message);
   });
