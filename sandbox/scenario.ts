@@ -2,6 +2,7 @@
 // kubelet-like CSRs from the nodes plus hostile ones, the REAL sweep (runSweep) with alerts
 // to SNS, and everything read back (CSR conditions from the apiserver, alerts through SQS).
 // It takes an already-running rig, so `npm start` and the integration test share it.
+import { TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import type { Config } from "../functions/core/config.js";
 import type { CsrCondition } from "../functions/core/types.js";
@@ -97,6 +98,7 @@ export interface SandboxInstance extends NodeInstance {
 }
 
 export interface ScenarioResult {
+  prefix: string;
   clusterName: string;
   vpcId: string;
   otherVpcId: string;
@@ -211,6 +213,7 @@ export async function runSandboxScenario(
     problems.push(...verdict.problems.map((p) => `${verdict.case.id} (${verdict.case.csr}): ${p}`));
 
   return {
+    prefix,
     clusterName: SANDBOX_CLUSTER,
     vpcId: world.vpcId,
     otherVpcId: world.otherVpcId,
@@ -227,6 +230,28 @@ export async function runSandboxScenario(
       "The rig runs no kube-controller-manager: approved CSRs are not signed here; in a real cluster the kubelet-serving signer issues them.",
     ],
   };
+}
+
+/**
+ * Removes what the scenario put into a shared rig: its CSRs, Node objects and RBAC, and
+ * terminates its instances (the approver ignores terminated ones). `npm start` needs none of
+ * this: its rig goes away whole.
+ */
+export async function removeSandboxScenario(rig: ScenarioRig, result: ScenarioResult): Promise<void> {
+  const { cluster } = rig;
+  await cluster.deleteCsrs(result.cases.map((v) => v.case.csr));
+  await cluster.deleteNodes(result.instances.map((i) => i.nodeName));
+  const rbac = cluster.kubeConfig(cluster.admin).makeApiClient(RbacAuthorizationV1Api);
+  const name = `${result.prefix}-ci-bot-csr-create`;
+  await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+  await rbac.deleteClusterRole({ name }).catch(() => undefined);
+  const running = result.instances.filter((i) => i.state === "running").map((i) => i.instanceId);
+  const ec2 = awsClients({
+    endpoint: rig.moto.endpoint,
+    region: rig.moto.region,
+    credentials: rig.moto.credentials,
+  }).ec2;
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: running }));
 }
 
 /** Every reason a case did not go as it must; empty when it did. */

@@ -4,10 +4,15 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { formatDecisions, formatJsonLines, formatScenario } from "../../sandbox/print.js";
 import { cleanRigState, parseOptions } from "../../sandbox/run.js";
-import { runSandboxScenario, type ScenarioResult } from "../../sandbox/scenario.js";
+import {
+  removeSandboxScenario,
+  runSandboxScenario,
+  type ScenarioRig,
+  type ScenarioResult,
+} from "../../sandbox/scenario.js";
 import { conditionsOf } from "../support/sweep-world.js";
 import { rig } from "../rig/context.js";
 
@@ -27,16 +32,20 @@ const EXPECTED: Record<string, { decision: "approve" | "deny"; codes?: string[];
 
 describe("npm start's scenario on the integration rig", () => {
   let result: ScenarioResult;
+  let sandboxRig: ScenarioRig;
 
   beforeAll(async () => {
     const handles = rig();
     const cluster = handles.clusters[0];
     if (!cluster) throw new Error("the integration rig provides no cluster");
+    sandboxRig = { cluster, moto: handles.moto };
     // A shared cluster: other test files may have left CSRs there; the scenario decides its own.
-    result = await runSandboxScenario(
-      { cluster, moto: handles.moto },
-      { prefix: "sandbox-it", onlyOwnCsrs: true },
-    );
+    result = await runSandboxScenario(sandboxRig, { prefix: "sandbox-it", onlyOwnCsrs: true });
+  });
+
+  // The rig is shared with the other integration files.
+  afterAll(async () => {
+    if (result) await removeSandboxScenario(sandboxRig, result);
   });
 
   it("runs every case it promises, hostile and legitimate", () => {
