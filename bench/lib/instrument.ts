@@ -1,7 +1,8 @@
 // Counters for the worker processes: Kubernetes calls per cluster (by wrapping the sweep's
-// KubeApi through SweepDeps.kube), and new TCP connections (diagnostics channels), which
-// shows whether HTTP connections are reused.
+// KubeApi through SweepDeps.kube), and new client connections (a diagnostics channel), which
+// shows whether connections are reused.
 import { subscribe } from "node:diagnostics_channel";
+import { TLSSocket } from "node:tls";
 import { kubeClient, type KubeApi, type KubeEndpoint } from "../../functions/sweep/csrs.js";
 import type { KubeCallCounts } from "./job.js";
 
@@ -56,22 +57,23 @@ export function countingKube(): KubeCounter {
 
 export interface ConnectionCounter {
   tcp: number;
-  kube: number;
+  tls: number;
   reset(): void;
 }
 
+/** New client sockets, and of those the TLS ones (on the rig: the Kubernetes API only). */
 export function countConnections(): ConnectionCounter {
   const counter: ConnectionCounter = {
     tcp: 0,
-    kube: 0,
+    tls: 0,
     reset() {
       counter.tcp = 0;
-      counter.kube = 0;
+      counter.tls = 0;
     },
   };
-  // Every client socket (AWS SDK's node:https and undici alike) ...
-  subscribe("net.client.socket", () => (counter.tcp += 1));
-  // ... and the ones undici, i.e. @kubernetes/client-node, opened.
-  subscribe("undici:client:connected", () => (counter.kube += 1));
+  subscribe("net.client.socket", (message) => {
+    counter.tcp += 1;
+    if ((message as { socket?: unknown }).socket instanceof TLSSocket) counter.tls += 1;
+  });
   return counter;
 }

@@ -34,8 +34,8 @@ export interface SweepRunResult {
   kube: Record<string, KubeCallCounts>;
   /** `service:Command` -> logical calls (retries not counted) and HTTP attempts. */
   aws: Record<string, { calls: number; attempts: number }>;
-  /** New TCP connections (any), and of those the Kubernetes client's (undici). */
-  connections: { tcp: number; kube: number };
+  /** New TCP connections (any), and of those the TLS ones (on the rig: Kubernetes only). */
+  connections: { tcp: number; tls: number };
   totals: Record<string, number>;
   clusters: {
     cluster: string;

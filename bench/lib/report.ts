@@ -16,7 +16,7 @@ export interface ScaleRow {
   ec2DescribeInstances: number;
   ec2Bound: number;
   aws: { ec2: number; eks: number; sts: number; sns: number; secretsManager: number; ssm: number };
-  connections: { tcp: number; kube: number };
+  connections: { tcp: number; tls: number };
   approved: number;
   denied: number;
   resweep: { wallMs: number; writes: number; snsPublishes: number };
@@ -140,8 +140,8 @@ export function renderMarkdown(r: BenchResult): string {
   out.push("");
   out.push(
     `Each row: one sweep in a fresh process (like a cold Lambda container), over CSRs created beforehand ` +
-      `by real node identities; every 20th CSR is hostile (another node's IP or DNS name, another node's CN, ` +
-      `a non-node requester) and must be denied with an SNS alert. EC2 instances: ${int(r.seeding.instances)} ` +
+      `by real node identities; every 20th CSR is hostile (another node's IP or DNS name, a non-node ` +
+      `requester, an instance from outside the cluster's VPC) and must be denied with an SNS alert. EC2 instances: ${int(r.seeding.instances)} ` +
       `seeded in moto with ${r.seeding.runInstancesCalls} RunInstances calls of up to ${r.seeding.batch} ` +
       `(${r.seeding.seconds.toFixed(1)} s). Wall and CPU time cover resolving the clusters (token from Secrets ` +
       `Manager) and the sweep; peak RSS is the worker process's (Node itself included). ` +
@@ -164,7 +164,7 @@ export function renderMarkdown(r: BenchResult): string {
         "STS",
         "SNS",
         "Secrets Mgr",
-        "new TCP conns (k8s)",
+        "new TCP conns (TLS: k8s)",
         "re-sweep wall / writes",
       ],
       r.scale.map((row) => [
@@ -181,7 +181,7 @@ export function renderMarkdown(r: BenchResult): string {
         row.aws.sts,
         row.aws.sns,
         row.aws.secretsManager,
-        `${int(row.connections.tcp)} (${int(row.connections.kube)})`,
+        `${int(row.connections.tcp)} (${int(row.connections.tls)})`,
         `${s(row.resweep.wallMs)} / ${row.resweep.writes}`,
       ]),
     ),
@@ -257,21 +257,29 @@ export function renderMarkdown(r: BenchResult): string {
         "gzip",
         "source map",
         "load + init (median / p95)",
+        "load + init CPU",
         "whole process",
         "× bare node",
         "RSS",
       ],
       c.bundles.map((b) => [
-        b.fn,
+        b.variant === "as deployed" ? b.fn : `${b.fn} (${b.variant})`,
         `${(b.bundleBytes / 1e6).toFixed(3)} MB`,
         `${(b.gzipBytes / 1e6).toFixed(3)} MB`,
         `${(b.sourceMapBytes / 1e6).toFixed(3)} MB`,
         `${ms(b.importMsMedian)} / ${ms(b.importMsP95)}`,
+        ms(b.importCpuMsMedian),
         ms(b.processMsMedian),
         `${b.ratioToBareNode.toFixed(2)}×`,
         mb(b.rssBytes),
       ]),
     ),
+  );
+  out.push("");
+  out.push(
+    `Machine load while measuring (1-minute load average): ${c.loadAverage.before.toFixed(1)} before, ` +
+      `${c.loadAverage.after.toFixed(1)} after, on ${r.machine.cpus} cores. Wall times grow with load; the CPU ` +
+      `time of the import much less.`,
   );
   out.push("");
 

@@ -52,7 +52,7 @@ for (let run = 0; run < job.runs; run++) {
     heapUsedBytes: process.memoryUsage().heapUsed,
     kube: Object.fromEntries(kube.byCluster),
     aws: aws.calls.byCommand(),
-    connections: { tcp: connections.tcp, kube: connections.kube },
+    connections: { tcp: connections.tcp, tls: connections.tls },
     totals: report.totals,
     clusters: report.clusters.map((c) => ({
       cluster: c.cluster,

@@ -108,8 +108,10 @@ export const HOSTILE_KINDS = {
   "other-ip": "IP_NOT_OWNED", // a node asking for another node's IP
   "other-name": "DNS_NOT_OWNED", // ... for another node's DNS name
   "not-a-node": "NOT_A_NODE", // a non-node identity asking for a node's certificate
-  "other-cn": "SUBJECT_MISMATCH", // a node asking for another node's CN
+  foreign: "FOREIGN_INSTANCE", // a stranger: an instance outside the cluster's VPC joined it
 } as const;
+// (A node asking for another node's CN never reaches the approver: the apiserver's
+// NodeRestriction admission refuses to create it.)
 export type CsrKind = "legit" | keyof typeof HOSTILE_KINDS;
 
 export interface PlannedCsr {
@@ -123,18 +125,29 @@ export interface PlannedCsr {
   name?: string;
 }
 
-/** n CSRs over `clusters` clusters; every 20th is hostile (kinds in turn). */
-export function planCsrs(pool: readonly PoolInstance[], n: number, clusters: number): PlannedCsr[] {
+/**
+ * n CSRs over `clusters` clusters; every 20th is hostile (kinds in turn). `foreign` holds
+ * instances outside the clusters' VPC, the requesters of the "foreign" kind.
+ */
+export function planCsrs(
+  pool: readonly PoolInstance[],
+  foreign: readonly PoolInstance[],
+  n: number,
+  clusters: number,
+  withHostile = true,
+): PlannedCsr[] {
   if (n > pool.length) throw new Error(`need ${n} instances, the pool has ${pool.length}`);
   const kinds = Object.keys(HOSTILE_KINDS) as (keyof typeof HOSTILE_KINDS)[];
   const planned: PlannedCsr[] = [];
   for (let i = 0; i < n; i++) {
-    const hostile = i % 20 === 19;
+    const hostile = withHostile && i % 20 === 19;
     const kind: CsrKind = hostile ? (kinds[Math.floor(i / 20) % kinds.length] as CsrKind) : "legit";
+    const stranger = foreign[Math.floor(i / 20) % Math.max(1, foreign.length)];
+    if (kind === "foreign" && !stranger) throw new Error("no foreign instances to plan a stranger's CSR");
     planned.push({
       kind,
       clusterIndex: i % clusters,
-      instance: pool[i] as PoolInstance,
+      instance: kind === "foreign" ? (stranger as PoolInstance) : (pool[i] as PoolInstance),
       other: pool[(i + 1) % pool.length] as PoolInstance,
       expected: kind === "legit" ? "Approved" : "Denied",
       expectedCode: kind === "legit" ? "ALL_CHECKS_PASSED" : HOSTILE_KINDS[kind],
@@ -177,12 +190,9 @@ export async function createPlannedCsr(cluster: RigCluster, csr: PlannedCsr): Pr
           request: { ...nodeSubject(self.node), dnsNames: [self.node], ips: [self.privateIp] },
         })
       ).name;
-    case "other-cn":
+    case "foreign":
       return (
-        await createArbitraryCsr(cluster, {
-          as: cluster.nodeCredentials(self.node),
-          request: { ...nodeSubject(other.node), dnsNames: [other.node], ips: [other.privateIp] },
-        })
+        await createKubeletCsr(cluster, { node: self.node, dnsNames: [self.node], ips: [self.privateIp] })
       ).name;
   }
 }
