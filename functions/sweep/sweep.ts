@@ -371,7 +371,11 @@ async function carryOut(
  * after an alert is out, giving up here would mean a second alert next sweep. 409 and other
  * 4xx go straight back to the caller (409: re-read and re-decide).
  */
-async function writeConditions(ctx: ClusterContext, read: ReadCsr, conditions: CsrCondition[]): Promise<void> {
+async function writeConditions(
+  ctx: ClusterContext,
+  read: ReadCsr,
+  conditions: CsrCondition[],
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await ctx.kube.replaceConditions(read, conditions);
