@@ -102,18 +102,24 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
 }
 
 function emitMetrics(clusters: ClusterOutcome[], durationMs: number): void {
+  // One EMF document per cluster, with the cluster as its dimension.
   for (const c of clusters) {
     const count = (action: string) => c.csrs.filter((o) => o.action === action).length;
-    const m = metrics.singleMetric();
-    m.addDimension("cluster", c.cluster);
-    m.addMetric("CsrApproved", MetricUnit.Count, count("approved"));
-    m.addMetric("CsrDenied", MetricUnit.Count, count("denied") + count("would-deny") + count("left-pending"));
-    m.addMetric("CsrWaiting", MetricUnit.Count, count("waiting"));
-    m.addMetric("CsrSkipped", MetricUnit.Count, count("skipped"));
-    m.addMetric("CsrErrors", MetricUnit.Count, count("error"));
-    m.addMetric("ClusterSweepFailed", MetricUnit.Count, c.status === "failed" ? 1 : 0);
-    m.addMetric("FloodGuardTripped", MetricUnit.Count, c.floodGuardTripped ? 1 : 0);
+    metrics.addDimension("cluster", c.cluster);
+    metrics.addMetric("CsrApproved", MetricUnit.Count, count("approved"));
+    metrics.addMetric(
+      "CsrDenied",
+      MetricUnit.Count,
+      count("denied") + count("would-deny") + count("left-pending"),
+    );
+    metrics.addMetric("CsrWaiting", MetricUnit.Count, count("waiting"));
+    metrics.addMetric("CsrSkipped", MetricUnit.Count, count("skipped"));
+    metrics.addMetric("CsrErrors", MetricUnit.Count, count("error"));
+    metrics.addMetric("ClusterSweepFailed", MetricUnit.Count, c.status === "failed" ? 1 : 0);
+    metrics.addMetric("FloodGuardTripped", MetricUnit.Count, c.floodGuardTripped ? 1 : 0);
+    metrics.publishStoredMetrics();
   }
+  // Flushed by the logMetrics middleware at the end of the invocation (service dimension only).
   if (durationMs > 0) metrics.addMetric("SweepDuration", MetricUnit.Milliseconds, durationMs);
 }
 
