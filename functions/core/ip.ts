@@ -82,6 +82,15 @@ function formatIpv6(groups: number[]): string {
   return `${head}::${tail}`;
 }
 
+/** The canonical text of a 4- or 16-byte address, as it appears in an iPAddress SAN. */
+export function formatIpBytes(bytes: Uint8Array): CanonicalIp | undefined {
+  if (bytes.length === 4) return { value: Array.from(bytes).join("."), version: 4 };
+  if (bytes.length !== 16) return undefined;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  return { value: formatIpv6(groups), version: 6 };
+}
+
 /**
  * The canonical form of an IP address, or undefined when `s` is not one.
  * IPv4-mapped IPv6 addresses (`::ffff:a00:1`) stay IPv6 (`::ffff:10.0.0.1`): they are a different

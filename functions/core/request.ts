@@ -16,6 +16,7 @@
 //   the last SAN extension, a reader that kept the first would see different names.
 // - CN and O values must be a string type Go can read (UTF8, Printable, IA5, Teletex, BMP,
 //   Numeric); other subject attributes that are not strings are shown as "#<hex DER>".
+import { formatIpBytes } from "./ip.js";
 import { constants, createPublicKey, verify, type KeyObject } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
@@ -317,37 +318,6 @@ function describeName(subject: Subject): string {
 // Subject alternative names
 // ---------------------------------------------------------------------------------------
 
-function formatIPv4(bytes: Uint8Array): string {
-  return Array.from(bytes).join(".");
-}
-
-/** RFC 5952: lower case, no leading zeros, the longest (first on a tie) run of 2+ zero groups as "::". */
-export function formatIPv6(bytes: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
-  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
-    return `::ffff:${formatIPv4(bytes.subarray(12, 16))}`;
-  }
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let start = 0; start < 8;) {
-    if (groups[start] !== 0) {
-      start++;
-      continue;
-    }
-    let end = start;
-    while (end < 8 && groups[end] === 0) end++;
-    if (end - start > bestLength) {
-      bestStart = start;
-      bestLength = end - start;
-    }
-    start = end;
-  }
-  const hex = (part: number[]): string => part.map((group) => group.toString(16)).join(":");
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
-}
-
 function readGeneralNames(extnValue: Buffer): SubjectAltName[] {
   const names = readDocument(extnValue, "subjectAltName extension");
   const sans: SubjectAltName[] = [];
@@ -362,12 +332,12 @@ function readGeneralNames(extnValue: Buffer): SubjectAltName[] {
       case 0x86:
         sans.push({ type: "uri", value: ia5(name, "URI SAN") });
         break;
-      case 0x87:
-        if (name.content.length === 4) sans.push({ type: "ip", value: formatIPv4(name.content), version: 4 });
-        else if (name.content.length === 16)
-          sans.push({ type: "ip", value: formatIPv6(name.content), version: 6 });
-        else fail(`IP SAN has ${name.content.length} bytes, expected 4 or 16`);
+      case 0x87: {
+        const ip = formatIpBytes(name.content);
+        if (!ip) fail(`IP SAN has ${name.content.length} bytes, expected 4 or 16`);
+        sans.push({ type: "ip", ...ip });
         break;
+      }
       case 0xa0: {
         const [typeId, wrapper] = name.children;
         const oid = readOid(typeId, "otherName type");
