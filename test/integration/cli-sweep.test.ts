@@ -15,13 +15,14 @@ import { awsClients, seedStandardWorld, type AwsClients, type StandardWorld } fr
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
 import { createKubeletCsr } from "../rig/kubelet.js";
-import type { SqsMessage } from "../rig/sqs.js";
 import {
   conditionsOf,
   decisionConditionOf,
   nodeInstance,
   storeApproverToken,
   type NodeInstance,
+  alertContext,
+  drainAlerts,
 } from "../support/sweep-world.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -62,20 +63,6 @@ function sweep(args: string[]): Promise<Run> {
     child.on("error", reject);
     child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
   });
-}
-
-async function drain(world: StandardWorld): Promise<SqsMessage[]> {
-  const all: SqsMessage[] = [];
-  for (;;) {
-    const batch = await world.alerts.receive(1);
-    if (batch.length === 0) return all;
-    all.push(...batch);
-  }
-}
-
-function alertContext(message: SqsMessage): Record<string, string> {
-  const body = JSON.parse(message.Body) as { metadata: { additionalContext: Record<string, string> } };
-  return body.metadata.additionalContext;
 }
 
 /** The table row of one CSR, split into its columns. */
@@ -134,7 +121,7 @@ describe("csr-approver sweep against a rig cluster and moto", () => {
       })
     ).name;
     csr.hostile = (await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
-    await drain(world);
+    await drainAlerts(world.alerts);
   });
 
   afterAll(async () => {
@@ -173,7 +160,7 @@ describe("csr-approver sweep against a rig cluster and moto", () => {
 
     // Nothing written: no condition at all (not even an alert marker), no alert.
     for (const name of [csr.legit, csr.hostile]) expect(await conditionsOf(cluster, name)).toEqual([]);
-    expect(await drain(world)).toEqual([]);
+    expect(await drainAlerts(world.alerts)).toEqual([]);
   });
 
   it("--output json is the sweep report; an unreachable cluster fails alone and exits 1", async () => {
@@ -208,7 +195,7 @@ describe("csr-approver sweep against a rig cluster and moto", () => {
     expect(decisionConditionOf(legit)).toBe("Approved");
     expect(legit.find((c) => c.type === "Approved")?.status).toBe("True");
     expect(decisionConditionOf(await conditionsOf(cluster, csr.hostile))).toBe("Pending");
-    expect(await drain(world)).toEqual([]);
+    expect(await drainAlerts(world.alerts)).toEqual([]);
   });
 
   it("with --topic-arn it denies the hostile CSR after publishing its alert", async () => {
@@ -224,7 +211,7 @@ describe("csr-approver sweep against a rig cluster and moto", () => {
     expect(hostile.find((c) => c.type === "Denied")?.message).toContain("IP_NOT_OWNED");
     expect(decisionConditionOf(await conditionsOf(cluster, csr.legit))).toBe("Approved");
 
-    const alerts = (await drain(world)).map(alertContext);
+    const alerts = (await drainAlerts(world.alerts)).map(alertContext);
     const mine = alerts.filter((a) => a.csr === csr.hostile);
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({

@@ -15,7 +15,6 @@ import { awsClients, seedStandardWorld, type AwsClients, type StandardWorld } fr
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
 import { createKubeletCsr } from "../rig/kubelet.js";
-import type { SqsMessage } from "../rig/sqs.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -24,6 +23,7 @@ import {
   selfManagedConfig,
   storeApproverToken,
   type NodeInstance,
+  drainAlerts,
 } from "../support/sweep-world.js";
 
 type Fault = { service: string; command: string; status: number; name: string; times: number };
@@ -71,12 +71,7 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
   let multi: NodeInstance;
   let alerts: AlertPublisher;
 
-  const drain = async (): Promise<SqsMessage[]> => {
-    const all: SqsMessage[] = [];
-    for (let batch = await world.alerts.receive(1); batch.length > 0; batch = await world.alerts.receive(1))
-      all.push(...batch);
-    return all;
-  };
+  const drain = () => drainAlerts(world.alerts);
   const state = async (name: string) => decisionConditionOf(await conditionsOf(cluster, name));
   const legit = async () =>
     (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;

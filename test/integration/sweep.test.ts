@@ -17,7 +17,6 @@ import {
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
 import { createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
-import type { SqsMessage } from "../rig/sqs.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -26,23 +25,11 @@ import {
   selfManagedConfig,
   storeApproverToken,
   type NodeInstance,
+  alertContext,
+  drainAlerts,
 } from "../support/sweep-world.js";
 
 const ACCOUNT = "123456789012";
-
-async function drain(world: StandardWorld): Promise<SqsMessage[]> {
-  const all: SqsMessage[] = [];
-  for (;;) {
-    const batch = await world.alerts.receive(1);
-    if (batch.length === 0) return all;
-    all.push(...batch);
-  }
-}
-
-function alertContext(message: SqsMessage): Record<string, string> {
-  const body = JSON.parse(message.Body) as { metadata: { additionalContext: Record<string, string> } };
-  return body.metadata.additionalContext;
-}
 
 describe("sweep over two rig clusters and an unreachable one", () => {
   let clients: AwsClients;
@@ -98,7 +85,7 @@ describe("sweep over two rig clusters and an unreachable one", () => {
       },
     ]);
     aws = createAwsClients({ endpoint: handles.moto.endpoint, credentials: handles.moto.credentials });
-    await drain(world);
+    await drainAlerts(world.alerts);
 
     // Legitimate kubelets.
     csr.multi = (
@@ -174,7 +161,7 @@ describe("sweep over two rig clusters and an unreachable one", () => {
     // Exactly one alert per denial, with the decision in additionalContext and attributes.
     // (Only this test's CSRs count: other test files share the rig clusters.)
     const ours = new Set(Object.values(csr));
-    const messages = (await drain(world)).filter((m) => ours.has(alertContext(m).csr ?? ""));
+    const messages = (await drainAlerts(world.alerts)).filter((m) => ours.has(alertContext(m).csr ?? ""));
     const denied = messages.map(alertContext).filter((c) => c.decision === "deny");
     expect(denied.map((c) => c.csr).sort()).toEqual(
       [csr.otherIp!, csr.otherName!, csr.notANode!, csr.dead!].sort(),
@@ -190,7 +177,9 @@ describe("sweep over two rig clusters and an unreachable one", () => {
       .flatMap((c) => c.csrs)
       .filter((o) => ours.has(o.name) && o.action !== "skipped");
     expect(acted).toEqual([]);
-    expect((await drain(world)).filter((m) => ours.has(alertContext(m).csr ?? ""))).toHaveLength(0);
+    expect((await drainAlerts(world.alerts)).filter((m) => ours.has(alertContext(m).csr ?? ""))).toHaveLength(
+      0,
+    );
     logReport(report);
   });
 });

@@ -4,7 +4,8 @@
 import { CertificatesV1Api } from "@kubernetes/client-node";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import type { CsrCondition } from "../../functions/core/types.js";
-import { describeInstance, putSecret, type AwsClients } from "../rig/aws-seed.js";
+import { describeInstance, putSecret, type AlertSink, type AwsClients } from "../rig/aws-seed.js";
+import type { SqsMessage } from "../rig/sqs.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 
 export interface NodeInstance {
@@ -95,4 +96,17 @@ export function memoryLog() {
       lines.push({ level, message, ...(extra ? { extra } : {}) });
     };
   return { lines, info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** Every alert waiting in the SQS queue subscribed to the topic (read and deleted). */
+export async function drainAlerts(sink: AlertSink): Promise<SqsMessage[]> {
+  const all: SqsMessage[] = [];
+  for (let batch = await sink.receive(1); batch.length > 0; batch = await sink.receive(1)) all.push(...batch);
+  return all;
+}
+
+/** The machine-readable part of an alert (Chatbot custom notification metadata). */
+export function alertContext(message: SqsMessage): Record<string, string> {
+  const body = JSON.parse(message.Body) as { metadata: { additionalContext: Record<string, string> } };
+  return body.metadata.additionalContext;
 }
