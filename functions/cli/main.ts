@@ -53,6 +53,13 @@ export function topLevelHelp(): string {
 }
 
 function processIo(): CliIo {
+  // `csr-approver evaluate … | head`: a reader that goes away is the end of the output, not a
+  // crash. Any other stdout error is reported on one line.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    process.stderr.write(`${PROGRAM}: cannot write output: ${error.message}\n`);
+    process.exit(1);
+  });
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
