@@ -47,6 +47,16 @@ import {
 const args = process.argv.slice(2);
 const QUICK = args.includes("--quick");
 const STRICT = args.includes("--strict");
+// Investigation aids (nothing is written to bench/results with these): only the sweep-scale
+// part, chosen sizes, and a V8 CPU profile of every sweep worker in .rig/bench/prof/.
+const ONLY_SCALE = args.includes("--only-scale");
+const CPU_PROF = args.includes("--cpu-prof");
+const listArg = (name: string): number[] | undefined =>
+  args
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(",")
+    .map(Number);
 const OUT = join(REPO_ROOT, ".rig", "bench");
 const RESULTS = QUICK ? join(OUT, "quick") : join(REPO_ROOT, "bench", "results");
 const ACCOUNT = "123456789012";
@@ -62,6 +72,8 @@ const PLAN = QUICK
       idle: [1, 10, 50],
       idleRuns: 6,
     };
+PLAN.scales = listArg("scales") ?? PLAN.scales;
+PLAN.clusterCounts = listArg("clusters") ?? PLAN.clusterCounts;
 const TTA_SPACING_MS = 200;
 const CREATE_CONCURRENCY = 8;
 
@@ -156,9 +168,14 @@ function writeJob(spec: WorkerJob): string {
 async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
   const file = writeJob(spec);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--enable-source-maps", join(OUT, "sweep-worker.mjs"), file], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const profile = CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : [];
+    const child = spawn(
+      process.execPath,
+      [...profile, "--enable-source-maps", join(OUT, "sweep-worker.mjs"), file],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -167,9 +184,9 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
     child.once("close", (code) => {
       if (code !== 0) return reject(new Error(`sweep worker exited ${code}:\n${stderr.slice(-4000)}`));
       try {
-        resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as SweepWorkerOutput);
+        resolve(JSON.parse(readFileSync(`${file}.out.json`, "utf8")) as SweepWorkerOutput);
       } catch {
-        reject(new Error(`sweep worker printed no result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+        reject(new Error(`sweep worker left no result:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
       }
     });
   });
@@ -705,6 +722,19 @@ async function main(): Promise<number> {
   progress(
     `plan: scales ${PLAN.scales.join(", ")} CSRs over ${PLAN.clusterCounts.join(" and ")} cluster(s)${QUICK ? " (quick)" : ""}`,
   );
+
+  if (ONLY_SCALE) {
+    progress("--only-scale: sweep scale only, nothing written to bench/results");
+    const rig = await startRig({ clusters: 3 });
+    try {
+      const world = await setUpWorld(rig);
+      for (const clusters of PLAN.clusterCounts)
+        for (const csrs of PLAN.scales) await scaleScenario(world, csrs, clusters);
+    } finally {
+      await rig.stop();
+    }
+    return problems.length > 0 ? 2 : 0;
+  }
 
   progress(
     `cold start: ${PLAN.coldIterations} rounds of bare node + approver + notifier (before the rig starts: quiet machine)`,

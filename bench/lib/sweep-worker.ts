@@ -1,7 +1,7 @@
 // One "Lambda container": parses the config, builds the clients and runs `runs` sweeps in a
 // row, exactly as functions/approver.ts does per invocation (resolveClusters, then runSweep),
-// measuring each. Prints one JSON line (SweepWorkerOutput) on stdout.
-import { readFileSync } from "node:fs";
+// measuring each. Writes the SweepWorkerOutput to <job file>.out.json.
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseConfig } from "../../functions/core/config.js";
 import { createAwsClients } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
@@ -11,7 +11,8 @@ import { MOTO_CREDENTIALS } from "../../test/rig/moto.js";
 import { countConnections, countingKube } from "./instrument.js";
 import type { SweepRunResult, SweepWorkerOutput, WorkerJob } from "./job.js";
 
-const job = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as WorkerJob;
+const jobFile = process.argv[2] ?? "";
+const job = JSON.parse(readFileSync(jobFile, "utf8")) as WorkerJob;
 const connections = countConnections();
 const config = parseConfig(job.config);
 const aws = createAwsClients({ endpoint: job.moto.endpoint, credentials: MOTO_CREDENTIALS });
@@ -71,6 +72,7 @@ for (let run = 0; run < job.runs; run++) {
 }
 aws.destroy();
 const output: SweepWorkerOutput = { initMs, runs };
-process.stdout.write(`${JSON.stringify(output)}\n`);
+// A file, written synchronously: a large result on a pipe could be cut off by process.exit.
+writeFileSync(`${jobFile}.out.json`, JSON.stringify(output));
 // Sockets kept alive by the Kubernetes client would hold the process open for seconds.
 process.exit(0);
