@@ -1,7 +1,13 @@
 import { defineConfig } from "vitest/config";
 
+// Under CI a JSON report is written too, so .ci/run can print one closing "N passed, N failed" line.
+const ciReporters = process.env.CI
+  ? { reporters: ["default", "json"], outputFile: { json: ".ci/results.json" } }
+  : {};
+
 export default defineConfig({
   test: {
+    ...ciReporters,
     projects: [
       {
         test: {
@@ -13,9 +19,11 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          // The rig (first build included) starts in globalSetup, which has no timeout;
+          // per-file hooks only seed moto and create CSRs.
           globalSetup: ["test/rig/global-setup.ts"],
           testTimeout: 120_000,
-          hookTimeout: 600_000,
+          hookTimeout: 180_000,
           // One rig, shared: integration files run one at a time.
           fileParallelism: false,
         },
