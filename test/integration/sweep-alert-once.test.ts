@@ -108,4 +108,24 @@ describe("alert once, recorded on the CSR", () => {
     expect(notIssued).toHaveLength(1);
     expect(notIssued[0]?.alertKind ?? "").toMatch(/not-issued/);
   });
+
+  it("flood guard: beyond maxApprovalsPerSweep nothing more is approved, one cluster alert; the next sweep continues", async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      names.push((await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name);
+    }
+    const first = await sweep("once-flood", { maxApprovalsPerSweep: 2 });
+    const outcome = first.clusters[0]!;
+    const mineNow = outcome.csrs.filter((o) => names.includes(o.name));
+    expect(mineNow.filter((o) => o.action === "approved")).toHaveLength(2);
+    expect(mineNow.filter((o) => o.action === "flood-guarded")).toHaveLength(1);
+    expect(outcome.floodGuardTripped).toBe(true);
+    const flood = (await drainAlerts(world.alerts))
+      .map(alertContext)
+      .filter((c) => c.cluster === "once-flood");
+    expect(flood.map((c) => c.alertKind)).toEqual(["flood-guard"]);
+
+    await sweep("once-flood", { maxApprovalsPerSweep: 2 });
+    for (const name of names) expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
+  });
 });
