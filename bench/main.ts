@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { createAlertSink, awsClients, createVpc, type AlertSink } from "../test/rig/aws-seed.js";
 import { REPO_ROOT } from "../test/rig/build.js";
+import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
 import { measureColdStart } from "./lib/cold-start.js";
@@ -605,6 +606,10 @@ function costModel(idle: IdleRow[]): CostModel {
     freeTier: { gbSeconds: PRICE.freeGbSeconds, requests: PRICE.freeRequests },
     usdPer10kSecretsManagerCalls: PRICE.usdPer10kSecretsManagerCalls,
     lambdaMbPerVcpu: PRICE.lambdaMbPerVcpu,
+    // An EC2 "running" event keeps the function for the watch window (the default window).
+    eventWindowSeconds: DEFAULT_SWEEP.watchWindowSeconds,
+    gbSecondsPerEvent: DEFAULT_SWEEP.watchWindowSeconds * gb,
+    usdPer1000Events: 1000 * DEFAULT_SWEEP.watchWindowSeconds * gb * PRICE.usdPerGbSecondArm,
     rows: idle.map((row) => {
       const billedMs = Math.ceil(row.warmWallMsMedian);
       const cpu = Math.min(row.warmCpuMsMedian, row.warmWallMsMedian);

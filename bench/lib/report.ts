@@ -55,6 +55,9 @@ export interface CostModel {
   freeTier: { gbSeconds: number; requests: number };
   usdPer10kSecretsManagerCalls: number;
   lambdaMbPerVcpu: number;
+  eventWindowSeconds: number;
+  gbSecondsPerEvent: number;
+  usdPer1000Events: number;
   rows: CostRow[];
 }
 
@@ -339,7 +342,8 @@ export function renderMarkdown(r: BenchResult): string {
         "GB-s / month",
         "Lambda compute / month",
         "CPU-scaled: per sweep / GB-s / USD",
-        "requests / month",
+        "share of the free tier's GB-s",
+        "request charge / month",
         "Secrets Manager calls / USD (self-managed)",
       ],
       m.rows.map((row) => [
@@ -348,10 +352,20 @@ export function renderMarkdown(r: BenchResult): string {
         int(row.gbSecondsPerMonth),
         usd(row.usdPerMonth),
         `${ms(row.cpuScaledMs)} / ${int(row.cpuScaledGbSecondsPerMonth)} / ${usd(row.cpuScaledUsdPerMonth)}`,
+        `${((100 * row.cpuScaledGbSecondsPerMonth) / m.freeTier.gbSeconds).toFixed(1)} % (CPU-scaled)`,
         usd(row.requestsUsdPerMonth),
         `${int(row.secretsManagerCallsPerMonth)} / ${usd(row.secretsManagerUsdPerMonth)}`,
       ]),
     ),
+  );
+  out.push("");
+  out.push(
+    `Event mode costs more than the schedule: each EC2 "running" event keeps the approver for the watch ` +
+      `window (\`sweep.watchWindowSeconds\`, default ${m.eventWindowSeconds} s), i.e. ` +
+      `${m.gbSecondsPerEvent.toFixed(0)} GB-s per event, ${usd(m.usdPer1000Events)} per 1,000 instance launches ` +
+      `(the time it waits on the watch is billed too). Derived from the configuration, not measured: with ` +
+      `\`reservedConcurrency: 1\` launch events do not share a window; they queue and each runs its own in ` +
+      `turn, holding up the scheduled sweep meanwhile.`,
   );
   out.push("");
   return `${out.join("\n")}\n`;
