@@ -51,6 +51,18 @@ export function isInstanceRunningEvent(event: ApproverEvent): boolean {
   return e["detail-type"] === "EC2 Instance State-change Notification" && e.detail?.state === "running";
 }
 
+/**
+ * The window closes `watchWindowSeconds` after the instance started, not after this
+ * invocation started. With reserved concurrency 1, a scale-up's burst of events queues up;
+ * a late event then gets what is left of its window (often nothing: an earlier watch was
+ * already open when its node asked), instead of each holding the function for the full window.
+ */
+export function watchWindowEnd(event: ApproverEvent, watchWindowSeconds: number): number {
+  const happened = Date.parse(String((event as { time?: unknown }).time ?? ""));
+  const start = Number.isFinite(happened) ? Math.min(happened, Date.now()) : Date.now();
+  return start + watchWindowSeconds * 1000;
+}
+
 export interface ApproverResult {
   clusters: number;
   failedClusters: string[];
@@ -80,7 +92,7 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
   let watched = false;
   if (isInstanceRunningEvent(event)) {
     const windowMs = Math.min(
-      cfg.sweep.watchWindowSeconds * 1000,
+      watchWindowEnd(event, cfg.sweep.watchWindowSeconds) - Date.now(),
       context.getRemainingTimeInMillis() - cfg.sweep.minRemainingMillis,
     );
     if (windowMs > 0) {

@@ -49,11 +49,12 @@ const context = (remainingMs: number): Context =>
   }) as Context;
 
 const scheduled = { "detail-type": "Scheduled Event", source: "aws.events", detail: {} };
-const running = {
+const running = (time: Date) => ({
   "detail-type": "EC2 Instance State-change Notification",
   source: "aws.ec2",
+  time: time.toISOString(),
   detail: { "instance-id": "i-0123456789abcdef0", state: "running" },
-};
+});
 
 describe("approver Lambda handler", () => {
   let clients: AwsClients;
@@ -155,12 +156,19 @@ describe("approver Lambda handler", () => {
   });
 
   it("an EC2 running event keeps watching: a CSR created in the window is approved in that invocation", async () => {
-    const invocation = handler(running, context(60_000));
+    const invocation = handler(running(new Date()), context(60_000));
     await new Promise((r) => setTimeout(r, 1000));
     const ok = (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;
     const result = await invocation;
     expect(result.watched).toBe(true);
     expect(decisionConditionOf(await conditionsOf(cluster, ok))).toBe("Approved");
+  });
+
+  it("an event that queued past its window (a scale-up burst) sweeps once and does not hold the function", async () => {
+    const started = Date.now();
+    const result = await handler(running(new Date(Date.now() - 10 * 60_000)), context(60_000));
+    expect(result.watched).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2500);
   });
 
   it("a configuration with an unknown key fails the invocation with one line naming the key", async () => {
