@@ -1,6 +1,7 @@
 // What `npm start` prints: the seeded account, the sweep's decisions, the state read back
 // from the apiserver, the alerts read back from the topic, and the verdict. Tables in the
 // style of `csr-approver sweep` (functions/cli/report.ts); JSON lines for --json.
+import { alignedTable as table } from "../functions/cli/format.js";
 import type { CsrOutcome } from "../functions/sweep/sweep.js";
 import type { CaseVerdict, ScenarioResult } from "./scenario.js";
 
@@ -12,18 +13,6 @@ export function cell(value: string | undefined): string {
 
 export function clip(value: string, max: number): string {
   return value.length <= max ? value : `${value.slice(0, max - 1)}…`;
-}
-
-export function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
-  );
-  const line = (row: string[]): string =>
-    row
-      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 function heading(title: string): string[] {

@@ -31,15 +31,7 @@ export function formatTable(decisions: Decision[]): string {
     decision.decision,
     cell(decision.reasons.map((reason) => reason.code).join(",")),
   ]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
-  );
-  const line = (row: string[]): string =>
-    row
-      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  const lines = [line(header), ...rows.map(line)];
+  const lines = alignedTable(header, rows);
   // The table only names the reasons; their sentences follow, one per line, for deny and wait.
   const details = decisions.flatMap((decision) =>
     decision.decision === "deny" || decision.decision === "wait"
@@ -48,4 +40,17 @@ export function formatTable(decisions: Decision[]): string {
   );
   if (details.length > 0) lines.push("", ...details);
   return `${lines.join("\n")}\n`;
+}
+
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+export function alignedTable(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
+  const line = (row: string[]): string =>
+    row
+      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
 }

@@ -1,6 +1,7 @@
 // Output of `csr-approver sweep`: the SweepReport as one JSON document for scripts, or a
 // table for people (one row per CSR the sweep looked at, then one line per cluster, then
 // totals), and the exit-code rule both share.
+import { alignedTable as table } from "./format.js";
 import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../sweep/sweep.js";
 
 /** The sweep ran; whatever was decided. */
@@ -42,18 +43,6 @@ const TOTAL_ORDER: CsrAction[] = [
 function cell(value: string | undefined): string {
   if (value === undefined || value === "") return "-";
   return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
-  );
-  const line = (row: string[]): string =>
-    row
-      .map((value, column) => (column === row.length - 1 ? value : value.padEnd(widths[column] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 function clusterLabel(cluster: Pick<ClusterOutcome, "cluster" | "region">): string {
