@@ -70,6 +70,7 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
   let plain: NodeInstance;
   let multi: NodeInstance;
   let alerts: AlertPublisher;
+  let secret: string;
 
   const drain = () => drainAlerts(world.alerts);
   const state = async (name: string) => decisionConditionOf(await conditionsOf(cluster, name));
@@ -93,7 +94,7 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
     world = await seedStandardWorld(clients, { prefix: "faults", fillerCount: 0 });
     plain = await nodeInstance(clients, world.plain.instanceId);
     multi = await nodeInstance(clients, world.multiEni.instanceId);
-    const secret = await storeApproverToken(clients, cluster, "faults/token");
+    secret = await storeApproverToken(clients, cluster, "faults/token");
     config = selfManagedConfig([
       { cluster, name: "faults", vpcIds: [world.clusterVpc.vpcId], secretArn: secret },
     ]);
@@ -173,6 +174,28 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
     expect(await state(ok)).toBe("Approved");
   });
 
+  it("EKS DescribeCluster failing: that cluster is reported failed, the self-managed one is swept", async () => {
+    const ok = await legit();
+    const withEks = selfManagedConfig(
+      [{ cluster, name: "faults", vpcIds: [world.clusterVpc.vpcId], secretArn: secret }],
+      { eks: { discovery: true, include: [world.eksCluster.name!] } },
+    );
+    faults.push({
+      service: "eks",
+      command: "DescribeClusterCommand",
+      status: 500,
+      name: "ServerException",
+      times: 99,
+    });
+    const report = await runSweep({ ...deps({ onlyClusters: [] }), config: withEks });
+    faults.length = 0;
+    const byName = Object.fromEntries(report.clusters.map((c) => [c.cluster, c]));
+    expect(byName[world.eksCluster.name!]).toMatchObject({ status: "failed" });
+    expect(byName[world.eksCluster.name!]?.error).toMatch(/DescribeCluster/);
+    expect(byName["faults"]?.status).toBe("ok");
+    expect(await state(ok)).toBe("Approved");
+  });
+
   it("SNS publish failing: the denial waits (no Denied without its alert); next sweep denies with exactly one alert", async () => {
     const bad = await hostile();
     const broken: AlertPublisher = {
@@ -214,7 +237,7 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
     expect(await drain()).toHaveLength(1);
   });
 
-  it("Kubernetes 5xx on every write: nothing written, the alert stays single across sweeps only once written", async () => {
+  it("Kubernetes 5xx on every write: the CSR stays pending (reported as an error) and the next sweep approves it", async () => {
     const ok = await legit();
     const kube = (endpoint: Parameters<typeof kubeClient>[0]): KubeApi => {
       const real = kubeClient(endpoint);
