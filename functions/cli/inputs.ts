@@ -52,7 +52,7 @@ export function parseDocuments(source: InputSource, text: string): unknown[] {
     const error = document.errors[0];
     if (error) {
       const line = error.linePos?.[0].line;
-      const reason = error.message.split("\n")[0] ?? error.code;
+      const reason = (error.message.split("\n")[0] ?? error.code).replace(/:\s*$/, "");
       throw problem(source, `is neither JSON nor YAML (${line ? `line ${line}: ` : ""}${reason})`);
     }
     const value: unknown = document.toJS({ maxAliasCount: 100 });

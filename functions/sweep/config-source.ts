@@ -47,7 +47,7 @@ function parseText(text: string, source: string): unknown {
   try {
     return parseYaml(text) ?? {};
   } catch (err) {
-    const first = (err as Error).message.split("\n")[0];
+    const first = ((err as Error).message.split("\n")[0] ?? "").replace(/:\s*$/, "");
     throw new ConfigError("", `${source} is not valid YAML or JSON: ${first}`);
   }
 }
