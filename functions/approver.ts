@@ -10,7 +10,7 @@ import type { Context, EventBridgeEvent } from "aws-lambda";
 import type { Config } from "./core/config.js";
 import { snsAlertPublisher } from "./sweep/publish.js";
 import { createAwsClients } from "./sweep/aws.js";
-import { resolveClusters } from "./sweep/clusters.js";
+import { resolveClusters, type TokenCache } from "./sweep/clusters.js";
 import { loadConfig } from "./sweep/config-source.js";
 import { runSweep, type ClusterOutcome, type SweepReport } from "./sweep/sweep.js";
 import { watchClusters } from "./sweep/watch.js";
@@ -25,6 +25,9 @@ const log = {
   error: (message: string, extra: Record<string, unknown> = {}) => logger.error(message, extra),
 };
 const region = process.env.AWS_REGION ?? "us-east-1";
+// Cluster tokens outlive one invocation (5 minutes at most; a 401 drops them), so a warm
+// container reads each credential from Secrets Manager/SSM a few times an hour, not every minute.
+const tokenCache: TokenCache = new Map();
 
 // Loaded and validated once per container; a bad document fails every invocation loudly
 // (and the Errors alarm fires) instead of sweeping with a half-understood config.
@@ -85,7 +88,7 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     ...(alerts ? { alerts } : {}),
     remainingMillis: () => context.getRemainingTimeInMillis(),
   };
-  const targets = await resolveClusters(cfg, aws, log);
+  const targets = await resolveClusters(cfg, { forRegion: (r) => aws.forRegion(r), tokenCache }, log);
   const report = await runSweep({ ...deps, targets });
   emitMetrics(report.clusters, report.durationMs);
 

@@ -31,6 +31,8 @@ export interface ClusterTarget {
   caData?: string;
   /** Bearer token for the API server, produced on first use and reused briefly. */
   token: () => Promise<string>;
+  /** Drops the reused token (the API server said 401: rotated secret, expired token). */
+  forgetToken: () => void;
   source: "eks" | "self-managed";
 }
 
@@ -58,12 +60,19 @@ export interface ClusterDeps {
   stsEndpoint?: string;
   /** Clock for token reuse (tests). */
   now?: () => number;
+  /**
+   * Keeps tokens across resolves (the Lambda passes one per container, so a warm container
+   * does not re-read Secrets Manager every minute). Absent: tokens live as long as the target.
+   */
+  tokenCache?: TokenCache;
 }
 
 export interface ClusterLog {
   info(message: string, extra?: Record<string, unknown>): void;
   warn(message: string, extra?: Record<string, unknown>): void;
 }
+
+export type TokenCache = Map<string, { value: Promise<string>; at: number }>;
 
 export const DISCOVERY_FAILURE = "*";
 const TOKEN_REUSE_MS = 5 * 60_000; // EKS tokens are valid 15 minutes; secrets may rotate
@@ -185,7 +194,7 @@ async function resolveEksRegion(
       endpoint,
       ...(caData ? { caData } : {}),
       source: "eks",
-      token: reuse(deps, () =>
+      ...reuse(deps, `eks:${region}:${name}`, () =>
         eksBearerToken({
           clusterName: name,
           region,
@@ -226,7 +235,9 @@ function selfManagedTarget(config: Config, deps: ClusterDeps, cluster: SelfManag
     endpoint: cluster.endpoint,
     caData: normaliseCaData(cluster.caData),
     source: "self-managed",
-    token: reuse(deps, () => readCredential(deps, cluster)),
+    ...reuse(deps, `self-managed:${cluster.name}:${JSON.stringify(cluster.credential)}`, () =>
+      readCredential(deps, cluster),
+    ),
   };
 }
 
@@ -281,20 +292,29 @@ function regionOfArn(value: string): string | undefined {
   return parts[0] === "arn" && parts.length >= 6 && parts[3] ? parts[3] : undefined;
 }
 
-function reuse(deps: ClusterDeps, produce: () => Promise<string>): () => Promise<string> {
+function reuse(
+  deps: ClusterDeps,
+  key: string,
+  produce: () => Promise<string>,
+): Pick<ClusterTarget, "token" | "forgetToken"> {
   const clock = deps.now ?? Date.now;
-  let cached: { value: Promise<string>; at: number } | undefined;
-  return () => {
-    const at = clock();
-    if (!cached || at - cached.at >= TOKEN_REUSE_MS) {
-      const value = produce();
-      cached = { value, at };
-      // A failed read is not kept: the next call tries again.
-      value.catch(() => {
-        if (cached?.value === value) cached = undefined;
-      });
-    }
-    return cached.value;
+  const cache: TokenCache = deps.tokenCache ?? new Map();
+  return {
+    token: () => {
+      const at = clock();
+      let cached = cache.get(key);
+      if (!cached || at - cached.at >= TOKEN_REUSE_MS) {
+        const value = produce();
+        cached = { value, at };
+        cache.set(key, cached);
+        // A failed read is not kept: the next call tries again.
+        value.catch(() => {
+          if (cache.get(key)?.value === value) cache.delete(key);
+        });
+      }
+      return cached.value;
+    },
+    forgetToken: () => void cache.delete(key),
   };
 }
 

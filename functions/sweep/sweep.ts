@@ -179,14 +179,24 @@ export async function sweepCluster(
     durationMs: 0,
   };
   try {
-    const token = await target.token();
-    const kube = (deps.kube ?? ((e) => kubeClient(e)))({
-      name: target.facts.name,
-      endpoint: target.endpoint,
-      token,
-      ...(target.caData ? { caData: target.caData } : {}),
-    });
-    const reads = await kube.listKubeletServingCsrs();
+    const connect = async (): Promise<KubeApi> =>
+      (deps.kube ?? ((e) => kubeClient(e)))({
+        name: target.facts.name,
+        endpoint: target.endpoint,
+        token: await target.token(),
+        ...(target.caData ? { caData: target.caData } : {}),
+      });
+    let kube = await connect();
+    let reads: ReadCsr[];
+    try {
+      reads = await kube.listKubeletServingCsrs();
+    } catch (err) {
+      if (!(err instanceof KubeError && err.status === 401)) throw err;
+      // A token kept from an earlier sweep may have been rotated away: one fresh try.
+      target.forgetToken();
+      kube = await connect();
+      reads = await kube.listKubeletServingCsrs();
+    }
     const pending = reads.filter((r) => !isDecided(r));
 
     // Facts are gathered once for the whole cluster; an error becomes `unavailable`, which

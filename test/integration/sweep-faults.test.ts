@@ -7,11 +7,19 @@ import { CertificatesV1Api } from "@kubernetes/client-node";
 import type { MiddlewareStack } from "@smithy/types";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../functions/core/config.js";
+import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { createAwsClients, type AnyAwsClient, type AwsClientCache } from "../../functions/sweep/aws.js";
+import { resolveClusters, type TokenCache } from "../../functions/sweep/clusters.js";
 import { kubeClient, KubeError, type KubeApi } from "../../functions/sweep/csrs.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
 import { runSweep, type SweepDeps } from "../../functions/sweep/sweep.js";
-import { awsClients, seedStandardWorld, type AwsClients, type StandardWorld } from "../rig/aws-seed.js";
+import {
+  awsClients,
+  putSecret,
+  seedStandardWorld,
+  type AwsClients,
+  type StandardWorld,
+} from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
 import { createKubeletCsr } from "../rig/kubelet.js";
@@ -193,6 +201,39 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
     expect(byName[world.eksCluster.name!]).toMatchObject({ status: "failed" });
     expect(byName[world.eksCluster.name!]?.error).toMatch(/DescribeCluster/);
     expect(byName["faults"]?.status).toBe("ok");
+    expect(await state(ok)).toBe("Approved");
+  });
+
+  it("a rotated credential: the kept token gets a 401, is dropped, and the fresh one is used in the same sweep", async () => {
+    const ok = await legit();
+    const secretName = "faults/rotating-token";
+    const rotating = await putSecret(clients, secretName, "stale-token-that-the-apiserver-rejects");
+    const rotatingConfig = selfManagedConfig([
+      { cluster, name: "faults", vpcIds: [world.clusterVpc.vpcId], secretArn: rotating },
+    ]);
+    const tokenCache: TokenCache = new Map();
+    const sweepWithCache = async () =>
+      runSweep({
+        ...deps(),
+        config: rotatingConfig,
+        targets: await resolveClusters(
+          rotatingConfig,
+          { forRegion: (r) => aws.forRegion(r), tokenCache },
+          memoryLog(),
+        ),
+      });
+
+    const stale = await sweepWithCache();
+    expect(stale.clusters[0]).toMatchObject({ status: "failed" });
+    expect(stale.clusters[0]?.error).toMatch(/401|Unauthorized/);
+    expect(await state(ok)).toBe("Pending");
+
+    await clients.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: secretName, SecretString: cluster.approver.token! }),
+    );
+    // The cache still holds the stale token: one 401, then the rotated secret is read.
+    const fresh = await sweepWithCache();
+    expect(fresh.clusters[0]?.status).toBe("ok");
     expect(await state(ok)).toBe("Approved");
   });
 

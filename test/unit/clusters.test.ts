@@ -134,6 +134,37 @@ describe("resolveClusters (fake clients)", () => {
     expect(await targets[0]!.token()).toBe("tok-2");
   });
 
+  it("with a token cache, keeps a credential across resolves until it expires or is forgotten", async () => {
+    let clock = 0;
+    const { deps, secretReads } = fakeDeps({}, () => clock);
+    const config = parseConfig({
+      eks: { discovery: false },
+      selfManaged: [
+        {
+          name: "lab",
+          region: "eu-west-1",
+          endpoint: "https://10.0.0.10:6443",
+          caData: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+          credential: { ssmParameter: "/lab/token" },
+          vpcIds: ["vpc-0abc1234def567890"],
+        },
+      ],
+    });
+    const tokenCache = new Map();
+    const resolve = async () => (await resolveClusters(config, { ...deps, tokenCache }, quiet)).targets[0]!;
+    expect(await (await resolve()).token()).toBe("tok-1");
+    clock += 60_000; // the next scheduled invocation, same container
+    expect(await (await resolve()).token()).toBe("tok-1");
+    expect(secretReads()).toBe(1);
+    const target = await resolve();
+    target.forgetToken(); // the apiserver said 401
+    expect(await target.token()).toBe("tok-2");
+    clock += 5 * 60_000;
+    expect(await (await resolve()).token()).toBe("tok-3");
+    // Without a cache every resolve reads again.
+    expect(await (await resolveClusters(config, deps, quiet)).targets[0]!.token()).toBe("tok-4");
+  });
+
   it("reports a missing region instead of throwing", async () => {
     const { deps } = fakeDeps({});
     const { defaultRegion: _drop, ...noRegion } = deps;
