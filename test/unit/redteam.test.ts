@@ -801,6 +801,23 @@ describe("time: grace and launch tolerance", () => {
     expect(run({ csr: edge }).decision).toBe("approve");
   });
 
+  // FINDING (see report): the 300 s tolerance is for clock skew, but it also admits a CSR that
+  // the PREVIOUS holder of a reused IP/name created in its last minutes. DEAD (terminated, so
+  // invisible to identity) held REUSED_IP; its kubelet (or an attacker on it) created this CSR
+  // 120 s before C launched with the same IP. The private key is DEAD's, yet the CSR is approved
+  // for C's IP and name. With a predecessor visible in the facts, the tolerance should not apply.
+  it("a CSR created by the previous holder of a reused IP, within 300 s before the new launch, is not approved", () => {
+    const reusedName = ipName(REUSED_IP);
+    const c = instance({ id: C_ID, ip: REUSED_IP, launch: "2026-01-01T01:00:00Z" });
+    const csr = csrFor(reusedName, {
+      dns: [reusedName],
+      ips: [REUSED_IP],
+      creationTimestamp: "2026-01-01T00:58:00Z",
+    });
+    const decision = run({ csr, instances: [DEAD, c], now: new Date("2026-01-01T01:01:00Z") });
+    expect(decision.decision).not.toBe("approve");
+  });
+
   it("a timezone offset cannot shift a predating CSR into tolerance", () => {
     // 00:04:00+01:00 is 23:04Z the day before: an hour before launch.
     const csr = csrFor(A_NAME, {
