@@ -425,6 +425,14 @@ function dnsTemplateAt(path: string, value: unknown): string {
   const name = sample.toLowerCase().replace(/\.$/, "");
   if (name.length > 253 || !name.split(".").every((label) => DNS_LABEL.test(label)))
     fail(path, expected, value);
+  // Without a per-instance part every instance would own the name, so any node could get it.
+  const perInstance = ["shortName", "privateDnsName", "instanceId", "nodeName"];
+  if (!perInstance.some((name) => new RegExp(`\\{\\{\\s*${name}\\s*\\}\\}`).test(value))) {
+    throw new ConfigError(
+      path,
+      `${JSON.stringify(value)} names no instance: use one of {{shortName}} {{privateDnsName}} {{instanceId}} {{nodeName}}, or every node could claim it`,
+    );
+  }
   return value;
 }
 

@@ -44,6 +44,12 @@ export function inUseInterfaces(instance: Ec2Instance): Ec2NetworkInterface[] {
 }
 
 const TEMPLATE_PLACEHOLDER = /\{\{\s*([A-Za-z]+)\s*\}\}/g;
+/**
+ * Placeholders that make a name this instance's own. A template without one (a literal name,
+ * or `nodes.{{region}}.example.com`) would give the same name to every instance, i.e. let any
+ * node obtain it: such templates grant nothing (SPEC §4, "for this instance only").
+ */
+export const INSTANCE_SPECIFIC_PLACEHOLDERS = ["shortName", "privateDnsName", "instanceId", "nodeName"];
 
 /** One extraDnsNames template for this instance, or undefined when it cannot be expanded safely. */
 export function expandDnsTemplate(
@@ -52,12 +58,14 @@ export function expandDnsTemplate(
 ): string | undefined {
   if (typeof template !== "string") return undefined;
   let unresolved = false;
+  let perInstance = false;
   const expanded = template.replace(TEMPLATE_PLACEHOLDER, (_whole, key: string) => {
     const value = Object.prototype.hasOwnProperty.call(values, key) ? values[key] : undefined;
     if (value === undefined || value.length === 0) unresolved = true;
+    if (INSTANCE_SPECIFIC_PLACEHOLDERS.includes(key)) perInstance = true;
     return value ?? "";
   });
-  if (unresolved || expanded.includes("{") || expanded.includes("}")) return undefined;
+  if (unresolved || !perInstance || expanded.includes("{") || expanded.includes("}")) return undefined;
   const name = normalizeDnsName(expanded);
   return isPlainHostname(name) ? name : undefined;
 }

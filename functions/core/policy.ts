@@ -396,11 +396,45 @@ function checkLaunchTime(ctx: Context): Outcome {
       "the CSR has no readable creationTimestamp to compare with the launch time",
     );
   }
-  if (ctx.createdAt >= launched - LAUNCH_TOLERANCE_SECONDS * 1000) return PASS;
+  // The tolerance absorbs clock skew, but not when a gone instance had this name or one of the
+  // requested IPs: a CSR from before the launch may then be the predecessor's, and approving
+  // it would hand the new instance's certificate to whoever held the old one.
+  const predecessor = predecessorOf(ctx, matched);
+  const tolerance = predecessor ? 0 : LAUNCH_TOLERANCE_SECONDS;
+  if (ctx.createdAt >= launched - tolerance * 1000) return PASS;
   return fail(
     "CSR_PREDATES_INSTANCE",
-    `the CSR was created at ${iso(ctx.createdAt)}, before instance ${matched.id} launched at ${iso(launched)} (tolerance ${LAUNCH_TOLERANCE_SECONDS} s)`,
+    `the CSR was created at ${iso(ctx.createdAt)}, before instance ${matched.id} launched at ${iso(launched)} (tolerance ${tolerance} s${predecessor ? `: ${predecessor} held its name or a requested IP` : ""})`,
   );
+}
+
+/** A non-live instance that had the matched instance's name, N, or a requested IP SAN. */
+function predecessorOf(ctx: Context, matched: { id: string; instance: Ec2Instance }): string | undefined {
+  const names = new Set(
+    [matched.instance.PrivateDnsName, ctx.nodeName]
+      .filter((n): n is string => typeof n === "string" && n.length > 0)
+      .map(normalizeDnsName),
+  );
+  const requestedIps = new Set(
+    sansOf(ctx.request, "ip").flatMap((san) => canonicalIp(san.value)?.value ?? []),
+  );
+  for (const other of ctx.instances as unknown[]) {
+    if (!isRecord(other)) continue;
+    const instance = other as Ec2Instance;
+    if (instance.InstanceId === matched.id || isLiveState(instance.State?.Name)) continue;
+    const name = typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
+    const enis = Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : [];
+    const ips = [
+      instance.PrivateIpAddress,
+      ...enis.flatMap((eni) =>
+        Array.isArray(eni?.PrivateIpAddresses) ? eni.PrivateIpAddresses.map((a) => a?.PrivateIpAddress) : [],
+      ),
+    ].flatMap((ip) => canonicalIp(ip)?.value ?? []);
+    if ((name && names.has(name)) || ips.some((ip) => requestedIps.has(ip))) {
+      return typeof instance.InstanceId === "string" ? instance.InstanceId : "an earlier instance";
+    }
+  }
+  return undefined;
 }
 
 function sansOf(

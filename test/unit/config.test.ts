@@ -191,6 +191,10 @@ describe("parseConfig: errors name the key", () => {
       { defaults: { extraDnsNames: ["a..example.com"] } },
       "config: defaults.extraDnsNames[0]: expected a DNS name template",
     ],
+    [
+      { eks: { clusters: { prod: { extraDnsNames: ["nodes.{{region}}.example.com"] } } } },
+      'config: eks.clusters.prod.extraDnsNames[0]: "nodes.{{region}}.example.com" names no instance',
+    ],
     [{ defaults: { clusterTag: null } }, "config: defaults.clusterTag: expected an object"],
     [{ defaults: { clusterTag: { key: "" } } }, "config: defaults.clusterTag.key: expected a tag key"],
     [

@@ -84,7 +84,6 @@ describe("expandDnsTemplate", () => {
     ["{{shortName}}.corp.example.com", `${A_SHORT}.corp.example.com`],
     ["{{ instanceId }}.nodes.example.com", `${A_ID}.nodes.example.com`],
     ["{{shortName}}.{{region}}.corp.example.com.", `${A_SHORT}.${REGION}.corp.example.com`],
-    ["static.example.com", "static.example.com"],
   ])("%s → %s", (template, expected) => {
     expect(expandDnsTemplate(template, values)).toBe(expected);
   });
@@ -93,6 +92,8 @@ describe("expandDnsTemplate", () => {
     "*.{{shortName}}.example.com", // wildcard: never
     "{{nodeName}}.example.com", // no value for the placeholder
     "{{unknown}}.example.com",
+    "static.example.com", // names no instance: every node would own it
+    "nodes.{{region}}.example.com", // the region alone names no instance either
     "{{shortName}.example.com",
     "{{shortName}}..example.com",
     "{{shortName}}_x.example.com",
