@@ -1,35 +1,16 @@
 // One "Lambda container": parses the config, builds the clients and runs `runs` sweeps in a
 // row, exactly as functions/approver.ts does per invocation (resolveClusters, then runSweep),
 // measuring each. Writes the SweepWorkerOutput to <job file>.out.json.
-import { readFileSync, writeFileSync } from "node:fs";
-import { parseConfig } from "../../functions/core/config.js";
-import { createAwsClients } from "../../functions/sweep/aws.js";
+import { writeFileSync } from "node:fs";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
-import { snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { runSweep } from "../../functions/sweep/sweep.js";
-import { MOTO_CREDENTIALS } from "../../test/rig/moto.js";
-import { countConnections, countingKube } from "./instrument.js";
-import type { SweepRunResult, SweepWorkerOutput, WorkerJob } from "./job.js";
+import { countConnections } from "./instrument.js";
+import { workerContext } from "./worker-context.js";
+import type { SweepRunResult, SweepWorkerOutput } from "./job.js";
 
 const jobFile = process.argv[2] ?? "";
-const job = JSON.parse(readFileSync(jobFile, "utf8")) as WorkerJob;
+const { job, config, aws, alerts, kube, warnings, log } = workerContext(jobFile);
 const connections = countConnections();
-const config = parseConfig(job.config);
-const aws = createAwsClients({ endpoint: job.moto.endpoint, credentials: MOTO_CREDENTIALS });
-const alerts = snsAlertPublisher({
-  topicArn: job.topicArn,
-  sns: aws.forRegion(job.moto.region).sns,
-  account: job.account,
-});
-const kube = countingKube();
-const warnings: string[] = [];
-const log = {
-  info: () => {},
-  warn: (message: string, extra?: Record<string, unknown>) =>
-    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
-  error: (message: string, extra?: Record<string, unknown>) =>
-    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
-};
 
 const initMs = performance.now();
 const runs: SweepRunResult[] = [];

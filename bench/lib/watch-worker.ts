@@ -1,33 +1,11 @@
 // Event mode in its own process, as the Lambda runs it after an EC2 "running" event:
 // resolveClusters, then watchClusters for `windowMs`. Prints {"event":"watching"} once the
 // watches are being opened, and a summary line when the window ends or on SIGTERM.
-import { readFileSync } from "node:fs";
-import { parseConfig } from "../../functions/core/config.js";
-import { createAwsClients } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
-import { snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { watchClusters } from "../../functions/sweep/watch.js";
-import { MOTO_CREDENTIALS } from "../../test/rig/moto.js";
-import { countingKube } from "./instrument.js";
-import type { WorkerJob } from "./job.js";
+import { workerContext } from "./worker-context.js";
 
-const job = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as WorkerJob;
-const config = parseConfig(job.config);
-const aws = createAwsClients({ endpoint: job.moto.endpoint, credentials: MOTO_CREDENTIALS });
-const alerts = snsAlertPublisher({
-  topicArn: job.topicArn,
-  sns: aws.forRegion(job.moto.region).sns,
-  account: job.account,
-});
-const kube = countingKube();
-const warnings: string[] = [];
-const log = {
-  info: () => {},
-  warn: (message: string, extra?: Record<string, unknown>) =>
-    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
-  error: (message: string, extra?: Record<string, unknown>) =>
-    warnings.push(`${message} ${JSON.stringify(extra ?? {})}`),
-};
+const { job, config, aws, alerts, kube, warnings, log } = workerContext(process.argv[2] ?? "");
 const cpu0 = process.cpuUsage();
 
 function summary(): void {
