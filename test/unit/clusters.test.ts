@@ -52,6 +52,22 @@ function fakeDeps(
 
 const quiet = { info: () => {}, warn: () => {} };
 
+/** One self-managed cluster whose token lives in SSM. */
+const labConfig = () =>
+  parseConfig({
+    eks: { discovery: false },
+    selfManaged: [
+      {
+        name: "lab",
+        region: "eu-west-1",
+        endpoint: "https://10.0.0.10:6443",
+        caData: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        credential: { ssmParameter: "/lab/token" },
+        vpcIds: ["vpc-0abc1234def567890"],
+      },
+    ],
+  });
+
 describe("resolveClusters (fake clients)", () => {
   it("sweeps ACTIVE and UPDATING clusters, skips the others, isolates a failing describe", async () => {
     const { deps } = fakeDeps({
@@ -110,19 +126,7 @@ describe("resolveClusters (fake clients)", () => {
   it("reads self-managed credentials lazily and again after the reuse window", async () => {
     let clock = 0;
     const { deps, secretReads } = fakeDeps({}, () => clock);
-    const config = parseConfig({
-      eks: { discovery: false },
-      selfManaged: [
-        {
-          name: "lab",
-          region: "eu-west-1",
-          endpoint: "https://10.0.0.10:6443",
-          caData: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-          credential: { ssmParameter: "/lab/token" },
-          vpcIds: ["vpc-0abc1234def567890"],
-        },
-      ],
-    });
+    const config = labConfig();
     const { targets } = await resolveClusters(config, deps, quiet);
     expect(secretReads()).toBe(0);
     expect(targets[0]!.caData).toBe(
@@ -137,19 +141,7 @@ describe("resolveClusters (fake clients)", () => {
   it("with a token cache, keeps a credential across resolves until it expires or is forgotten", async () => {
     let clock = 0;
     const { deps, secretReads } = fakeDeps({}, () => clock);
-    const config = parseConfig({
-      eks: { discovery: false },
-      selfManaged: [
-        {
-          name: "lab",
-          region: "eu-west-1",
-          endpoint: "https://10.0.0.10:6443",
-          caData: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-          credential: { ssmParameter: "/lab/token" },
-          vpcIds: ["vpc-0abc1234def567890"],
-        },
-      ],
-    });
+    const config = labConfig();
     const tokenCache = new Map();
     const resolve = async () => (await resolveClusters(config, { ...deps, tokenCache }, quiet)).targets[0]!;
     expect(await (await resolve()).token()).toBe("tok-1");
