@@ -132,6 +132,11 @@ function emitMetrics(clusters: ClusterOutcome[], durationMs: number): void {
     metrics.addMetric("CsrErrors", MetricUnit.Count, count("error"));
     metrics.addMetric("ClusterSweepFailed", MetricUnit.Count, c.status === "failed" ? 1 : 0);
     metrics.addMetric("FloodGuardTripped", MetricUnit.Count, c.floodGuardTripped ? 1 : 0);
+    metrics.addMetric("CsrHeld", MetricUnit.Count, count("held") + count("flood-guarded"));
+    metrics.addMetric("CsrDeferred", MetricUnit.Count, count("deferred"));
+    metrics.addMetric("CsrNotExamined", MetricUnit.Count, c.notExamined);
+    metrics.addMetric("NodeFloods", MetricUnit.Count, c.nodeFloods.length);
+    metrics.addMetric("AlertsPublished", MetricUnit.Count, c.alertsSent);
     metrics.publishStoredMetrics();
   }
   // Flushed by the logMetrics middleware at the end of the invocation (service dimension only).

@@ -610,8 +610,10 @@ function summarizeAlert(message: SqsMessage): AlertSummary {
 
 function onlyCsrs(api: KubeApi, names: Set<string>): KubeApi {
   return {
-    listKubeletServingCsrs: async () =>
-      (await api.listKubeletServingCsrs()).filter((read) => names.has(read.csr.metadata?.name ?? "")),
+    listKubeletServingCsrs: (visit, pageSize) =>
+      api.listKubeletServingCsrs((read) => {
+        if (names.has(read.csr.metadata?.name ?? "")) visit(read);
+      }, pageSize),
     listNodes: () => api.listNodes(),
     readCsr: (name) => api.readCsr(name),
     replaceConditions: (read, conditions) => api.replaceConditions(read, conditions),

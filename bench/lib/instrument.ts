@@ -30,9 +30,9 @@ export function countingKube(): KubeCounter {
     const inner = kubeClient(endpoint);
     const counts = () => countsFor(endpoint.name);
     return {
-      listKubeletServingCsrs: () => {
+      listKubeletServingCsrs: (visit, pageSize) => {
         counts().list += 1;
-        return inner.listKubeletServingCsrs();
+        return inner.listKubeletServingCsrs(visit, pageSize);
       },
       listNodes: () => {
         counts().nodeList += 1;

@@ -34,6 +34,8 @@ const TOTAL_ORDER: CsrAction[] = [
   "left-pending",
   "alerted",
   "flood-guarded",
+  "held",
+  "deferred",
   "waiting",
   "error",
   "skipped",

@@ -16,6 +16,7 @@
 // control characters and of the characters Slack/markdown give meaning to (backticks, <, >)
 // before it reaches the description, and every list and string is bounded so the message
 // stays under SNS's 256 KiB whatever the CSR holds; cut lists end with "(+N more)".
+import type { DenialSummary } from "./fairness.js";
 import type { ClusterFacts, Decision } from "./types.js";
 
 export const ALERT_KINDS = [
@@ -26,6 +27,8 @@ export const ALERT_KINDS = [
   "not-issued", // approved by us more than 10 minutes ago, still no certificate
   "failed", // a CSR we approved carries a Failed condition
   "cluster-error", // the cluster could not be swept
+  "node-flood", // one node has more pending CSRs than maxPendingPerNode: only its newest were examined
+  "summary", // over maxAlertsPerSweep: the rest of the sweep's alerts, counted
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
@@ -41,6 +44,12 @@ export interface AlertContext {
   floodGuard?: { approved: number; held: number; limit: number };
   /** cluster-error: what went wrong. */
   error?: string;
+  /** Similar alerts (same kind, node and reasons) left out as repeats since the last one sent. */
+  repeats?: { count: number; lastAlertAt?: Date };
+  /** node-flood: the node, its pending CSRs, how many were examined. */
+  nodeFlood?: { node: string; pending: number; examined: number };
+  /** summary: what the sweep's alerts over the budget were about. */
+  summary?: DenialSummary & { budget: number };
 }
 
 export interface ChatbotNotification {
@@ -98,6 +107,8 @@ const EVENT_TYPES: Record<AlertKind, string> = {
   "not-issued": "KubeletServingCsrNotIssued",
   failed: "KubeletServingCsrFailed",
   "cluster-error": "KubeletServingClusterSweepFailed",
+  "node-flood": "KubeletServingNodeFlood",
+  summary: "KubeletServingAlertSummary",
 };
 
 const TITLES: Record<AlertKind, string> = {
@@ -108,6 +119,8 @@ const TITLES: Record<AlertKind, string> = {
   "not-issued": ":hourglass: approved kubelet-serving CSR has no certificate",
   failed: ":x: approved kubelet-serving CSR failed to sign",
   "cluster-error": ":x: kubelet-serving CSR sweep failed for a cluster",
+  "node-flood": ":rotating_light: one node is flooding kubelet-serving CSRs",
+  summary: ":bell: more kubelet-serving alerts this sweep (summary)",
 };
 
 export function buildAlert(ctx: AlertContext): Alert {
@@ -132,10 +145,15 @@ function notificationFor(ctx: AlertContext, listItems: number): ChatbotNotificat
   const d = ctx.decision;
   const csr = d?.name;
   const cluster = ctx.cluster.name;
-  const subjectOfAlert = csr !== undefined ? `CSR ${inline(csr)}` : `cluster ${inline(cluster)}`;
+  const subjectOfAlert =
+    csr !== undefined && ctx.kind !== "node-flood"
+      ? `CSR ${inline(csr)}`
+      : ctx.nodeFlood
+        ? `node ${inline(ctx.nodeFlood.node)}`
+        : `cluster ${inline(cluster)}`;
   const summary = clip(
     `${TITLES[ctx.kind].replace(/^:[a-z_]+: /, "")}: ${subjectOfAlert} in ${inline(cluster)}` +
-      (d?.node !== undefined ? ` for node ${inline(d.node)}` : "") +
+      (d?.node !== undefined && ctx.kind !== "node-flood" ? ` for node ${inline(d.node)}` : "") +
       (codes(d).length > 0 ? ` (${codes(d).join(", ")})` : ""),
     ALERT_LIMITS.title,
   );
@@ -146,7 +164,9 @@ function notificationFor(ctx: AlertContext, listItems: number): ChatbotNotificat
     content: {
       textType: "client-markdown",
       title: clip(
-        `${TITLES[ctx.kind]}: ${csr !== undefined ? inline(csr) : inline(cluster)}`,
+        `${TITLES[ctx.kind]}: ${
+          ctx.nodeFlood ? inline(ctx.nodeFlood.node) : csr !== undefined ? inline(csr) : inline(cluster)
+        }`,
         ALERT_LIMITS.title,
       ),
       description: clip(describe(ctx), ALERT_LIMITS.description),
@@ -172,7 +192,8 @@ function threadId(ctx: AlertContext): string {
   // alerts stay together in the channel.
   const who = ctx.decision?.node ?? ctx.decision?.name;
   const parts = ["csr-approver", ctx.account ?? "-", ctx.cluster.region, ctx.cluster.name];
-  if (who !== undefined && ctx.kind !== "flood-guard" && ctx.kind !== "cluster-error") parts.push(who);
+  const perCluster = ctx.kind === "flood-guard" || ctx.kind === "cluster-error" || ctx.kind === "summary";
+  if (who !== undefined && !perCluster) parts.push(who);
   return clip(parts.map((p) => p.replace(/[^A-Za-z0-9._:-]/g, "_")).join("/"), 128);
 }
 
@@ -219,6 +240,32 @@ function describe(ctx: AlertContext): string {
     lines.push(
       `*Approved this sweep* ${f.approved} (limit ${f.limit}); *held pending* ${f.held}: ` +
         "they are approved by later sweeps if they still pass",
+    );
+  }
+  if (ctx.repeats && ctx.repeats.count > 0) {
+    lines.push(
+      `*Repeats* ${ctx.repeats.count} similar alert(s) for this node and these reasons were not sent on their own` +
+        (ctx.repeats.lastAlertAt ? ` since the last one at ${ctx.repeats.lastAlertAt.toISOString()}` : ""),
+    );
+  }
+  if (ctx.nodeFlood) {
+    const f = ctx.nodeFlood;
+    lines.push(
+      `*Node* \`${inline(f.node)}\` has ${f.pending} pending kubelet-serving CSRs; only its newest ${f.examined} are examined per sweep. ` +
+        "Other nodes are not held back.",
+    );
+  }
+  if (ctx.summary) {
+    const s = ctx.summary;
+    lines.push(
+      `*Over the alert budget* ${s.total} more alert(s) this sweep (budget ${s.budget}), about ${s.nodes} node(s); ` +
+        "each CSR's decision is in the approver's logs and its conditions",
+    );
+    lines.push(`*By kind* ${s.byKind.map((k) => `${k.kind} ${k.count}`).join(", ")}`);
+    lines.push(`*By reason* ${s.byCode.map((c) => `${c.code} ${c.count}`).join(", ")}`);
+    lines.push(
+      `*By node* ${s.byNode.map((n) => `\`${inline(n.node, 100)}\` ${n.count}`).join(", ")}` +
+        (s.nodes > s.byNode.length ? ` (+${s.nodes - s.byNode.length} more nodes)` : ""),
     );
   }
   if (ctx.error !== undefined) lines.push(`*Error* ${inline(ctx.error, 1000)}`);
@@ -268,6 +315,17 @@ function nextSteps(ctx: AlertContext): string[] {
       return [
         `Read the Failed condition: \`kubectl get csr ${csr} -o jsonpath='{.status.conditions}'\``,
         "Check the signer's logs in kube-controller-manager",
+      ];
+    case "node-flood":
+      return [
+        "A kubelet files a new CSR about every 15 minutes while unanswered; many more means a misconfigured or compromised node",
+        `List its CSRs: \`kubectl get csr --field-selector spec.signerName=kubernetes.io/kubelet-serving\` and look at the requester above`,
+        "If the node is compromised, cordon and replace the instance",
+      ];
+    case "summary":
+      return [
+        "Read the individual decisions in the approver's logs (one line per CSR) or with `kubectl get csr`",
+        "Raise `maxAlertsPerSweep` only if the channel can take it: Slack webhooks accept about one message per second",
       ];
     case "cluster-error":
       return [
@@ -320,6 +378,26 @@ function additionalContext(ctx: AlertContext, listItems: number): Record<string,
     context.maxApprovalsPerSweep = String(ctx.floodGuard.limit);
   }
   if (ctx.error !== undefined) context.error = cleanClip(ctx.error, 4 * ALERT_LIMITS.contextValue);
+  if (ctx.repeats) {
+    context.repeats = String(ctx.repeats.count);
+    if (ctx.repeats.lastAlertAt) context.lastAlertAt = ctx.repeats.lastAlertAt.toISOString();
+  }
+  if (ctx.nodeFlood) {
+    context.node = scalar(ctx.nodeFlood.node);
+    context.pendingCsrs = String(ctx.nodeFlood.pending);
+    context.examinedCsrs = String(ctx.nodeFlood.examined);
+  }
+  if (ctx.summary) {
+    const s = ctx.summary;
+    context.summarizedAlerts = String(s.total);
+    context.alertBudget = String(s.budget);
+    context.summarizedNodes = String(s.nodes);
+    context.byKind = JSON.stringify(Object.fromEntries(s.byKind.map((k) => [k.kind, k.count])));
+    context.byReason = JSON.stringify(Object.fromEntries(s.byCode.map((c) => [c.code, c.count])));
+    context.byNode = JSON.stringify(
+      s.byNode.slice(0, listItems).map((n) => ({ node: contextItem(n.node), count: n.count })),
+    );
+  }
   return context;
 }
 
@@ -392,7 +470,15 @@ function cleanClip(value: string, max: number): string {
 function attributesFor(ctx: AlertContext): Alert["attributes"] {
   const reason =
     ctx.decision?.reasons[0]?.code ??
-    (ctx.kind === "flood-guard" ? "FLOOD_GUARD" : ctx.kind === "cluster-error" ? "CLUSTER_ERROR" : "NONE");
+    (ctx.kind === "flood-guard"
+      ? "FLOOD_GUARD"
+      : ctx.kind === "cluster-error"
+        ? "CLUSTER_ERROR"
+        : ctx.kind === "node-flood"
+          ? "NODE_FLOOD"
+          : ctx.kind === "summary"
+            ? "SUMMARY"
+            : "NONE");
   const decision = ctx.decision?.decision ?? ctx.kind;
   const attribute = (value: string) => ({
     DataType: "String" as const,

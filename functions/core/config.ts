@@ -70,7 +70,10 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   maxExpirationSeconds: 31_708_800,
   extraDnsNames: [],
   trustNodeProviderId: false,
-  maxApprovalsPerSweep: 100,
+  maxApprovalsPerSweep: "auto",
+  maxPendingPerNode: 20,
+  maxAlertsPerSweep: 20,
+  alertRepeatWindowSeconds: 3600,
 }) as ClusterPolicySettings;
 
 export const DEFAULT_SWEEP: SweepConfig = Object.freeze({
@@ -135,10 +138,31 @@ const SETTING_REFERENCE: {
   },
   {
     key: "maxApprovalsPerSweep",
-    type: "positive integer",
-    default: "`100`",
+    type: "positive integer \\| `auto`",
+    default: "`auto`",
     description:
-      "Flood guard: beyond this many approvals in one cluster and sweep, approve nothing more and alert.",
+      "Cluster-wide flood guard: beyond this many approvals in one cluster and sweep, approve nothing more and alert. `auto`: the larger of 100 and a quarter of the cluster's nodes, so a rotation of every node is approved within 4 sweeps.",
+  },
+  {
+    key: "maxPendingPerNode",
+    type: "positive integer",
+    default: "`20`",
+    description:
+      "Per-node flood guard: only a node's newest this many pending CSRs are examined in a sweep; a node with more trips its own guard (one alert naming it), never another node's approvals.",
+  },
+  {
+    key: "maxAlertsPerSweep",
+    type: "positive integer",
+    default: "`20`",
+    description:
+      "Alerts per cluster and sweep; one summary alert (counts by node and reason code) covers the rest.",
+  },
+  {
+    key: "alertRepeatWindowSeconds",
+    type: "integer 60–86400",
+    default: "`3600`",
+    description:
+      "A node denied again for the same reasons alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (denied ones are deleted after 1 hour by kube-controller-manager).",
   },
   {
     key: "clusterTag",
@@ -362,9 +386,9 @@ function booleanAt(path: string, value: unknown): boolean {
   return value;
 }
 
-function positiveIntegerAt(path: string, value: unknown): number {
+function positiveIntegerAt(path: string, value: unknown, orElse?: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    fail(path, "a positive integer", value);
+    fail(path, orElse ? `a positive integer or ${orElse}` : "a positive integer", value);
   }
   return value;
 }
@@ -495,7 +519,22 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
     out.trustNodeProviderId = booleanAt(at("trustNodeProviderId"), source.trustNodeProviderId);
   }
   if (source.maxApprovalsPerSweep !== undefined) {
-    out.maxApprovalsPerSweep = positiveIntegerAt(at("maxApprovalsPerSweep"), source.maxApprovalsPerSweep);
+    out.maxApprovalsPerSweep =
+      source.maxApprovalsPerSweep === "auto"
+        ? "auto"
+        : positiveIntegerAt(at("maxApprovalsPerSweep"), source.maxApprovalsPerSweep, '"auto"');
+  }
+  if (source.maxPendingPerNode !== undefined) {
+    out.maxPendingPerNode = positiveIntegerAt(at("maxPendingPerNode"), source.maxPendingPerNode);
+  }
+  if (source.maxAlertsPerSweep !== undefined) {
+    out.maxAlertsPerSweep = positiveIntegerAt(at("maxAlertsPerSweep"), source.maxAlertsPerSweep);
+  }
+  if (source.alertRepeatWindowSeconds !== undefined) {
+    const value = positiveIntegerAt(at("alertRepeatWindowSeconds"), source.alertRepeatWindowSeconds);
+    if (value < 60 || value > 86_400)
+      fail(at("alertRepeatWindowSeconds"), "an integer from 60 to 86400", value);
+    out.alertRepeatWindowSeconds = value;
   }
   if (source.clusterTag !== undefined) {
     out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);

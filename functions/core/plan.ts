@@ -16,8 +16,8 @@ export const ALERTED_CONDITION = "CsrApproverAlerted";
 
 export const NOT_ISSUED_AFTER_SECONDS = 600;
 
-/** The per-CSR alert kinds (flood-guard and cluster-error are per cluster). */
-export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "cluster-error">;
+/** The per-CSR alert kinds (the others are per cluster or per node). */
+export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "cluster-error" | "node-flood" | "summary">;
 
 export type Plan =
   | { action: "none" }
@@ -70,24 +70,71 @@ function alertOnce(csr: CsrObject, kind: Exclude<AlertKind, "denied">): Plan {
   return alertedKinds(csr).has(kind) ? { action: "none" } : { action: "alert", alert: kind };
 }
 
-export function alertedKinds(csr: CsrObject): Set<string> {
-  const marker = csr.status?.conditions?.find((c) => c.type === ALERTED_CONDITION);
-  return new Set((marker?.message ?? "").split(/[\s,]+/).filter(Boolean));
+/**
+ * How an alert about a CSR went out: on its own (`alert`), left out as a repeat of one sent
+ * within the repeat window (`repeat`), or counted in the sweep's summary alert (`summary`).
+ */
+export type Delivery = "alert" | "repeat" | "summary";
+
+/** One entry of the alert marker: which alert, how it went out, for which reason codes. */
+export interface MarkerEntry {
+  kind: string;
+  via: Delivery;
+  codes: string[];
 }
 
-/** The conditions to write after publishing `kind`: existing ones kept, the marker updated. */
-export function withAlertMarker(csr: CsrObject, kind: AlertKind): CsrCondition[] {
-  const kinds = [...alertedKinds(csr), kind].filter((k, i, all) => all.indexOf(k) === i);
-  const others = (csr.status?.conditions ?? []).filter((c) => c.type !== ALERTED_CONDITION);
+/**
+ * The marker's message lists its entries separated by spaces, each `kind:via:CODE+CODE`
+ * (v0.1 wrote bare kinds separated by commas: read as delivered on their own). We write it
+ * ourselves and only through the approval subresource, so it is trusted like Denied.
+ */
+export function markerEntries(csr: CsrObject): MarkerEntry[] {
+  const marker = csr.status?.conditions?.find((c) => c.type === ALERTED_CONDITION);
+  return (marker?.message ?? "")
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((token) => {
+      const [kind = "", via, codes] = token.split(":");
+      return {
+        kind,
+        via: via === "repeat" || via === "summary" ? via : "alert",
+        codes: (codes ?? "").split("+").filter(Boolean),
+      };
+    });
+}
+
+export function alertedKinds(csr: CsrObject): Set<string> {
+  return new Set(markerEntries(csr).map((e) => e.kind));
+}
+
+/** The conditions with the marker extended by `entries` (an entry of the same kind is replaced). */
+export function withAlertMarkers(conditions: CsrCondition[], entries: MarkerEntry[]): CsrCondition[] {
+  const existing = conditions.find((c) => c.type === ALERTED_CONDITION);
+  const kept = existing ? markerEntries({ ...EMPTY_CSR, status: { conditions: [existing] } }) : [];
+  const merged = [...kept.filter((e) => !entries.some((n) => n.kind === e.kind)), ...entries];
   return [
-    ...others,
+    ...conditions.filter((c) => c.type !== ALERTED_CONDITION),
     {
       type: ALERTED_CONDITION,
       status: "True",
       reason: "AlertPublished",
-      message: kinds.join(","),
+      message: merged.map((e) => `${e.kind}:${e.via}:${e.codes.join("+")}`).join(" "),
     },
   ];
+}
+const EMPTY_CSR: CsrObject = { metadata: { name: "" }, spec: { signerName: "", request: "" } };
+
+/** The conditions to write after publishing `kind`: existing ones kept, the marker updated. */
+export function withAlertMarker(csr: CsrObject, kind: AlertKind): CsrCondition[] {
+  return withAlertMarkers(csr.status?.conditions ?? [], [{ kind, via: "alert", codes: [] }]);
+}
+
+/** The follow-up alert a CSR we approved earlier needs now, if any (signer failed or silent). */
+export function followUpFor(csr: CsrObject, now: Date): "failed" | "not-issued" | undefined {
+  const plan = followUp(csr, now);
+  return plan.action === "alert" && (plan.alert === "failed" || plan.alert === "not-issued")
+    ? plan.alert
+    : undefined;
 }
 
 /** Existing conditions are never dropped: the new one is appended. */
@@ -95,7 +142,7 @@ export function withCondition(csr: CsrObject, condition: CsrCondition): CsrCondi
   return [...(csr.status?.conditions ?? []), condition];
 }
 
-function approvedCondition(d: Decision): CsrCondition {
+export function approvedCondition(d: Decision): CsrCondition {
   return {
     type: "Approved",
     status: "True",

@@ -149,7 +149,14 @@ export interface ClusterPolicySettings {
   extraDnsNames: string[]; // templates, e.g. "{{shortName}}.corp.example.com"
   trustNodeProviderId: boolean;
   clusterTag?: ClusterTag;
-  maxApprovalsPerSweep: number;
+  /** Cluster-wide backstop per sweep; "auto": max(100, a quarter of the cluster's nodes). */
+  maxApprovalsPerSweep: number | "auto";
+  /** CSRs of one requester examined per sweep (its newest); more pending trips its own flood guard. */
+  maxPendingPerNode: number;
+  /** Individual alerts per cluster and sweep; the rest are covered by one summary alert. */
+  maxAlertsPerSweep: number;
+  /** Repeated alerts of one node for the same reasons are sent once per this window. */
+  alertRepeatWindowSeconds: number;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// The Kubernetes edge of the sweep: list kubelet-serving CSRs once per cluster, list Nodes
+// The Kubernetes edge of the sweep: list kubelet-serving CSRs page by page, list Nodes
 // for the providerID cross-check, and write conditions through the approval subresource.
 // Thin by design: no policy here, only transport, timeouts and the 409 protocol.
 //
@@ -26,8 +26,21 @@ export interface ReadCsr {
 /** A CSR exactly as the apiserver served it (JSON), unknown fields included. */
 export type ApiCsr = CsrObject & Record<string, unknown>;
 
+/** What one paginated listing cost. */
+export interface ListStats {
+  pages: number;
+  items: number;
+}
+
+export const DEFAULT_PAGE_SIZE = 500;
+
 export interface KubeApi {
-  listKubeletServingCsrs(): Promise<ReadCsr[]>;
+  /**
+   * Lists kubelet-serving CSRs in pages of `pageSize` (limit/continue) and hands each one to
+   * `visit` as its page arrives, so the caller keeps only what it needs: memory follows the
+   * CSRs kept, not the cluster's history.
+   */
+  listKubeletServingCsrs(visit: (read: ReadCsr) => void, pageSize?: number): Promise<ListStats>;
   listNodes(): Promise<NodeObject[]>;
   readCsr(name: string): Promise<ReadCsr>;
   /** PUT …/approval with the resourceVersion read earlier; throws KubeError (status 409 on conflict). */
@@ -56,7 +69,7 @@ export interface KubeClientOptions {
 
 const CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const KUBELET_SERVING_SELECTOR = `spec.signerName=${KUBELET_SERVING_SIGNER}`;
-const MAX_RESPONSE_BYTES = 256 * 1024 * 1024; // a list far beyond any real cluster's
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024; // one page (or Node list) far beyond any real one
 
 interface Response {
   status: number;
@@ -155,20 +168,49 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 
   return {
-    async listKubeletServingCsrs() {
-      const list = (await send("list certificatesigningrequests", "GET", CSR_PATH, {
-        fieldSelector: KUBELET_SERVING_SELECTOR,
-      })) as { items?: unknown[] };
-      return (list.items ?? []).map(toRead);
+    async listKubeletServingCsrs(visit, pageSize = DEFAULT_PAGE_SIZE) {
+      const stats: ListStats = { pages: 0, items: 0 };
+      let token: string | undefined;
+      do {
+        // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
+        // the listing fails and the cluster's CSRs wait for the next sweep.
+        const page = (await send("list certificatesigningrequests", "GET", CSR_PATH, {
+          fieldSelector: KUBELET_SERVING_SELECTOR,
+          limit: String(pageSize),
+          ...(token ? { continue: token } : {}),
+        })) as { items?: unknown[]; metadata?: { continue?: unknown } };
+        stats.pages += 1;
+        for (const item of page.items ?? []) {
+          stats.items += 1;
+          visit(toRead(item));
+        }
+        const next = page.metadata?.continue;
+        token = typeof next === "string" && next !== "" ? next : undefined;
+      } while (token !== undefined);
+      return stats;
     },
     async listNodes() {
-      const list = (await send("list nodes", "GET", "/api/v1/nodes")) as {
-        items?: { metadata?: { name?: string }; spec?: { providerID?: string } }[];
-      };
-      return (list.items ?? []).map((n) => ({
-        metadata: { name: n.metadata?.name ?? "" },
-        spec: { ...(n.spec?.providerID ? { providerID: n.spec.providerID } : {}) },
-      }));
+      // Paginated like the CSRs: a Node object is several KiB, and only name and providerID are kept.
+      const nodes: NodeObject[] = [];
+      let token: string | undefined;
+      do {
+        const page = (await send("list nodes", "GET", "/api/v1/nodes", {
+          limit: String(DEFAULT_PAGE_SIZE),
+          ...(token ? { continue: token } : {}),
+        })) as {
+          items?: { metadata?: { name?: string }; spec?: { providerID?: string } }[];
+          metadata?: { continue?: unknown };
+        };
+        for (const n of page.items ?? []) {
+          nodes.push({
+            metadata: { name: n.metadata?.name ?? "" },
+            spec: { ...(n.spec?.providerID ? { providerID: n.spec.providerID } : {}) },
+          });
+        }
+        const next = page.metadata?.continue;
+        token = typeof next === "string" && next !== "" ? next : undefined;
+      } while (token !== undefined);
+      return nodes;
     },
     async readCsr(name) {
       return toRead(

@@ -1,8 +1,28 @@
 // One sweep (SPEC §6): resolve clusters → per cluster, concurrently and isolated:
-// list CSRs → gather EC2 facts and Nodes → decide (pure) → plan (pure) → act → alert.
+// list CSRs (paginated, decided ones dropped at once) → gather EC2 facts and Nodes →
+// decide (pure) → plan the whole cluster fairly (pure, core/fairness.ts) → act → alert.
 // Every error on the way turns into `wait` for the CSRs it touches; never approve/deny.
 import type { Config } from "../core/config.js";
-import { planFor, withAlertMarker, withCondition, type AlertKind, type Plan } from "../core/plan.js";
+import {
+  AlertHistory,
+  PendingSet,
+  holdsCertificate,
+  isDecided,
+  planCluster,
+  requesterOf,
+  type AlertWork,
+  type CsrAlertKind,
+  type CsrWork,
+  type DenialSummary,
+  type FollowUp,
+} from "../core/fairness.js";
+import {
+  followUpFor,
+  withAlertMarkers,
+  withCondition,
+  type Delivery,
+  type MarkerEntry,
+} from "../core/plan.js";
 import { parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
@@ -20,7 +40,7 @@ import type { AwsClientCache } from "./aws.js";
 import { resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { describeInstancesForNodes } from "./facts.js";
-import { publishDecisionAlert, type AlertPublisher } from "./publish.js";
+import type { AlertPublisher } from "./publish.js";
 
 export type CsrAction =
   | "approved"
@@ -28,7 +48,9 @@ export type CsrAction =
   | "would-approve"
   | "would-deny"
   | "left-pending"
-  | "flood-guarded"
+  | "flood-guarded" // over the cluster-wide maxApprovalsPerSweep: left pending
+  | "held" // valid, but a newer CSR of the same instance was approved (one per instance per sweep)
+  | "deferred" // the Lambda's time ran short: left for the next sweep
   | "waiting"
   | "skipped"
   | "alerted"
@@ -43,7 +65,9 @@ export interface CsrOutcome {
   decision: DecisionKind;
   action: CsrAction;
   reasons: Reason[];
-  alert?: AlertKind;
+  alert?: CsrAlertKind;
+  /** How the alert went out: on its own, as a repeat within the window, or in the summary. */
+  delivery?: Delivery;
   error?: string;
 }
 
@@ -54,9 +78,18 @@ export interface ClusterOutcome {
   status: "ok" | "failed" | "deferred";
   error?: string;
   mode: "enforce" | "dry-run";
+  /** Pending CSRs examined, and follow-ups; CSRs decided earlier are only counted in `listed`. */
   csrs: CsrOutcome[];
+  /** The cluster-wide backstop (maxApprovalsPerSweep) held approvals back. */
   floodGuardTripped: boolean;
   durationMs: number;
+  listed: number;
+  pending: number;
+  /** Pending CSRs beyond maxPendingPerNode of their node: not examined this sweep. */
+  notExamined: number;
+  nodeFloods: { node: string; pending: number; examined: number }[];
+  approvalLimit?: number;
+  alertsSent: number;
 }
 
 export interface SweepReport {
@@ -106,9 +139,7 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
       status: "failed" as const,
       error: f.error,
       mode: "enforce" as const,
-      csrs: [],
-      floodGuardTripped: false,
-      durationMs: 0,
+      ...EMPTY_COUNTS,
     }));
 
   const targets = resolved.targets.filter((t) => wanted(t.facts.name));
@@ -139,6 +170,8 @@ const ACTIONS: CsrAction[] = [
   "would-deny",
   "left-pending",
   "flood-guarded",
+  "held",
+  "deferred",
   "waiting",
   "skipped",
   "alerted",
@@ -152,11 +185,20 @@ function deferred(target: ClusterTarget): ClusterOutcome {
     source: target.source,
     status: "deferred",
     mode: target.settings.mode,
-    csrs: [],
-    floodGuardTripped: false,
-    durationMs: 0,
+    ...EMPTY_COUNTS,
   };
 }
+
+const EMPTY_COUNTS = {
+  csrs: [],
+  floodGuardTripped: false,
+  durationMs: 0,
+  listed: 0,
+  pending: 0,
+  notExamined: 0,
+  nodeFloods: [],
+  alertsSent: 0,
+} satisfies Partial<ClusterOutcome>;
 
 /** One cluster, isolated: any throw ends up as a `failed` outcome, never in another cluster. */
 export async function sweepCluster(
@@ -177,6 +219,11 @@ export async function sweepCluster(
     csrs: [],
     floodGuardTripped: false,
     durationMs: 0,
+    listed: 0,
+    pending: 0,
+    notExamined: 0,
+    nodeFloods: [],
+    alertsSent: 0,
   };
   try {
     const connect = async (): Promise<KubeApi> =>
@@ -187,39 +234,85 @@ export async function sweepCluster(
         ...(target.caData ? { caData: target.caData } : {}),
       });
     let kube = await connect();
-    let reads: ReadCsr[];
+    let listing: Listing;
     try {
-      reads = await kube.listKubeletServingCsrs();
+      listing = await listCsrs(kube, settings, now);
     } catch (err) {
       if (!(err instanceof KubeError && err.status === 401)) throw err;
       // A token kept from an earlier sweep may have been rotated away: one fresh try.
       target.forgetToken();
       kube = await connect();
-      reads = await kube.listKubeletServingCsrs();
+      listing = await listCsrs(kube, settings, now);
     }
-    const pending = reads.filter((r) => !isDecided(r));
+    const kept = listing.pending.items();
+    outcome.listed = listing.listed;
+    outcome.pending = listing.pendingSeen;
+    outcome.notExamined = listing.pendingSeen - kept.length;
 
     // Facts are gathered once for the whole cluster; an error becomes `unavailable`, which
     // the policy turns into `wait` for every CSR that needs it.
     let instances: PolicyInput["instances"] = [];
     let nodes: PolicyInput["nodes"] = [];
-    if (pending.length > 0) {
+    if (kept.length > 0 || listing.followUps.length > 0) {
       nodes = await kube.listNodes().catch((err: unknown) => ({
         unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
       }));
-      instances = await gatherInstances(deps, target, pending, Array.isArray(nodes) ? nodes : []);
+    }
+    if (kept.length > 0) {
+      instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
     }
 
-    const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, approvals: 0 };
-    for (const read of reads) {
-      const result = await handleCsr(ctx, read);
-      outcome.csrs.push(result);
-      logDecision(deps.log, result);
+    const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0 };
+    const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
+    const plan = planCluster({
+      candidates,
+      followUps: listing.followUps,
+      overflows: listing.pending.overflows(),
+      certified: listing.certified,
+      history: listing.history,
+      settings,
+      nodeCount: Array.isArray(nodes) ? nodes.length : 0,
+      now: now(),
+    });
+    outcome.approvalLimit = plan.approvalLimit;
+    outcome.nodeFloods = listing.pending.overflows().map((o) => ({
+      node: nodeName(o.requester),
+      pending: o.pending,
+      examined: o.examined,
+    }));
+
+    // What the plan does not touch is reported from its decision.
+    const touched = new Set<ReadCsr>([...plan.approvals, ...plan.work].map((w) => w.item));
+    const heldWhy = new Map(plan.held.map((h) => [h.item, h.why]));
+    for (const c of candidates) {
+      if (touched.has(c.item)) continue;
+      const why = heldWhy.get(c.item);
+      const action: CsrAction =
+        why === "would-approve"
+          ? "would-approve"
+          : why === "cluster-guard"
+            ? "flood-guarded"
+            : why === "superseded"
+              ? "held"
+              : c.decision.decision === "wait"
+                ? "waiting"
+                : "skipped";
+      outcome.csrs.push({ ...outcomeOf(ctx, c.decision), action });
     }
-    if (outcome.csrs.some((c) => c.action === "flood-guarded")) {
+
+    // Approvals first: slow denials never hold a legitimate node back.
+    outcome.csrs.push(...(await mapBounded(plan.approvals, WRITE_CONCURRENCY, (w) => approveOne(ctx, w))));
+    if (plan.clusterGuard) {
       outcome.floodGuardTripped = true;
-      await alertFloodGuard(ctx, outcome);
+      await alertFloodGuard(ctx, plan.clusterGuard);
     }
+    // The summary goes out before any write it covers; if it cannot, those writes wait.
+    const summarySent = plan.summary ? await publishSummary(ctx, plan.summary) : true;
+    outcome.csrs.push(
+      ...(await mapBounded(plan.work, WRITE_CONCURRENCY, (w) => carryOut(ctx, w, summarySent))),
+    );
+    outcome.alertsSent = ctx.published;
+    for (const o of outcome.csrs) logDecision(deps.log, o);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -229,6 +322,9 @@ export async function sweepCluster(
   return outcome;
 }
 
+/** Writes in flight per cluster: enough to approve a fleet rotation in seconds, few enough for any apiserver. */
+const WRITE_CONCURRENCY = 8;
+
 interface ClusterContext {
   target: ClusterTarget;
   settings: ClusterPolicySettings;
@@ -237,11 +333,56 @@ interface ClusterContext {
   instances: PolicyInput["instances"];
   nodes: PolicyInput["nodes"];
   now: () => Date;
-  approvals: number;
+  published: number;
 }
 
-function isDecided(read: ReadCsr): boolean {
-  return (read.csr.status?.conditions ?? []).some((c) => ["Approved", "Denied", "Failed"].includes(c.type));
+interface Listing {
+  listed: number;
+  pendingSeen: number;
+  pending: PendingSet<ReadCsr>;
+  followUps: FollowUp<ReadCsr>[];
+  certified: Set<string>;
+  history: AlertHistory;
+}
+
+/**
+ * One paginated pass over the cluster's kubelet-serving CSRs. Decided CSRs are dropped at once
+ * (their request is never parsed): only what they tell about certificates held, alerts sent
+ * and follow-ups due is kept.
+ */
+async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () => Date): Promise<Listing> {
+  const listing: Listing = {
+    listed: 0,
+    pendingSeen: 0,
+    pending: new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr),
+    followUps: [],
+    certified: new Set(),
+    history: new AlertHistory(),
+  };
+  const at = now();
+  await kube.listKubeletServingCsrs((read) => {
+    listing.listed += 1;
+    const csr = read.csr;
+    if (csr.status?.conditions?.length) listing.history.addFrom(csr);
+    if (!isDecided(csr)) {
+      listing.pendingSeen += 1;
+      listing.pending.add(read);
+      return;
+    }
+    if (holdsCertificate(csr)) listing.certified.add(requesterOf(csr));
+    const kind = followUpFor(csr, at);
+    if (kind) listing.followUps.push({ item: read, csr, kind });
+  });
+  return listing;
+}
+
+function nodeName(requester: string): string {
+  return requester.startsWith("system:node:") ? requester.slice("system:node:".length) : requester;
+}
+
+function timeIsShort(ctx: ClusterContext): boolean {
+  const left = ctx.deps.remainingMillis?.();
+  return left !== undefined && left < ctx.deps.config.sweep.minRemainingMillis;
 }
 
 async function gatherInstances(
@@ -294,85 +435,123 @@ function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {
   });
 }
 
-async function handleCsr(ctx: ClusterContext, first: ReadCsr): Promise<CsrOutcome> {
-  let read = first;
-  let published: AlertKind | undefined;
-  // At most two rounds: the second only after a 409, with a fresh read and a fresh decision.
-  for (let round = 0; round < 2; round++) {
-    const decision = decideOne(ctx, read);
-    const plan = planFor(decision, read.csr, {
-      mode: ctx.settings.mode,
-      deny: ctx.settings.deny,
-      maxApprovalsPerSweep: ctx.settings.maxApprovalsPerSweep,
-      approvalsSoFar: ctx.approvals,
-      now: ctx.now(),
-    });
-    const base = outcomeOf(ctx, decision);
+/**
+ * A write whose CSR changed since it was listed (409) is re-read and re-decided once: it goes
+ * ahead only if the decision is still the same; otherwise the next sweep looks again.
+ */
+async function writeWithReread(
+  ctx: ClusterContext,
+  work: CsrWork<ReadCsr>,
+  conditionsFor: (read: ReadCsr) => CsrCondition[],
+): Promise<"written" | "decided-meanwhile" | "changed"> {
+  let read = work.item;
+  for (let round = 0; ; round++) {
     try {
-      return await carryOut(ctx, read, decision, plan, base, published, (kind) => (published = kind));
+      await writeConditions(ctx, read, conditionsFor(read));
+      return "written";
     } catch (err) {
-      if (err instanceof KubeError && err.status === 409 && round === 0) {
-        try {
-          read = await ctx.kube.readCsr(read.csr.metadata.name);
-        } catch (readErr) {
-          return { ...base, action: "error", error: errorMessage(readErr) };
-        }
-        continue;
-      }
-      return { ...base, action: "error", error: errorMessage(err) };
+      if (!(err instanceof KubeError && err.status === 409) || round > 0) throw err;
+      read = await ctx.kube.readCsr(read.csr.metadata.name);
+      if (isDecided(read.csr)) return "decided-meanwhile";
+      const again = decideOne(ctx, read);
+      const same =
+        again.decision === work.decision.decision && codesOf(again).join() === codesOf(work.decision).join();
+      if (!same) return "changed";
     }
   }
-  return { ...outcomeOf(ctx, decideOne(ctx, read)), action: "error", error: "conflict persisted" };
 }
 
+function codesOf(d: Decision): string[] {
+  return d.reasons.map((r) => r.code);
+}
+
+async function approveOne(ctx: ClusterContext, work: CsrWork<ReadCsr>): Promise<CsrOutcome> {
+  const base = outcomeOf(ctx, work.decision);
+  if (timeIsShort(ctx)) return { ...base, action: "deferred" };
+  try {
+    const result = await writeWithReread(ctx, work, (read) => withCondition(read.csr, work.condition!));
+    if (result === "decided-meanwhile") return { ...base, action: "skipped" };
+    if (result === "changed") return { ...base, decision: "wait", action: "waiting", error: CHANGED };
+    return { ...base, action: "approved" };
+  } catch (err) {
+    return { ...base, action: "error", error: errorMessage(err) };
+  }
+}
+const CHANGED = "the CSR changed during the sweep: decided again next sweep";
+
+/**
+ * Denials and alert markers: alerts sent on their own are published first; no denial is
+ * written unless its alert went out (on its own, as a repeat of one within the window, or in
+ * the summary published just before). A publish failure leaves the CSR for the next sweep.
+ */
 async function carryOut(
   ctx: ClusterContext,
-  read: ReadCsr,
-  decision: Decision,
-  plan: Plan,
-  base: CsrOutcome,
-  alreadyPublished: AlertKind | undefined,
-  markPublished: (kind: AlertKind) => void,
+  work: CsrWork<ReadCsr>,
+  summarySent: boolean,
 ): Promise<CsrOutcome> {
   const readOnly = ctx.deps.readOnly === true;
-  switch (plan.action) {
-    case "none":
-      return { ...base, action: decision.decision === "wait" ? "waiting" : "skipped" };
-    case "would-approve":
-      return { ...base, action: "would-approve" };
-    case "flood-guarded":
-      return { ...base, action: "flood-guarded" };
-    case "approve":
-      await writeConditions(ctx, read, withCondition(read.csr, plan.condition));
-      ctx.approvals += 1;
-      return { ...base, action: "approved" };
-    case "deny": {
-      // No denial without its alert: publish first; a failed publish leaves the CSR pending.
-      if (alreadyPublished !== "denied") {
-        const sent = await publish(ctx, decision, "denied");
-        if (sent !== true) return { ...base, decision: "wait", action: "waiting", error: sent };
-        markPublished("denied");
-      }
-      await writeConditions(ctx, read, withCondition(read.csr, plan.condition));
-      return { ...base, action: "denied", alert: "denied" };
+  const denial = work.alerts.find((a) => a.kind === "denied");
+  const own = work.alerts.find((a) => a.kind !== "node-flood");
+  const base: CsrOutcome = {
+    ...outcomeOf(ctx, work.decision),
+    action: actionOf(work, own),
+    ...(own ? { alert: own.kind, delivery: own.delivery } : {}),
+  };
+  if (timeIsShort(ctx)) return { ...base, action: "deferred" };
+  const recorded: MarkerEntry[] = [];
+  let failure: string | undefined;
+  for (const alert of work.alerts) {
+    if (alert.delivery === "summary" && !summarySent) {
+      failure = "the summary alert was not published";
+      continue;
     }
-    case "alert": {
-      const action: CsrAction =
-        plan.alert === "would-deny"
-          ? "would-deny"
-          : plan.alert === "left-pending"
-            ? "left-pending"
-            : "alerted";
-      if (readOnly) return { ...base, action, alert: plan.alert };
-      if (alreadyPublished !== plan.alert) {
-        const sent = await publish(ctx, decision, plan.alert);
-        if (sent !== true) return { ...base, action, error: sent };
-        markPublished(plan.alert);
+    if (alert.delivery === "alert" && !readOnly) {
+      const sent = await publish(ctx, alert);
+      if (sent !== true) {
+        failure = sent;
+        continue;
       }
-      // The marker makes the alert once-only; if writing it fails, the next sweep alerts again.
-      await writeConditions(ctx, read, withAlertMarker(read.csr, plan.alert));
-      return { ...base, action, alert: plan.alert };
     }
+    recorded.push({ kind: alert.kind, via: alert.delivery, codes: alert.codes });
+  }
+  if (readOnly) return base;
+  const denialRecorded = denial !== undefined && recorded.some((e) => e.kind === "denied");
+  if (denial && !denialRecorded) {
+    // No denial without its alert: the CSR stays pending and is looked at again next sweep.
+    return { ...base, decision: "wait", action: "waiting", ...(failure ? { error: failure } : {}) };
+  }
+  if (recorded.length === 0) return { ...base, ...(failure ? { error: failure } : {}) };
+  try {
+    const result = await writeWithReread(ctx, work, (read) =>
+      withAlertMarkers(
+        work.action === "deny"
+          ? withCondition(read.csr, work.condition!)
+          : (read.csr.status?.conditions ?? []),
+        recorded,
+      ),
+    );
+    if (result === "decided-meanwhile") return { ...base, action: "skipped" };
+    if (result === "changed") return { ...base, decision: "wait", action: "waiting", error: CHANGED };
+    return { ...base, ...(failure ? { error: failure } : {}) };
+  } catch (err) {
+    return { ...base, action: "error", error: errorMessage(err) };
+  }
+}
+
+function actionOf(work: CsrWork<ReadCsr>, own: AlertWork | undefined): CsrAction {
+  switch (own?.kind) {
+    case "denied":
+      return "denied";
+    case "would-deny":
+      return "would-deny";
+    case "left-pending":
+      return "left-pending";
+    case "not-issued":
+    case "failed":
+      return "alerted";
+    default:
+      // Only a node-flood marker rides on this CSR: report what its decision says.
+      return work.decision.decision === "wait" ? "waiting" : "held";
   }
 }
 
@@ -399,38 +578,70 @@ async function writeConditions(
 }
 const WRITE_RETRIES = 2;
 
-async function publish(ctx: ClusterContext, decision: Decision, kind: AlertKind): Promise<true | string> {
+async function publish(ctx: ClusterContext, alert: AlertWork): Promise<true | string> {
   if (!ctx.deps.alerts) return "no alert topic configured";
   try {
-    await publishDecisionAlert(ctx.deps.alerts, {
-      kind,
-      decision,
+    await ctx.deps.alerts.publish({
+      kind: alert.kind,
       cluster: ctx.target.facts,
       dryRun: ctx.settings.mode === "dry-run",
       now: ctx.now(),
+      ...(alert.kind === "node-flood"
+        ? { nodeFlood: { node: nodeName(alert.requester), ...alert.flood! } }
+        : alert.decision
+          ? { decision: alert.decision }
+          : {}),
+      ...(alert.repeats > 0
+        ? {
+            repeats: {
+              count: alert.repeats,
+              ...(alert.lastAlertAt ? { lastAlertAt: alert.lastAlertAt } : {}),
+            },
+          }
+        : {}),
     });
+    ctx.published += 1;
     return true;
   } catch (err) {
     const message = `alert not published: ${errorMessage(err)}`;
-    ctx.deps.log.warn(message, { cluster: ctx.target.facts.name, csr: decision.name });
+    ctx.deps.log.warn(message, { cluster: ctx.target.facts.name, alertKind: alert.kind });
     return message;
   }
 }
 
-async function alertFloodGuard(ctx: ClusterContext, outcome: ClusterOutcome): Promise<void> {
-  if (!ctx.deps.alerts || ctx.deps.readOnly) return;
-  const held = outcome.csrs.filter((c) => c.action === "flood-guarded").length;
+async function publishSummary(ctx: ClusterContext, summary: DenialSummary): Promise<boolean> {
+  if (ctx.deps.readOnly) return true;
+  if (!ctx.deps.alerts) return false;
   try {
-    await ctx.deps.alerts.publishFloodGuard({
+    await ctx.deps.alerts.publish({
+      kind: "summary",
       cluster: ctx.target.facts,
-      approved: ctx.approvals,
-      held,
-      limit: ctx.settings.maxApprovalsPerSweep,
+      dryRun: ctx.settings.mode === "dry-run",
       now: ctx.now(),
+      summary: { ...summary, budget: ctx.settings.maxAlertsPerSweep },
     });
+    ctx.published += 1;
+    return true;
+  } catch (err) {
+    ctx.deps.log.warn("summary alert not published: the denials it covers wait", {
+      cluster: ctx.target.facts.name,
+      error: errorMessage(err),
+    });
+    return false;
+  }
+}
+
+async function alertFloodGuard(
+  ctx: ClusterContext,
+  guard: { limit: number; approved: number; held: number },
+): Promise<void> {
+  if (!ctx.deps.alerts || ctx.deps.readOnly) return;
+  try {
+    await ctx.deps.alerts.publishFloodGuard({ cluster: ctx.target.facts, ...guard, now: ctx.now() });
+    ctx.published += 1;
   } catch (err) {
     ctx.deps.log.warn("flood-guard alert not published", {
-      cluster: outcome.cluster,
+      cluster: ctx.target.facts.name,
       error: errorMessage(err),
     });
   }

@@ -20,6 +20,8 @@ function totalsOf(clusters: ClusterOutcome[]): Record<CsrAction, number> {
     "would-deny": 0,
     "left-pending": 0,
     "flood-guarded": 0,
+    held: 0,
+    deferred: 0,
     waiting: 0,
     skipped: 0,
     alerted: 0,
@@ -74,6 +76,7 @@ const alreadyDecided: CsrOutcome = {
   reasons: [{ code: "ALREADY_DECIDED", message: "already Approved" }],
 };
 
+const COUNTS = { listed: 0, pending: 0, notExamined: 0, nodeFloods: [], alertsSent: 0 };
 const lab: ClusterOutcome = {
   cluster: "lab",
   region: "eu-west-1",
@@ -83,6 +86,7 @@ const lab: ClusterOutcome = {
   csrs: [approved, denied, heldBack, alreadyDecided],
   floodGuardTripped: false,
   durationMs: 230,
+  ...COUNTS,
 };
 const brokenEks: ClusterOutcome = {
   cluster: "prod",
@@ -94,6 +98,7 @@ const brokenEks: ClusterOutcome = {
   csrs: [],
   floodGuardTripped: false,
   durationMs: 0,
+  ...COUNTS,
 };
 
 describe("sweep table", () => {

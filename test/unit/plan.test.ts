@@ -131,7 +131,7 @@ describe("planFor: what the sweep does with a decision", () => {
     expect(added.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION, "Approved"]);
     const marked = withAlertMarker(existing, "not-issued");
     expect(marked.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION]);
-    expect(marked[1]?.message).toBe("would-deny,not-issued");
-    expect(withAlertMarker(csr([marker("failed")]), "failed")[0]?.message).toBe("failed");
+    expect(marked[1]?.message).toBe("would-deny:alert: not-issued:alert:");
+    expect(withAlertMarker(csr([marker("failed")]), "failed")[0]?.message).toBe("failed:alert:");
   });
 });

@@ -25,6 +25,9 @@ export function settings(overrides: Partial<ClusterPolicySettings> = {}): Cluste
     extraDnsNames: [],
     trustNodeProviderId: false,
     maxApprovalsPerSweep: 50,
+    maxPendingPerNode: 20,
+    maxAlertsPerSweep: 20,
+    alertRepeatWindowSeconds: 3600,
     ...overrides,
   };
 }

@@ -375,6 +375,9 @@ const inputArb: fc.Arbitrary<PolicyInput> = fc
       extraDnsNames: spec.extraDnsNames,
       trustNodeProviderId: spec.trustNodeProviderId,
       maxApprovalsPerSweep: 10,
+      maxPendingPerNode: 20,
+      maxAlertsPerSweep: 20,
+      alertRepeatWindowSeconds: 3600,
     };
     if (spec.clusterTag) settings.clusterTag = spec.clusterTag;
     return {

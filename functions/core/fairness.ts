@@ -1,0 +1,523 @@
+// Fair, bounded sweeps (SPEC §6 "Fairness and budgets"): what one cluster's sweep does with
+// its pending CSRs, decided as a whole. Pure: the sweep feeds in what it listed and decided
+// and carries the returned work out in order; it keeps no counters of its own.
+//
+// The rules, and why:
+// - Memory follows the pending CSRs, and a flooding requester cannot grow it: only each
+//   requester's newest `maxPendingPerNode` pending CSRs are kept (PendingSet); a requester with
+//   more trips its own flood guard (one alert naming it), nobody else's.
+// - At most one approval per instance per sweep, its newest valid CSR; instances whose node
+//   holds no issued certificate go first, then the oldest. So whatever one node creates,
+//   every other node's valid CSR is approved in the same sweep.
+// - The cluster-wide backstop is sized to the cluster (`auto`: max(100, nodes / 4)), so a
+//   rotation of every node is approved within 4 sweeps.
+// - At most `maxAlertsPerSweep` alerts on their own, handed out one per node per round (a
+//   flooding node cannot use up the budget); the rest are counted in one summary alert that
+//   goes out before the writes it covers. An alert of the same kind for the same node and
+//   reasons already sent within `alertRepeatWindowSeconds` is not sent again (a repeat);
+//   the next one after the window carries the count of repeats in between. The history is
+//   read from the markers on the cluster's own CSRs: no database.
+// - Order never depends on what a requester writes (names, SANs): only on creation times
+//   and UIDs, which the API server assigns.
+import type { AlertKind } from "./alert.js";
+import {
+  ALERTED_CONDITION,
+  APPROVED_REASON,
+  DENIED_REASON,
+  approvedCondition,
+  markerEntries,
+  planFor,
+  type Delivery,
+  type MarkerEntry,
+} from "./plan.js";
+import type { ClusterPolicySettings, CsrCondition, CsrObject, Decision } from "./types.js";
+
+/** The alerts a sweep sends about CSRs and nodes (flood-guard and cluster-error are per cluster). */
+export type CsrAlertKind = Exclude<AlertKind, "flood-guard" | "cluster-error" | "summary">;
+
+// ---------------------------------------------------------------------------------------
+// Age: the only order we use
+// ---------------------------------------------------------------------------------------
+
+function createdAt(csr: CsrObject): number {
+  const t = Date.parse(csr.metadata.creationTimestamp ?? "");
+  return Number.isFinite(t) ? t : 0;
+}
+
+/** Older first: creation time, then UID (both assigned by the API server), never the name. */
+export function compareAge(a: CsrObject, b: CsrObject): number {
+  const d = createdAt(a) - createdAt(b);
+  if (d !== 0) return d;
+  const ua = a.metadata.uid ?? "";
+  const ub = b.metadata.uid ?? "";
+  return ua < ub ? -1 : ua > ub ? 1 : 0;
+}
+
+export function requesterOf(csr: CsrObject): string {
+  return csr.spec.username ?? "";
+}
+
+// ---------------------------------------------------------------------------------------
+// Listing: what is kept of each listed CSR
+// ---------------------------------------------------------------------------------------
+
+export function isDecided(csr: CsrObject): boolean {
+  return (csr.status?.conditions ?? []).some((c) => ["Approved", "Denied", "Failed"].includes(c.type));
+}
+
+/**
+ * The newest `perRequester` pending CSRs of each requester, fed one at a time as pages
+ * arrive; everything else is counted and dropped at once.
+ */
+export class PendingSet<T> {
+  private readonly kept = new Map<string, T[]>(); // per requester, oldest first
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly perRequester: number,
+    private readonly csrOf: (item: T) => CsrObject,
+  ) {}
+
+  add(item: T): void {
+    const requester = requesterOf(this.csrOf(item));
+    this.seen.set(requester, (this.seen.get(requester) ?? 0) + 1);
+    const list = this.kept.get(requester) ?? [];
+    if (!this.kept.has(requester)) this.kept.set(requester, list);
+    // Insertion into a sorted list of at most perRequester + 1: linear in the cap, not the input.
+    let i = list.length;
+    while (i > 0 && compareAge(this.csrOf(list[i - 1] as T), this.csrOf(item)) > 0) i--;
+    list.splice(i, 0, item);
+    if (list.length > this.perRequester) list.shift();
+  }
+
+  items(): T[] {
+    return [...this.kept.values()].flat();
+  }
+
+  /** Requesters with more pending CSRs than were kept, and how many they have. */
+  overflows(): { requester: string; pending: number; examined: number }[] {
+    return [...this.seen]
+      .filter(([, pending]) => pending > this.perRequester)
+      .map(([requester, pending]) => ({ requester, pending, examined: this.perRequester }));
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const list of this.kept.values()) n += list.length;
+    return n;
+  }
+}
+
+/** Requesters whose node holds a certificate we (or anyone) had issued. */
+export function holdsCertificate(csr: CsrObject): boolean {
+  return (
+    (csr.status?.conditions ?? []).some((c) => c.type === "Approved") && Boolean(csr.status?.certificate)
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Alert history, read from the markers on the cluster's CSRs
+// ---------------------------------------------------------------------------------------
+
+interface HistoryEntry {
+  at: number;
+  via: Delivery;
+}
+
+export class AlertHistory {
+  private readonly byKey = new Map<string, HistoryEntry[]>();
+
+  static key(kind: string, requester: string, codes: readonly string[]): string {
+    return `${kind}\n${requester}\n${[...codes].sort().join("+")}`;
+  }
+
+  /** Records what the CSR's marker (or, from v0.1, our bare Denied condition) says was sent. */
+  addFrom(csr: CsrObject): void {
+    const conditions = csr.status?.conditions ?? [];
+    const marker = conditions.find((c) => c.type === ALERTED_CONDITION);
+    const denied = conditions.find((c) => c.type === "Denied" && c.reason === DENIED_REASON);
+    const requester = requesterOf(csr);
+    const entries = markerEntries(csr);
+    const at = timeOf(marker ?? denied, csr);
+    for (const entry of entries) {
+      // Denials: the codes are the ones our Denied condition lists when the marker has none.
+      const codes = entry.codes.length > 0 || entry.kind !== "denied" ? entry.codes : deniedCodes(denied);
+      this.add(AlertHistory.key(entry.kind, requester, codes), { at, via: entry.via });
+    }
+    if (denied && !entries.some((e) => e.kind === "denied")) {
+      this.add(AlertHistory.key("denied", requester, deniedCodes(denied)), {
+        at: timeOf(denied, csr),
+        via: "alert",
+      });
+    }
+  }
+
+  private add(key: string, entry: HistoryEntry): void {
+    const list = this.byKey.get(key);
+    if (list) list.push(entry);
+    else this.byKey.set(key, [entry]);
+  }
+
+  /** When an alert with this key last went out on its own, if ever (as far as the cluster remembers). */
+  lastAlertAt(key: string): number | undefined {
+    let last: number | undefined;
+    for (const e of this.byKey.get(key) ?? [])
+      if (e.via === "alert" && (last === undefined || e.at > last)) last = e.at;
+    return last;
+  }
+
+  /** Entries with this key not sent on their own since `since` (all of them when undefined). */
+  unsentSince(key: string, since: number | undefined): number {
+    return (this.byKey.get(key) ?? []).filter(
+      (e) => e.via !== "alert" && (since === undefined || e.at >= since),
+    ).length;
+  }
+}
+
+function timeOf(condition: CsrCondition | undefined, csr: CsrObject): number {
+  const t = Date.parse(condition?.lastUpdateTime ?? condition?.lastTransitionTime ?? "");
+  return Number.isFinite(t) ? t : createdAt(csr);
+}
+
+/** The codes of our own Denied condition: "csr-approver: denied (A, B): …". */
+function deniedCodes(denied: CsrCondition | undefined): string[] {
+  const match = /^csr-approver: denied \(([A-Z_, ]*)\)/.exec(denied?.message ?? "");
+  return match ? (match[1] ?? "").split(", ").filter(Boolean) : [];
+}
+
+// ---------------------------------------------------------------------------------------
+// The plan
+// ---------------------------------------------------------------------------------------
+
+export interface Candidate<T> {
+  item: T;
+  csr: CsrObject;
+  decision: Decision;
+}
+
+export interface FollowUp<T> {
+  item: T;
+  csr: CsrObject;
+  kind: "failed" | "not-issued";
+}
+
+export interface NodeOverflow {
+  requester: string;
+  pending: number;
+  examined: number;
+}
+
+export interface ClusterPlanInput<T> {
+  /** Pending CSRs kept by the PendingSet, each with the policy's decision. */
+  candidates: Candidate<T>[];
+  /** Decided CSRs approved by us that need a follow-up alert. */
+  followUps: FollowUp<T>[];
+  overflows: NodeOverflow[];
+  /** Requesters (system:node:N) whose node already holds an issued certificate. */
+  certified: ReadonlySet<string>;
+  history: AlertHistory;
+  settings: Pick<
+    ClusterPolicySettings,
+    "mode" | "deny" | "maxApprovalsPerSweep" | "maxAlertsPerSweep" | "alertRepeatWindowSeconds"
+  >;
+  nodeCount: number;
+  now: Date;
+}
+
+/** One alert about a CSR or a node, and how it goes out. */
+export interface AlertWork {
+  kind: CsrAlertKind;
+  delivery: Delivery;
+  decision?: Decision;
+  requester: string;
+  codes: string[];
+  /** Similar alerts (same kind, node and codes) not sent on their own since the last one that was. */
+  repeats: number;
+  lastAlertAt?: Date;
+  /** node-flood: the node's pending CSRs and how many were examined. */
+  flood?: { pending: number; examined: number };
+}
+
+/** Everything the sweep does to one CSR: alerts first, then at most one write. */
+export interface CsrWork<T> {
+  item: T;
+  csr: CsrObject;
+  decision: Decision;
+  action: "approve" | "deny" | "mark";
+  /** The Approved or Denied condition to append. */
+  condition?: CsrCondition;
+  alerts: AlertWork[];
+}
+
+export type HeldReason = "superseded" | "cluster-guard" | "would-approve";
+
+export interface DenialSummary {
+  total: number;
+  nodes: number; // distinct nodes (byNode lists the first SUMMARY_LIST_LIMIT)
+  byKind: { kind: CsrAlertKind; count: number }[];
+  byNode: { node: string; count: number }[];
+  byCode: { code: string; count: number }[];
+}
+
+export interface ClusterPlan<T> {
+  /** Resolved cluster-wide limit of approvals this sweep. */
+  approvalLimit: number;
+  approvals: CsrWork<T>[];
+  /** Valid CSRs not approved this sweep, and why. */
+  held: { item: T; decision: Decision; why: HeldReason }[];
+  /** Denials and alert markers, in alert-budget order. */
+  work: CsrWork<T>[];
+  /** Over the alert budget: one summary alert covers these; it goes out before their writes. */
+  summary?: DenialSummary;
+  clusterGuard?: { limit: number; approved: number; held: number };
+}
+
+export const AUTO_APPROVALS_FLOOR = 100;
+export const AUTO_APPROVALS_SHARE_OF_NODES = 4; // a quarter of the nodes per sweep
+
+export function approvalLimit(setting: number | "auto", nodeCount: number): number {
+  if (setting !== "auto") return setting;
+  return Math.max(AUTO_APPROVALS_FLOOR, Math.ceil(nodeCount / AUTO_APPROVALS_SHARE_OF_NODES));
+}
+
+export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
+  const { settings, now } = input;
+  const limit = approvalLimit(settings.maxApprovalsPerSweep, input.nodeCount);
+  const ctx = {
+    mode: settings.mode,
+    deny: settings.deny,
+    maxApprovalsPerSweep: Number.POSITIVE_INFINITY,
+    approvalsSoFar: 0,
+    now,
+  };
+  const held: ClusterPlan<T>["held"] = [];
+
+  // Approvals: the newest valid CSR of each instance.
+  const newestPerInstance = new Map<string, Candidate<T>>();
+  const alertable: { work: CsrWork<T>; alert: AlertWork; age: CsrObject }[] = [];
+  for (const c of input.candidates) {
+    const plan = planFor(c.decision, c.csr, ctx);
+    if (plan.action === "approve" || plan.action === "would-approve") {
+      const key = c.decision.instanceId ?? `node:${c.decision.node ?? requesterOf(c.csr)}`;
+      const current = newestPerInstance.get(key);
+      if (!current || compareAge(current.csr, c.csr) < 0) {
+        if (current) held.push({ item: current.item, decision: current.decision, why: "superseded" });
+        newestPerInstance.set(key, c);
+      } else {
+        held.push({ item: c.item, decision: c.decision, why: "superseded" });
+      }
+    } else if (plan.action === "deny" || plan.action === "alert") {
+      const kind = plan.action === "deny" ? "denied" : plan.alert;
+      const work: CsrWork<T> = {
+        item: c.item,
+        csr: c.csr,
+        decision: c.decision,
+        action: plan.action === "deny" ? "deny" : "mark",
+        ...(plan.action === "deny" ? { condition: plan.condition } : {}),
+        alerts: [],
+      };
+      alertable.push({ work, alert: alertOf(kind, c.csr, c.decision), age: c.csr });
+    }
+  }
+  for (const f of input.followUps) {
+    const work: CsrWork<T> = {
+      item: f.item,
+      csr: f.csr,
+      decision: followUpDecision(f.csr),
+      action: "mark",
+      alerts: [],
+    };
+    alertable.push({ work, alert: alertOf(f.kind, f.csr, undefined), age: f.csr });
+  }
+
+  const chosen = [...newestPerInstance.values()].sort((a, b) => {
+    const ca = input.certified.has(requesterOf(a.csr)) ? 1 : 0;
+    const cb = input.certified.has(requesterOf(b.csr)) ? 1 : 0;
+    return ca - cb || compareAge(a.csr, b.csr);
+  });
+  const approvals: CsrWork<T>[] = [];
+  for (const c of chosen) {
+    if (settings.mode === "dry-run") {
+      held.push({ item: c.item, decision: c.decision, why: "would-approve" });
+    } else if (approvals.length < limit) {
+      approvals.push({
+        item: c.item,
+        csr: c.csr,
+        decision: c.decision,
+        action: "approve",
+        condition: approvedCondition(c.decision),
+        alerts: [],
+      });
+    } else {
+      held.push({ item: c.item, decision: c.decision, why: "cluster-guard" });
+    }
+  }
+  const guardHeld = held.filter((h) => h.why === "cluster-guard").length;
+
+  // Node floods: one alert naming the node, carried by one of its writes (its marker makes
+  // the alert once per window); a flooding node with nothing to write this sweep carries it
+  // on its oldest kept CSR that has no other write.
+  const writes = new Map<CsrObject, CsrWork<T>>(alertable.map((a) => [a.work.csr, a.work]));
+  const approvedCsrs = new Set(approvals.map((a) => a.csr));
+  for (const overflow of input.overflows) {
+    const own = input.candidates
+      .filter((c) => requesterOf(c.csr) === overflow.requester && !approvedCsrs.has(c.csr))
+      .sort((a, b) => compareAge(a.csr, b.csr));
+    const carrier = own.find((c) => writes.has(c.csr)) ?? own[0];
+    if (!carrier) continue; // everything kept was approved: nothing to carry the marker
+    const work: CsrWork<T> = writes.get(carrier.csr) ?? {
+      item: carrier.item,
+      csr: carrier.csr,
+      decision: carrier.decision,
+      action: "mark",
+      alerts: [],
+    };
+    if (!writes.has(carrier.csr)) writes.set(carrier.csr, work);
+    const alert: AlertWork = {
+      kind: "node-flood",
+      delivery: "alert",
+      requester: overflow.requester,
+      codes: [],
+      repeats: 0,
+      flood: { pending: overflow.pending, examined: overflow.examined },
+    };
+    alertable.push({ work, alert, age: carrier.csr });
+  }
+
+  // Deliveries: repeats first (they cost nothing), then the budget round-robin across nodes.
+  const windowMs = settings.alertRepeatWindowSeconds * 1000;
+  const sentThisSweep = new Set<string>();
+  const ordered = roundRobin(alertable);
+  let budget = settings.maxAlertsPerSweep;
+  const summaryItems: AlertWork[] = [];
+  for (const a of ordered) {
+    const key = AlertHistory.key(a.alert.kind, a.alert.requester, a.alert.codes);
+    const last = input.history.lastAlertAt(key);
+    const alert = a.alert;
+    if (sentThisSweep.has(key) || (last !== undefined && now.getTime() - last < windowMs)) {
+      alert.delivery = "repeat";
+    } else if (budget > 0) {
+      budget -= 1;
+      alert.delivery = "alert";
+      sentThisSweep.add(key);
+      alert.repeats = input.history.unsentSince(key, last);
+      if (last !== undefined) alert.lastAlertAt = new Date(last);
+    } else {
+      alert.delivery = "summary";
+      summaryItems.push(alert);
+    }
+    a.work.alerts.push(alert);
+  }
+
+  // Work order: one entry per CSR, in the order its first alert came in the budget order.
+  const work: CsrWork<T>[] = [];
+  const seen = new Set<CsrWork<T>>();
+  for (const a of ordered) {
+    if (!seen.has(a.work)) {
+      seen.add(a.work);
+      work.push(a.work);
+    }
+  }
+
+  return {
+    approvalLimit: limit,
+    approvals,
+    held,
+    work,
+    ...(summaryItems.length > 0 ? { summary: summarise(summaryItems) } : {}),
+    ...(guardHeld > 0 ? { clusterGuard: { limit, approved: approvals.length, held: guardHeld } } : {}),
+  };
+}
+
+function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision | undefined): AlertWork {
+  const codes =
+    kind === "denied" || kind === "would-deny" || kind === "left-pending"
+      ? [...new Set((decision?.reasons ?? []).map((r) => r.code))].sort()
+      : [];
+  return {
+    kind,
+    delivery: "alert",
+    ...(decision ? { decision } : {}),
+    requester: requesterOf(csr),
+    codes,
+    repeats: 0,
+  };
+}
+
+/** A follow-up concerns an approved CSR: the decision is a skip that names it. */
+function followUpDecision(csr: CsrObject): Decision {
+  const requester = requesterOf(csr);
+  const node = requester.startsWith("system:node:") ? requester.slice("system:node:".length) : undefined;
+  const approved = csr.status?.conditions?.find((c) => c.type === "Approved" && c.reason === APPROVED_REASON);
+  const instanceId = /matches EC2 instance (i-[0-9a-f]+)/.exec(approved?.message ?? "")?.[1];
+  return {
+    name: csr.metadata.name,
+    decision: "skip",
+    reasons: [{ code: "ALREADY_DECIDED", message: "approved earlier by csr-approver" }],
+    ...(node !== undefined ? { node } : {}),
+    requester,
+    ...(instanceId !== undefined ? { instanceId } : {}),
+  };
+}
+
+/**
+ * Round-robin over requesters: each round takes the next alert of every requester, so the
+ * budget reaches every node before any node gets a second one. Requesters are ordered by
+ * their oldest item, items within a requester node-flood first, then by age.
+ */
+function roundRobin<X extends { alert: AlertWork; age: CsrObject }>(items: X[]): X[] {
+  const groups = new Map<string, X[]>();
+  for (const item of items) {
+    const list = groups.get(item.alert.requester);
+    if (list) list.push(item);
+    else groups.set(item.alert.requester, [item]);
+  }
+  const lists = [...groups.values()].map((list) =>
+    list.sort(
+      (a, b) =>
+        Number(b.alert.kind === "node-flood") - Number(a.alert.kind === "node-flood") ||
+        compareAge(a.age, b.age),
+    ),
+  );
+  const oldest = (list: X[]) => list.reduce((o, x) => (compareAge(x.age, o.age) < 0 ? x : o)).age;
+  lists.sort((a, b) => compareAge(oldest(a), oldest(b)));
+  const out: X[] = [];
+  for (let round = 0; out.length < items.length; round++) {
+    for (const list of lists) {
+      const item = list[round];
+      if (item) out.push(item);
+    }
+  }
+  return out;
+}
+
+export const SUMMARY_LIST_LIMIT = 20;
+
+function summarise(items: AlertWork[]): DenialSummary {
+  const count = <K>(keys: K[]): { key: K; count: number }[] => {
+    const m = new Map<K, number>();
+    for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+    // Largest first; ties keep first-seen order (the budget order), never name order.
+    return [...m].map(([key, n]) => ({ key, count: n })).sort((a, b) => b.count - a.count);
+  };
+  return {
+    total: items.length,
+    nodes: new Set(items.map(nodeOf)).size,
+    byKind: count(items.map((i) => i.kind)).map(({ key, count: n }) => ({ kind: key, count: n })),
+    byNode: count(items.map((i) => nodeOf(i)))
+      .slice(0, SUMMARY_LIST_LIMIT)
+      .map(({ key, count: n }) => ({ node: key, count: n })),
+    byCode: count(items.flatMap((i) => (i.codes.length > 0 ? i.codes : [i.kind.toUpperCase()])))
+      .slice(0, SUMMARY_LIST_LIMIT)
+      .map(({ key, count: n }) => ({ code: key, count: n })),
+  };
+}
+
+function nodeOf(a: AlertWork): string {
+  return a.decision?.node ?? a.requester;
+}
+
+/** The marker entries a CSR's write records for its alerts. */
+export function markerEntriesFor(work: CsrWork<unknown>): MarkerEntry[] {
+  return work.alerts.map((a) => ({ kind: a.kind, via: a.delivery, codes: a.codes }));
+}
