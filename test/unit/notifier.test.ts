@@ -215,7 +215,8 @@ describe("renderSlackMessage", () => {
     expect(fields).toContain("123456789012 / eu-west-1");
 
     const text = allText(message);
-    expect(text).toMatch(/\*Reasons\*\n• `IP_NOT_OWNED` IP SAN 10\.0\.9\.9 is not an address/);
+    // Reason messages quote requester text: each one is a code span as a whole.
+    expect(text).toMatch(/\*Reasons\*\n• `IP_NOT_OWNED` `IP SAN 10\.0\.9\.9 is not an address/);
     expect(text).toContain("• `DNS_NOT_OWNED`");
     expect(fields).toMatch(
       /\*Requested SANs\*\nDNS: `host-0\.evil\.example\.com`, `host-1\.evil\.example\.com`\nIP: `10\.0\.0\.0`/,
