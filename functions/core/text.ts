@@ -172,14 +172,21 @@ export function mrkdwnCodeBlock(text: string, max: number): string {
     .split(/\r\n|\r|\n/)
     .map((line) => sanitize(line).trimEnd());
   const body = lines.join("\n").trim().replace(/`/g, BACKTICK_LOOKALIKE) || " ";
-  // Entities are at most 5 characters for 1: cut before escaping so none is cut in half.
-  let room = max - 6;
-  let escaped = escapeMrkdwn(cut(body, room));
-  while (escaped.length > max - 6 && room > 0) {
-    room = Math.max(0, room - (escaped.length - (max - 6)));
-    escaped = escapeMrkdwn(cut(body, room));
-  }
+  const escaped = escapeMrkdwnWithin(body, max - 6);
   return "```" + escaped + "```";
+}
+
+/** escapeMrkdwn, then cut to `max` by whole code points: never half an entity. */
+function escapeMrkdwnWithin(text: string, max: number): string {
+  const full = escapeMrkdwn(text);
+  if (full.length <= max) return full;
+  let out = "";
+  for (const ch of text) {
+    const piece = escapeMrkdwn(ch);
+    if (out.length + piece.length > max - ELLIPSIS.length) break;
+    out += piece;
+  }
+  return out + ELLIPSIS;
 }
 
 // ---------------------------------------------------------------------------------------

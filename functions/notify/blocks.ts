@@ -14,6 +14,7 @@
 // limits are respected by construction; lists that do not fit end with "(+N more)".
 import { alertTitle } from "../core/alert.js";
 import {
+  chatCode,
   cut,
   cutMarkup,
   defang,
@@ -172,9 +173,7 @@ function reasonLines(ctx: Record<string, unknown>): string[] {
     // Reason messages quote SANs and names: the message is a code span as a whole.
     return reasons.map((line) => {
       const match = /^([A-Z_]+): (.*)$/s.exec(line);
-      return match
-        ? `${mrkdwnCode(match[1]!, 64)} ${mrkdwnCode(match[2]!, 400)}`
-        : mrkdwnCode(line, 400);
+      return match ? `${mrkdwnCode(match[1]!, 64)} ${mrkdwnCode(match[2]!, 400)}` : mrkdwnCode(line, 400);
     });
   }
   return stringList(ctx.reasonCodes).map((code) => mrkdwnCode(code, 64));
@@ -250,7 +249,7 @@ function renderPlain(body: string, subject?: string): SlackMessage {
   const title = subject && subject.trim() !== "" ? subject : "csr-approver notification";
   const blocks: Block[] = [header(title, false)];
   if (body.trim() !== "") blocks.push(section(mrkdwnCodeBlock(body, SLACK_LIMITS.sectionText)));
-  return finish(mrkdwnCode(title, 200), blocks);
+  return finish(chatCode(title, 200), blocks);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,7 +294,10 @@ function contextBlock(items: string[]): Block {
  */
 function finish(summary: string, blocks: Block[]): SlackMessage {
   return {
-    text: cutMarkup(escapeMrkdwn(defang(flat(cut(summary, SLACK_LIMITS.fallbackText)))), SLACK_LIMITS.fallbackText),
+    text: cutMarkup(
+      escapeMrkdwn(defang(flat(cut(summary, SLACK_LIMITS.fallbackText)))),
+      SLACK_LIMITS.fallbackText,
+    ),
     blocks: blocks.slice(0, SLACK_LIMITS.blocks),
   };
 }
