@@ -7,10 +7,11 @@
 // neutralised (ˋ, U+02CB), so no formatting character (* _ ~ > …) can take effect.
 //
 // - chatCode/chatLiteral — Amazon Q Developer in chat applications (AWS Chatbot) custom
-//   notifications, `textType: client-markdown`. The service renders title, description and
-//   next steps "in the target chat platform's markdown" (Slack mrkdwn or Teams markdown) and
-//   its title supports emoji and mentions; we cannot set Block Kit's `verbatim` there, nor
-//   know whether it entity-decodes, auto-links or parses `@here`. So nothing is left for a
+//   notifications, `textType: client-markdown`. The service renders the content "in the
+//   target chat platform's markdown" (Slack mrkdwn or Teams markdown; title and description
+//   "support markdown content, including emojis"); we cannot set Block Kit's `verbatim`
+//   there, nor know whether it entity-decodes, auto-links or parses `@here` (others' custom
+//   notifications do get working `<url|text>` links through it). So nothing is left for a
 //   renderer to interpret: the characters that start Slack control sequences, mentions,
 //   channel links and e-mail links become look-alikes (< > & @ # → ‹ › ＆ ＠ ＃) and URL
 //   schemes are defanged (`https://` → `https[:]//`). The exact values travel unrendered in
