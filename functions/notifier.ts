@@ -2,11 +2,19 @@
 // message (the approver's Chatbot notifications, CloudWatch alarms, anything else) as Block
 // Kit and posts it to an incoming webhook. When any record could not be delivered the
 // invocation fails at the end, so Lambda's async retries (and then the DLQ) take over.
+//
+// Pacing: Slack takes about one message per second per webhook. The function runs with
+// reserved concurrency 1 (serverless.yml), so SNS deliveries beyond it wait in Lambda's
+// async queue (retried on throttle up to maximumEventAge) instead of racing each other, and
+// one pacer per container spaces every post and retry by SLACK_WEBHOOK_INTERVAL_MS and
+// honours a 429's Retry-After, across warm invocations. A message is never dropped: one that
+// cannot be posted in time fails the invocation.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { Context, SNSEvent } from "aws-lambda";
 import { renderSlackMessage } from "./notify/blocks.js";
+import { createPacer, SLACK_WEBHOOK_INTERVAL_MS, type Pacer } from "./notify/pacer.js";
 import { postToWebhook, scrub, type PostOptions } from "./notify/webhook.js";
 import {
   awsWebhookUrlGetter,
@@ -25,6 +33,8 @@ export interface NotifierDeps {
   getWebhookUrl: WebhookUrlGetter & { invalidate?: () => void };
   log: NotifierLog;
   post?: Partial<PostOptions>;
+  /** Spaces the posts; the container-wide SLACK_PACER unless given. */
+  pacer?: Pacer;
 }
 
 export interface NotifierResult {
@@ -35,6 +45,9 @@ export interface NotifierResult {
 export class DeliveryError extends Error {
   override name = "DeliveryError";
 }
+
+/** One per container: with reserved concurrency 1, every post of the function goes through it. */
+export const SLACK_PACER: Pacer = createPacer(SLACK_WEBHOOK_INTERVAL_MS);
 
 /** Slack answers these when the webhook itself is gone: the URL may have been rotated. */
 const WEBHOOK_GONE = new Set([403, 404, 410]);
@@ -63,6 +76,7 @@ export function createNotifier(deps: NotifierDeps) {
       const messageId = record.Sns?.MessageId;
       const message = renderSlackMessage(record.Sns?.Message ?? "", record.Sns?.Subject ?? undefined);
       const result = await postToWebhook(url, message, {
+        pacer: deps.pacer ?? SLACK_PACER,
         ...deps.post,
         ...(context ? { remainingMillis: () => context.getRemainingTimeInMillis() } : {}),
       });

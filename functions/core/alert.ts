@@ -6,16 +6,22 @@
 //   buildAlert(ctx: AlertContext) -> Alert { message, attributes, subject }
 //   ALERT_KINDS, type AlertKind, type AlertContext, type Alert, type ChatbotNotification
 //   ALERT_LIMITS: the size limits applied (see below)
+//   alertTitle(kind) -> the kind's title in our own words (Slack header)
 //
 // Shape: {"version":"1.0","source":"custom","id",
 //         "content":{"textType":"client-markdown","title","description","nextSteps":[…]},
 //         "metadata":{"summary","eventType","threadId","additionalContext":{…}}}
 // Chatbot's schema types every additionalContext value as a string, so lists travel as JSON
 // text (requestedSans, ownedAddresses) or comma-separated (reasonCodes). Everything that
-// comes from the CSR (node name, requester, SANs) is attacker-controlled: it is stripped of
-// control characters and of the characters Slack/markdown give meaning to (backticks, <, >)
-// before it reaches the description, and every list and string is bounded so the message
-// stays under SNS's 256 KiB whatever the CSR holds; cut lists end with "(+N more)".
+// comes from the CSR or the cluster (CSR and node names, requester, SANs, cluster names,
+// reason and error messages quoting them) is attacker-controlled: in title, description,
+// next steps and summary it appears only through `code()` (core/text.ts: a code span, one
+// line, backticks neutralised, nothing a chat renderer turns into a mention or link), and
+// every text is cut by code point with `cutMarkup`, which never leaves a code span open.
+// additionalContext keeps the exact values (sanitised, bounded), unrendered. Every list and
+// string is bounded so the message stays under SNS's 256 KiB whatever the CSR holds; cut
+// lists end with "(+N more)".
+import { chatCode, chatLiteral, cut, cutMarkup, sanitize } from "./text.js";
 import type { DenialSummary } from "./fairness.js";
 import type { ClusterFacts, Decision } from "./types.js";
 
@@ -123,6 +129,14 @@ const TITLES: Record<AlertKind, string> = {
   summary: ":bell: more kubelet-serving alerts this sweep (summary)",
 };
 
+/**
+ * A kind's title in our own words (no requester text), or undefined for an unknown kind: the
+ * Slack notifier's plain-text header, which has no code spans to hold requester text.
+ */
+export function alertTitle(kind: string): string | undefined {
+  return Object.hasOwn(TITLES, kind) ? TITLES[kind as AlertKind] : undefined;
+}
+
 export function buildAlert(ctx: AlertContext): Alert {
   // Shrink the lists in additionalContext until the whole message fits; the text parts are
   // already bounded, so this converges quickly.
@@ -147,25 +161,25 @@ function notificationFor(ctx: AlertContext, listItems: number): ChatbotNotificat
   const cluster = ctx.cluster.name;
   const subjectOfAlert =
     csr !== undefined && ctx.kind !== "node-flood"
-      ? `CSR ${inline(csr)}`
+      ? `CSR ${code(csr)}`
       : ctx.nodeFlood
-        ? `node ${inline(ctx.nodeFlood.node)}`
-        : `cluster ${inline(cluster)}`;
+        ? `node ${code(ctx.nodeFlood.node)}`
+        : `cluster ${code(cluster)}`;
   const summary = clip(
-    `${TITLES[ctx.kind].replace(/^:[a-z_]+: /, "")}: ${subjectOfAlert} in ${inline(cluster)}` +
-      (d?.node !== undefined && ctx.kind !== "node-flood" ? ` for node ${inline(d.node)}` : "") +
+    `${TITLES[ctx.kind].replace(/^:[a-z_]+: /, "")}: ${subjectOfAlert} in ${code(cluster)}` +
+      (d?.node !== undefined && ctx.kind !== "node-flood" ? ` for node ${code(d.node)}` : "") +
       (codes(d).length > 0 ? ` (${codes(d).join(", ")})` : ""),
     ALERT_LIMITS.title,
   );
   return {
     version: "1.0",
     source: "custom",
-    id: clip([ctx.kind, ctx.account ?? "-", ctx.cluster.region, cluster, csr ?? "-"].join(":"), 256),
+    id: cut(sanitize([ctx.kind, ctx.account ?? "-", ctx.cluster.region, cluster, csr ?? "-"].join(":")), 256),
     content: {
       textType: "client-markdown",
       title: clip(
         `${TITLES[ctx.kind]}: ${
-          ctx.nodeFlood ? inline(ctx.nodeFlood.node) : csr !== undefined ? inline(csr) : inline(cluster)
+          ctx.nodeFlood ? code(ctx.nodeFlood.node) : csr !== undefined ? code(csr) : code(cluster)
         }`,
         ALERT_LIMITS.title,
       ),
@@ -200,18 +214,18 @@ function threadId(ctx: AlertContext): string {
 function describe(ctx: AlertContext): string {
   const d = ctx.decision;
   const lines: string[] = [];
-  const where = `*Cluster* \`${inline(ctx.cluster.name)}\` (${ctx.cluster.kind}, ${inline(ctx.cluster.region)}${
-    ctx.account ? `, account ${inline(ctx.account)}` : ""
+  const where = `*Cluster* ${code(ctx.cluster.name)} (${ctx.cluster.kind}, ${code(ctx.cluster.region)}${
+    ctx.account ? `, account ${code(ctx.account)}` : ""
   })`;
   lines.push(where);
   if (ctx.dryRun) lines.push("*Mode* dry-run: nothing was written to the cluster");
   if (d) {
     lines.push(
       [
-        `*CSR* \`${inline(d.name)}\``,
-        d.node !== undefined ? `*Node* \`${inline(d.node)}\`` : undefined,
-        d.requester !== undefined ? `*Requester* \`${inline(d.requester)}\`` : undefined,
-        d.instanceId !== undefined ? `*Instance* \`${inline(d.instanceId)}\`` : undefined,
+        `*CSR* ${code(d.name)}`,
+        d.node !== undefined ? `*Node* ${code(d.node)}` : undefined,
+        d.requester !== undefined ? `*Requester* ${code(d.requester)}` : undefined,
+        d.instanceId !== undefined ? `*Instance* ${code(d.instanceId)}` : undefined,
       ]
         .filter(Boolean)
         .join(" · "),
@@ -219,7 +233,7 @@ function describe(ctx: AlertContext): string {
     if (d.reasons.length > 0) {
       lines.push("*Reasons*");
       for (const r of d.reasons.slice(0, ALERT_LIMITS.listItemsInText)) {
-        lines.push(`• \`${r.code}\` ${inline(r.message, 400)}`);
+        lines.push(`• ${code(r.code)} ${code(r.message, 400)}`);
       }
       if (d.reasons.length > ALERT_LIMITS.listItemsInText) {
         lines.push(`• (+${d.reasons.length - ALERT_LIMITS.listItemsInText} more)`);
@@ -251,7 +265,7 @@ function describe(ctx: AlertContext): string {
   if (ctx.nodeFlood) {
     const f = ctx.nodeFlood;
     lines.push(
-      `*Node* \`${inline(f.node)}\` has ${f.pending} pending kubelet-serving CSRs; only its newest ${f.examined} are examined per sweep. ` +
+      `*Node* ${code(f.node)} has ${f.pending} pending kubelet-serving CSRs; only its newest ${f.examined} are examined per sweep. ` +
         "Other nodes are not held back.",
     );
   }
@@ -264,22 +278,22 @@ function describe(ctx: AlertContext): string {
     lines.push(`*By kind* ${s.byKind.map((k) => `${k.kind} ${k.count}`).join(", ")}`);
     lines.push(`*By reason* ${s.byCode.map((c) => `${c.code} ${c.count}`).join(", ")}`);
     lines.push(
-      `*By node* ${s.byNode.map((n) => `\`${inline(n.node, 100)}\` ${n.count}`).join(", ")}` +
+      `*By node* ${s.byNode.map((n) => `${code(n.node, 100)} ${n.count}`).join(", ")}` +
         (s.nodes > s.byNode.length ? ` (+${s.nodes - s.byNode.length} more nodes)` : ""),
     );
   }
-  if (ctx.error !== undefined) lines.push(`*Error* ${inline(ctx.error, 1000)}`);
+  if (ctx.error !== undefined) lines.push(`*Error* ${code(ctx.error, 1000)}`);
   lines.push(`*Time* ${ctx.now.toISOString()}`);
   return lines.join("\n");
 }
 
 function nextSteps(ctx: AlertContext): string[] {
   const d = ctx.decision;
-  const csr = d ? inline(d.name) : "<csr>";
+  const csr = d ? inline(d.name) : "CSR_NAME";
   const instance = d?.instanceId !== undefined ? inline(d.instanceId) : undefined;
   const checkInstance = instance
     ? `Compare with EC2: \`aws ec2 describe-instances --region ${inline(ctx.cluster.region)} --instance-ids ${instance}\``
-    : `No instance matched node ${d?.node !== undefined ? `\`${inline(d.node)}\`` : ""}: check that it runs in ${inline(ctx.cluster.region)} and in the cluster's VPC`;
+    : `No instance matched node ${d?.node !== undefined ? code(d.node) : ""}: check that it runs in ${code(ctx.cluster.region)} and in the cluster's VPC`;
   switch (ctx.kind) {
     case "denied":
       return [
@@ -425,46 +439,38 @@ function jsonObject(lists: Record<string, readonly string[]>, max: number): stri
 
 function textList(items: readonly string[]): string {
   if (items.length === 0) return "none";
-  return truncateList(items, ALERT_LIMITS.listItemsInText, (i) => `\`${inline(i, 100)}\``).join(", ");
+  return truncateList(items, ALERT_LIMITS.listItemsInText, (i) => code(i, 100)).join(", ");
 }
 
-/**
- * Control characters out (they break rendering and logs), and the invisible and
- * bidirectional-override characters that could make a name read as another one.
- */
+/** Control and invisible characters out, lone surrogates replaced (core/text.ts `sanitize`). */
 function clean(value: string): string {
-  let out = "";
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    const control = code < 0x20 || (code >= 0x7f && code < 0xa0);
-    const invisible =
-      (code >= 0x200b && code <= 0x200f) ||
-      (code >= 0x202a && code <= 0x202e) ||
-      (code >= 0x2066 && code <= 0x2069) ||
-      code === 0xfeff;
-    out += control ? " " : invisible ? "" : ch;
-  }
-  return out;
+  return sanitize(value);
 }
 
 /**
- * A CSR-controlled value quoted in markdown: no control characters, no backticks (which
- * would end the code span), no angle brackets (Slack's <!channel>, <@user>, <url|text>),
- * bounded in length.
+ * A CSR-controlled value for inside a code span of Chatbot markdown: one line, bounded, no
+ * backtick, nothing a chat renderer turns into a mention or link (core/text.ts `chatLiteral`).
  */
 function inline(value: string, max: number = ALERT_LIMITS.inlineValue): string {
-  return cleanClip(value, max).replace(/`/g, "'").replace(/</g, "‹").replace(/>/g, "›");
+  return chatLiteral(value, max);
 }
 
+/**
+ * A CSR- or cluster-controlled value as a code span of Chatbot markdown: the only way such
+ * text enters title, description, next steps and summary (core/text.ts `chatCode`).
+ */
+function code(value: string, max: number = ALERT_LIMITS.inlineValue): string {
+  return chatCode(value, max);
+}
+
+/** Cuts assembled markdown by code point, never leaving a code span open (`cutMarkup`). */
 function clip(value: string, max: number): string {
-  if (value.length <= max) return value; // UTF-16 units ≥ code points: surely short enough
-  const chars = [...value.slice(0, 2 * max)];
-  return chars.length <= max ? value : `${chars.slice(0, max - 1).join("")}…`;
+  return cutMarkup(value, max);
 }
 
 /** clean() after a first cut, so a megabyte-long value costs no more than a short one. */
 function cleanClip(value: string, max: number): string {
-  return clip(clean(clip(value, max + 1)), max);
+  return cut(clean(cut(value, max + 1)), max);
 }
 
 function attributesFor(ctx: AlertContext): Alert["attributes"] {

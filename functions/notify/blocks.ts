@@ -4,9 +4,26 @@
 // (SPEC §7, built by core/alert.ts), CloudWatch alarm state changes, and anything else an
 // operator publishes. Each renders; nothing here throws on a malformed or partial message.
 //
-// Every value that came from a CSR is attacker-controlled: it is escaped for mrkdwn (& < >,
-// so no <!channel> or <url|link> can be smuggled in) and backticks are neutralised. Block
-// Kit limits are respected by construction; lists that do not fit end with "(+N more)".
+// Text safety (SPEC §7, core/text.ts): every value that came from a CSR or a cluster (CSR,
+// node and user names, SANs, cluster names, reason and error messages) appears only in a code
+// span built by `mrkdwnCode` (one line, backticks neutralised, & < > escaped as Slack
+// documents) or a code block, and every mrkdwn text object carries `verbatim: true`, so Slack
+// neither auto-links URLs or channel names nor parses mentions. The header is plain text in
+// our own words (the kind's title), never the requester's. Texts are cut by code point with
+// `cutMarkup`, which never leaves a code span open or an entity half written. Block Kit
+// limits are respected by construction; lists that do not fit end with "(+N more)".
+import { alertTitle } from "../core/alert.js";
+import {
+  chatCode,
+  cut,
+  cutMarkup,
+  defang,
+  escapeMrkdwn,
+  mrkdwnCode,
+  mrkdwnCodeBlock,
+  oneLine as oneLineValue,
+  sanitize,
+} from "../core/text.js";
 
 /** Block Kit limits (https://api.slack.com/reference/block-kit/blocks). */
 export const SLACK_LIMITS = {
@@ -24,6 +41,8 @@ export interface TextObject {
   type: "plain_text" | "mrkdwn";
   text: string;
   emoji?: boolean;
+  /** Always true on our mrkdwn objects: no auto-linking, no mention parsing. */
+  verbatim?: boolean;
 }
 
 export type Block =
@@ -58,8 +77,12 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
   const content = asRecord(n.content);
   const metadata = asRecord(n.metadata);
   const ctx = asRecord(metadata.additionalContext);
-  const title = str(content.title) ?? str(metadata.summary) ?? "csr-approver alert";
-  const blocks: Block[] = [header(title)];
+  // The header is plain text in our own words: the kind's title. The Chatbot title quotes
+  // the CSR name, which only the fields below show (in a code span).
+  const ownTitle = alertTitle(str(ctx.alertKind) ?? "");
+  const blocks: Block[] = [
+    ownTitle !== undefined ? header(ownTitle) : header(str(content.title) ?? "csr-approver alert", false),
+  ];
 
   const fieldValues: [string, string | undefined][] = [
     ["Cluster", str(ctx.cluster)],
@@ -109,7 +132,7 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
   }
 
   const error = str(ctx.error);
-  if (error) blocks.push(section(`*Error*\n${codeBlock(error, SLACK_LIMITS.sectionText - 20)}`));
+  if (error) blocks.push(section(`*Error*\n${mrkdwnCodeBlock(error, SLACK_LIMITS.sectionText - 20)}`));
 
   // The description repeats the facts above in prose; it is the only source when the
   // structured context is missing (an older or foreign producer).
@@ -125,14 +148,15 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
     );
   }
 
+  // The id quotes cluster and CSR names: a code span like every requester value.
   const contextBits = [
-    str(metadata.eventType),
-    str(ctx.time),
-    str(n.id) !== undefined ? `id ${str(n.id)}` : undefined,
+    mrkdwnOptional(str(metadata.eventType)),
+    mrkdwnOptional(str(ctx.time)),
+    str(n.id) !== undefined ? `id ${mrkdwnCode(str(n.id)!, 256)}` : undefined,
   ].filter(isString);
   if (contextBits.length > 0) blocks.push(contextBlock(contextBits));
 
-  const summary = str(metadata.summary) ?? title;
+  const summary = str(metadata.summary) ?? ownTitle ?? str(content.title) ?? "csr-approver alert";
   return finish(summary, blocks);
 }
 
@@ -146,12 +170,13 @@ function decisionLabel(decision?: string, kind?: string, dryRun?: string): strin
 function reasonLines(ctx: Record<string, unknown>): string[] {
   const reasons = stringList(ctx.reasons);
   if (reasons.length > 0) {
+    // Reason messages quote SANs and names: the message is a code span as a whole.
     return reasons.map((line) => {
       const match = /^([A-Z_]+): (.*)$/s.exec(line);
-      return match ? `\`${escapeCode(match[1]!)}\` ${escapeText(match[2]!)}` : escapeText(line);
+      return match ? `${mrkdwnCode(match[1]!, 64)} ${mrkdwnCode(match[2]!, 400)}` : mrkdwnCode(line, 400);
     });
   }
-  return stringList(ctx.reasonCodes).map((code) => `\`${escapeCode(code)}\``);
+  return stringList(ctx.reasonCodes).map((code) => mrkdwnCode(code, 64));
 }
 
 /** A list and how many items its producer already cut off (its "(+N more)" marker). */
@@ -202,7 +227,7 @@ function renderAlarm(a: Record<string, unknown>): SlackMessage {
   const name = str(a.AlarmName) ?? "alarm";
   const blocks: Block[] = [header(`${icon} ${state}: ${name}`)];
   const description = str(a.AlarmDescription);
-  if (description) blocks.push(section(escapeText(clip(description, SLACK_LIMITS.sectionText))));
+  if (description) blocks.push(section(escapeMrkdwn(cut(description, SLACK_LIMITS.sectionText / 5))));
   const fields = (
     [
       ["State", joinDefined([str(a.OldStateValue), state], " → ")],
@@ -215,58 +240,77 @@ function renderAlarm(a: Record<string, unknown>): SlackMessage {
     .map(([label, value]) => field(label, value));
   if (fields.length > 0) blocks.push({ type: "section", fields });
   const reason = str(a.NewStateReason);
-  if (reason) blocks.push(section(`*Reason*\n${escapeText(clip(reason, SLACK_LIMITS.sectionText - 20))}`));
+  if (reason) blocks.push(section(`*Reason*\n${escapeMrkdwn(cut(reason, SLACK_LIMITS.sectionText / 5))}`));
   return finish(`${state}: ${name}`, blocks);
 }
 
+/** Anything else on the topic: its subject as a plain header (no emoji codes), the body as code. */
 function renderPlain(body: string, subject?: string): SlackMessage {
   const title = subject && subject.trim() !== "" ? subject : "csr-approver notification";
-  const blocks: Block[] = [header(title)];
-  if (body.trim() !== "") blocks.push(section(codeBlock(body, SLACK_LIMITS.sectionText)));
-  return finish(title, blocks);
+  const blocks: Block[] = [header(title, false)];
+  if (body.trim() !== "") blocks.push(section(mrkdwnCodeBlock(body, SLACK_LIMITS.sectionText)));
+  return finish(chatCode(title, 200), blocks);
 }
 
 // ---------------------------------------------------------------------------------------
 // Block helpers: each one enforces its own limit
 // ---------------------------------------------------------------------------------------
 
-function header(text: string): Block {
+/**
+ * A plain-text header (no markup, links or mentions possible). Emoji codes render only in
+ * our own titles (`emoji`); a foreign title shows them as typed.
+ */
+function header(text: string, emoji = true): Block {
   return {
     type: "header",
-    text: { type: "plain_text", text: clip(oneLine(text), SLACK_LIMITS.headerText), emoji: true },
+    text: { type: "plain_text", text: oneLineValue(text, SLACK_LIMITS.headerText), emoji },
   };
 }
 
+function mrkdwn(text: string, max: number): TextObject {
+  return { type: "mrkdwn", text: cutMarkup(text, max), verbatim: true };
+}
+
 function section(markdown: string): Block {
-  return { type: "section", text: { type: "mrkdwn", text: clip(markdown, SLACK_LIMITS.sectionText) } };
+  return { type: "section", text: mrkdwn(markdown, SLACK_LIMITS.sectionText) };
 }
 
 /** A labelled field; `preformatted` values are already escaped markdown. */
 function field(label: string, value: string, preformatted = false): TextObject {
-  const body = preformatted ? value : `\`${escapeCode(oneLine(value))}\``;
-  return { type: "mrkdwn", text: clip(`*${label}*\n${body}`, SLACK_LIMITS.fieldText) };
+  const body = preformatted ? value : mrkdwnCode(value, 300);
+  return mrkdwn(`*${label}*\n${body}`, SLACK_LIMITS.fieldText);
 }
 
 function contextBlock(items: string[]): Block {
   return {
     type: "context",
-    elements: items
-      .slice(0, SLACK_LIMITS.contextElements)
-      .map((item) => ({ type: "mrkdwn" as const, text: clip(escapeText(oneLine(item)), 300) })),
+    elements: items.slice(0, SLACK_LIMITS.contextElements).map((item) => mrkdwn(flat(item), 600)),
   };
 }
 
+/**
+ * The top-level `text` (notifications, clients without blocks) has no `verbatim`: it gets
+ * the look-alike treatment of Chatbot text as a whole (core/text.ts `defang`), on one line.
+ */
 function finish(summary: string, blocks: Block[]): SlackMessage {
   return {
-    text: clip(escapeText(oneLine(summary)), SLACK_LIMITS.fallbackText),
+    text: cutMarkup(
+      escapeMrkdwn(defang(flat(cut(summary, SLACK_LIMITS.fallbackText)))),
+      SLACK_LIMITS.fallbackText,
+    ),
     blocks: blocks.slice(0, SLACK_LIMITS.blocks),
   };
+}
+
+/** An optional scalar of ours (event type, time) for mrkdwn: escaped, one line. */
+function mrkdwnOptional(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : escapeMrkdwn(oneLineValue(value, 200));
 }
 
 /** "• a\n• b…" within `max` characters; what does not fit becomes "(+N more)". */
 function bulletList(items: string[], max: number): string {
   return fitList(
-    items.map((item) => `• ${oneLine(item)}`),
+    items.map((item) => `• ${flat(item)}`),
     0,
     "\n",
     max,
@@ -277,7 +321,7 @@ function bulletList(items: string[], max: number): string {
 /** `a`, `b`, … within `max` characters; what does not fit becomes "(+N more)". */
 function inlineList(list: CutList, max: number): string {
   return fitList(
-    list.items.map((item) => `\`${escapeCode(oneLine(clip(item, 255)))}\``),
+    list.items.map((item) => mrkdwnCode(item, 255)),
     list.cut,
     ", ",
     max,
@@ -310,45 +354,29 @@ function fitList(
   }
   const hidden = items.length - kept + cut;
   if (hidden > 0) out.push(more(hidden));
-  return clip(out.join(separator), max);
+  return cutMarkup(out.join(separator), max);
 }
 
-function codeBlock(text: string, max: number): string {
-  return `\`\`\`${clip(escapeText(text).replace(/`/g, "ˋ"), max - 6)}\`\`\``;
-}
-
-/** Text written by core/alert.ts in client-markdown: already sanitised, escaped again for Slack. */
+/** Text written by core/alert.ts in client-markdown: requester values already in code spans. */
 function safeMarkdown(text: string, max: number): string {
-  return clip(escapeText(text), max);
+  return cutMarkup(escapeMrkdwn(sanitizeLines(text)), max);
 }
 
 function safeMarkdownLine(text: string): string {
-  return escapeText(oneLine(text));
+  return escapeMrkdwn(flat(text));
 }
 
-/** mrkdwn control characters: & < > (Slack's own escaping rules). */
-function escapeText(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+/** Markdown of ours on one line: control characters out, runs of spaces collapsed. */
+function flat(text: string): string {
+  return sanitize(text).replace(/\s+/g, " ").trim();
 }
 
-/** Inside a code span: escaped, and no backtick that would close it. */
-function escapeCode(text: string): string {
-  return escapeText(text).replace(/`/g, "ˋ");
-}
-
-/** Control characters (line breaks included) become spaces: one value, one line. */
-function oneLine(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    out += code < 0x20 || (code >= 0x7f && code < 0xa0) ? " " : ch;
-  }
-  return out.replace(/ {2,}/g, " ").trim();
-}
-
-function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max - 1)}…`;
+/** Markdown of ours over several lines: each line sanitised, the line breaks kept. */
+function sanitizeLines(text: string): string {
+  return text
+    .split(/\r\n|\r|\n/)
+    .map((line) => sanitize(line))
+    .join("\n");
 }
 
 // ---------------------------------------------------------------------------------------

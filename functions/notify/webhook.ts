@@ -1,4 +1,4 @@
-// POST to a Slack incoming webhook with bounded retries.
+// POST to a Slack incoming webhook with bounded retries, paced (notify/pacer.ts).
 //
 // The webhook URL is a credential (anyone holding it can post to the channel), so it never
 // leaves this module: results and errors describe the attempt by status and Slack's short
@@ -18,6 +18,11 @@ export interface PostOptions {
   remainingMillis?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * Spaces every attempt (retries included) within the webhook's rate limit and remembers
+   * a 429's Retry-After for later posts. None: no pacing.
+   */
+  pacer?: Pacer;
 }
 
 export const DEFAULT_POST_OPTIONS: PostOptions = {
@@ -27,6 +32,8 @@ export const DEFAULT_POST_OPTIONS: PostOptions = {
   timeoutMs: 10_000,
   maxRetryAfterMs: 30_000,
 };
+
+import type { Pacer } from "./pacer.js";
 
 export interface AttemptRecord {
   attempt: number;
@@ -52,6 +59,19 @@ export async function postToWebhook(
   const attempts: AttemptRecord[] = [];
 
   for (let attempt = 1; ; attempt++) {
+    if (opts.pacer) {
+      // Wait for our turn, but not past the point where the request itself no longer fits
+      // before the deadline: then the invocation fails and Lambda retries it later.
+      const room = opts.remainingMillis ? opts.remainingMillis() - opts.timeoutMs : Number.POSITIVE_INFINITY;
+      if (!(await opts.pacer.acquire(room))) {
+        return {
+          ok: false,
+          attempts,
+          retryable: true,
+          reason: `rate limit: no time left in this invocation for the next paced post (attempt ${attempt})`,
+        };
+      }
+    }
     let status = 0;
     let detail: string;
     let retryAfterMs: number | undefined;
@@ -85,6 +105,7 @@ export async function postToWebhook(
       };
     }
     let waitMs: number;
+    if (retryAfterMs !== undefined) opts.pacer?.holdOff(retryAfterMs);
     if (retryAfterMs !== undefined) {
       if (retryAfterMs > opts.maxRetryAfterMs) {
         return {

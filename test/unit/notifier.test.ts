@@ -1,6 +1,6 @@
 // The Slack notifier against a local HTTP server standing in for the incoming webhook:
-// payload shape, Block Kit limits, retries (500, 429 + Retry-After), giving up, and the
-// webhook URL never reaching a log line.
+// payload shape, Block Kit limits, retries (500, 429 + Retry-After), giving up, pacing within
+// Slack's rate limit without losing a message, and the webhook URL never reaching a log line.
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -15,6 +15,7 @@ import {
   type Block,
   type SlackMessage,
 } from "../../functions/notify/blocks.js";
+import { createPacer, NO_PACING, SLACK_WEBHOOK_INTERVAL_MS } from "../../functions/notify/pacer.js";
 import { parseRetryAfter } from "../../functions/notify/webhook.js";
 import { cachedGetter, parseWebhookUrl, WebhookConfigError } from "../../functions/notify/webhook-url.js";
 
@@ -32,7 +33,8 @@ const SECRET_PATH = "/services/T0SECRET1/B0SECRET2/xoxSecretTokenNeverLogged42";
 let server: Server;
 let baseUrl: string;
 let replies: Reply[] = [];
-let received: { path: string; contentType: string | undefined; body: unknown }[] = [];
+let received: { path: string; contentType: string | undefined; body: unknown; at: number; status: number }[] =
+  [];
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -42,13 +44,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 beforeAll(async () => {
   server = createServer((req, res) => {
+    const at = Date.now(); // arrival, on the same clock as the pacer
     void readBody(req).then((text) => {
+      const reply = replies.shift() ?? { status: 200, body: "ok" };
       received.push({
         path: req.url ?? "",
         contentType: req.headers["content-type"],
         body: JSON.parse(text),
+        at,
+        status: reply.status,
       });
-      const reply = replies.shift() ?? { status: 200, body: "ok" };
       res.writeHead(reply.status, { "content-type": "text/plain", ...reply.headers });
       res.end(reply.body ?? (reply.status === 200 ? "ok" : "error"));
     });
@@ -215,7 +220,8 @@ describe("renderSlackMessage", () => {
     expect(fields).toContain("123456789012 / eu-west-1");
 
     const text = allText(message);
-    expect(text).toMatch(/\*Reasons\*\n• `IP_NOT_OWNED` IP SAN 10\.0\.9\.9 is not an address/);
+    // Reason messages quote requester text: each one is a code span as a whole.
+    expect(text).toMatch(/\*Reasons\*\n• `IP_NOT_OWNED` `IP SAN 10\.0\.9\.9 is not an address/);
     expect(text).toContain("• `DNS_NOT_OWNED`");
     expect(fields).toMatch(
       /\*Requested SANs\*\nDNS: `host-0\.evil\.example\.com`, `host-1\.evil\.example\.com`\nIP: `10\.0\.0\.0`/,
@@ -333,7 +339,12 @@ describe("renderSlackMessage", () => {
 describe("notifier delivery", () => {
   it("posts the rendered Block Kit JSON to the webhook", async () => {
     const log = recordingLog();
-    const notify = createNotifier({ getWebhookUrl: async () => webhookUrl(), log, post: noSleep });
+    const notify = createNotifier({
+      pacer: NO_PACING,
+      getWebhookUrl: async () => webhookUrl(),
+      log,
+      post: noSleep,
+    });
     const result = await notify(snsEvent(deniedAlert(), deniedAlert()));
     expect(result).toEqual({ delivered: 2, failed: 0 });
     expect(received).toHaveLength(2);
@@ -348,6 +359,7 @@ describe("notifier delivery", () => {
     replies = [{ status: 500 }, { status: 503 }, { status: 200, body: "ok" }];
     const sleeps: number[] = [];
     const notify = createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => webhookUrl(),
       log: recordingLog(),
       post: { sleep: async (ms) => void sleeps.push(ms), baseDelayMs: 100, maxAttempts: 4, random: () => 1 },
@@ -361,6 +373,7 @@ describe("notifier delivery", () => {
     replies = [{ status: 429, headers: { "retry-after": "3" }, body: "rate_limited" }, { status: 200 }];
     const sleeps: number[] = [];
     const notify = createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => webhookUrl(),
       log: recordingLog(),
       post: { sleep: async (ms) => void sleeps.push(ms), baseDelayMs: 1 },
@@ -377,7 +390,11 @@ describe("notifier delivery", () => {
 
   it("really waits for Retry-After with the default sleep", async () => {
     replies = [{ status: 429, headers: { "retry-after": "1" } }, { status: 200 }];
-    const notify = createNotifier({ getWebhookUrl: async () => webhookUrl(), log: recordingLog() });
+    const notify = createNotifier({
+      pacer: NO_PACING,
+      getWebhookUrl: async () => webhookUrl(),
+      log: recordingLog(),
+    });
     const started = performance.now();
     await notify(snsEvent(deniedAlert()));
     expect(performance.now() - started).toBeGreaterThanOrEqual(950);
@@ -387,6 +404,7 @@ describe("notifier delivery", () => {
     replies = Array.from({ length: 10 }, () => ({ status: 500, body: "internal_error" }));
     const log = recordingLog();
     const notify = createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => webhookUrl(),
       log,
       post: { ...noSleep, maxAttempts: 3 },
@@ -402,7 +420,12 @@ describe("notifier delivery", () => {
   it("does not retry a 400 (the payload is wrong, retrying cannot help) but still fails", async () => {
     replies = [{ status: 400, body: "invalid_blocks" }];
     const log = recordingLog();
-    const notify = createNotifier({ getWebhookUrl: async () => webhookUrl(), log, post: noSleep });
+    const notify = createNotifier({
+      pacer: NO_PACING,
+      getWebhookUrl: async () => webhookUrl(),
+      log,
+      post: noSleep,
+    });
     await expect(notify(snsEvent(deniedAlert()))).rejects.toThrow(/1 of 1 alert/);
     expect(received).toHaveLength(1);
     expect(log.lines.join("\n")).toContain("invalid_blocks");
@@ -411,6 +434,7 @@ describe("notifier delivery", () => {
   it("delivers the other records when one fails, then throws", async () => {
     replies = [{ status: 200 }, { status: 400, body: "invalid_payload" }, { status: 200 }];
     const notify = createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => webhookUrl(),
       log: recordingLog(),
       post: noSleep,
@@ -422,7 +446,12 @@ describe("notifier delivery", () => {
   it("stops retrying when the Lambda deadline is near", async () => {
     replies = Array.from({ length: 10 }, () => ({ status: 503 }));
     const log = recordingLog();
-    const notify = createNotifier({ getWebhookUrl: async () => webhookUrl(), log, post: noSleep });
+    const notify = createNotifier({
+      pacer: NO_PACING,
+      getWebhookUrl: async () => webhookUrl(),
+      log,
+      post: noSleep,
+    });
     await expect(notify(snsEvent(deniedAlert()), { getRemainingTimeInMillis: () => 1500 })).rejects.toThrow(
       DeliveryError,
     );
@@ -436,7 +465,7 @@ describe("notifier delivery", () => {
       reads++;
       return webhookUrl();
     });
-    const notify = createNotifier({ getWebhookUrl, log: recordingLog(), post: noSleep });
+    const notify = createNotifier({ pacer: NO_PACING, getWebhookUrl, log: recordingLog(), post: noSleep });
     await notify(snsEvent(deniedAlert()));
     await notify(snsEvent(deniedAlert()));
     expect(reads).toBe(1);
@@ -445,6 +474,129 @@ describe("notifier delivery", () => {
     await notify(snsEvent(deniedAlert()));
     expect(reads).toBe(2);
   });
+});
+
+// ---------------------------------------------------------------------------------------
+// Pacing and no loss (issue 10): ≤ 1 post per second per webhook, Retry-After honoured,
+// every message delivered or kept by Lambda's retries and the DLQ
+// ---------------------------------------------------------------------------------------
+
+/** Gaps between consecutive arrivals at the stand-in webhook, in ms. */
+function arrivalGaps(): number[] {
+  return received.slice(1).map((r, i) => r.at - received[i]!.at);
+}
+
+/** Arrival jitter on loopback (connection set-up of the first request): well below Slack's tolerance. */
+const JITTER_MS = 50;
+
+function messageOf(body: unknown): string {
+  return /message-\d+/.exec(JSON.stringify(body))?.[0] ?? "?";
+}
+
+describe("notifier pacing", () => {
+  it("spaces every post, retries included, by one second across invocations and concurrent callers", async () => {
+    expect(SLACK_WEBHOOK_INTERVAL_MS).toBe(1000);
+    replies = [{ status: 200 }, { status: 500 }, { status: 200 }, { status: 200 }, { status: 200 }];
+    const pacer = createPacer(SLACK_WEBHOOK_INTERVAL_MS); // one container's pacer
+    const notify = createNotifier({
+      getWebhookUrl: async () => webhookUrl(),
+      log: recordingLog(),
+      pacer,
+      post: { baseDelayMs: 1, maxAttempts: 3 },
+    });
+    // Warm invocations one after the other (reserved concurrency 1)...
+    await notify(snsEvent("message-0"));
+    await notify(snsEvent("message-1")); // 500, then retried
+    // ...and, should two ever share the container, concurrent ones.
+    await Promise.all([notify(snsEvent("message-2")), notify(snsEvent("message-3"))]);
+    expect(received.map((r) => r.status)).toEqual([200, 500, 200, 200, 200]);
+    expect(new Set(received.filter((r) => r.status === 200).map((r) => messageOf(r.body)))).toEqual(
+      new Set(["message-0", "message-1", "message-2", "message-3"]),
+    );
+    for (const gap of arrivalGaps())
+      expect(gap).toBeGreaterThanOrEqual(SLACK_WEBHOOK_INTERVAL_MS - JITTER_MS);
+  }, 20_000);
+
+  it("holds every later post back for as long as a 429's Retry-After asked", async () => {
+    replies = [
+      { status: 429, headers: { "retry-after": "2" }, body: "rate_limited" },
+      { status: 200 },
+      { status: 200 },
+    ];
+    const notify = createNotifier({
+      getWebhookUrl: async () => webhookUrl(),
+      log: recordingLog(),
+      pacer: createPacer(SLACK_WEBHOOK_INTERVAL_MS),
+    });
+    await notify(snsEvent("message-0"));
+    await notify(snsEvent("message-1"));
+    const [afterRetryAfter, afterPost] = arrivalGaps();
+    expect(afterRetryAfter).toBeGreaterThanOrEqual(2000 - JITTER_MS);
+    expect(afterPost).toBeGreaterThanOrEqual(SLACK_WEBHOOK_INTERVAL_MS - JITTER_MS);
+  }, 20_000);
+
+  it("fails the invocation rather than wait past its deadline for a slot, so Lambda retries it later", async () => {
+    const pacer = createPacer(SLACK_WEBHOOK_INTERVAL_MS);
+    pacer.holdOff(30_000); // Slack asked for 30 s of quiet
+    const log = recordingLog();
+    const notify = createNotifier({ getWebhookUrl: async () => webhookUrl(), log, pacer });
+    const started = Date.now();
+    await expect(notify(snsEvent("message-0"), { getRemainingTimeInMillis: () => 20_000 })).rejects.toThrow(
+      DeliveryError,
+    );
+    expect(Date.now() - started).toBeLessThan(1000); // it did not sit out the wait
+    expect(received).toHaveLength(0);
+    expect(log.lines.join("\n")).toContain("rate limit: no time left in this invocation");
+  });
+
+  it("never drops a message: what cannot be delivered fails its invocation, Lambda retries it, then the DLQ keeps it", async () => {
+    // Lambda's asynchronous invocation of an SNS-subscribed function, as serverless.yml sets
+    // it up: one record per invocation, one at a time (reserved concurrency 1), a failed
+    // invocation retried twice (maximumRetryAttempts: 2), then sent to the DLQ (onFailure).
+    const MAX_RETRY_ATTEMPTS = 2;
+    replies = [
+      { status: 200 }, // message-0
+      { status: 429, headers: { "retry-after": "1" }, body: "rate_limited" }, // message-1 ...
+      { status: 200 }, // ... retried after Retry-After, within the invocation
+      { status: 400, body: "invalid_blocks" }, // message-2: never accepted ...
+      { status: 400, body: "invalid_blocks" },
+      { status: 400, body: "invalid_blocks" }, // ... three invocations, then the DLQ
+      { status: 503 }, // message-3: both attempts of its invocation fail ...
+      { status: 503 },
+      { status: 200 }, // ... and Lambda's retry delivers it
+    ];
+    const notify = createNotifier({
+      getWebhookUrl: async () => webhookUrl(),
+      log: recordingLog(),
+      pacer: createPacer(SLACK_WEBHOOK_INTERVAL_MS),
+      post: { maxAttempts: 2, baseDelayMs: 1 },
+    });
+    const sent = ["message-0", "message-1", "message-2", "message-3"];
+    const dlq: string[] = [];
+    for (const message of sent) {
+      const event = snsEvent(message);
+      for (let invocation = 0; ; invocation++) {
+        const failed = await notify(event, { getRemainingTimeInMillis: () => 60_000 }).then(
+          () => false,
+          (error: unknown) => {
+            expect(error).toBeInstanceOf(DeliveryError);
+            return true;
+          },
+        );
+        if (!failed) break;
+        if (invocation === MAX_RETRY_ATTEMPTS) {
+          dlq.push(message);
+          break;
+        }
+      }
+    }
+    const delivered = received.filter((r) => r.status === 200).map((r) => messageOf(r.body));
+    expect(delivered).toEqual(["message-0", "message-1", "message-3"]);
+    expect(dlq).toEqual(["message-2"]);
+    expect([...delivered, ...dlq].sort()).toEqual(sent); // nothing lost, nothing twice
+    for (const gap of arrivalGaps())
+      expect(gap).toBeGreaterThanOrEqual(SLACK_WEBHOOK_INTERVAL_MS - JITTER_MS);
+  }, 30_000);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -478,14 +630,14 @@ describe("webhook URL secrecy", () => {
     const output = captureProcessOutput();
     const log = powertoolsLog();
 
-    await createNotifier({ getWebhookUrl: async () => webhookUrl(), log, post: noSleep })(
+    await createNotifier({ pacer: NO_PACING, getWebhookUrl: async () => webhookUrl(), log, post: noSleep })(
       snsEvent(deniedAlert()),
     );
 
     // A server that echoes the URL back in its error body must not get it into the logs.
     replies = [{ status: 400, body: `bad request for ${webhookUrl()} path ${SECRET_PATH}` }];
     await expect(
-      createNotifier({ getWebhookUrl: async () => webhookUrl(), log, post: noSleep })(
+      createNotifier({ pacer: NO_PACING, getWebhookUrl: async () => webhookUrl(), log, post: noSleep })(
         snsEvent(deniedAlert()),
       ),
     ).rejects.toThrow(DeliveryError);
@@ -497,6 +649,7 @@ describe("webhook URL secrecy", () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const deadUrl = `http://127.0.0.1:${deadPort}${SECRET_PATH}`;
     const error = await createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => deadUrl,
       log,
       post: { ...noSleep, maxAttempts: 2 },
@@ -542,6 +695,7 @@ describe("webhook URL secrecy", () => {
   it("fails the invocation when the URL cannot be read, without posting anything", async () => {
     const log = recordingLog();
     const notify = createNotifier({
+      pacer: NO_PACING,
       getWebhookUrl: async () => {
         throw new WebhookConfigError("parameter /slack/webhook: no webhook URL in the value");
       },

@@ -287,6 +287,8 @@ describe("approver function", () => {
     expect(approver().Timeout).toBe(300);
     expect(defaults.Resources.NotifierLambdaFunction!.Properties.Runtime).toBe("nodejs22.x");
     expect(defaults.Resources.NotifierLambdaFunction!.Properties.Architectures).toEqual(["arm64"]);
+    // One Slack post at a time: the notifier paces itself within the webhook's rate limit.
+    expect(defaults.Resources.NotifierLambdaFunction!.Properties.ReservedConcurrentExecutions).toBe(1);
   });
 
   it("gets the deployment knobs as environment variables", () => {
@@ -337,6 +339,9 @@ describe("approver function", () => {
     expect(notifierConfig?.Properties.DestinationConfig).toEqual({
       OnFailure: { Destination: { "Fn::GetAtt": ["AsyncFailureQueue", "Arn"] } },
     });
+    // An alert that cannot be posted is retried twice, and kept for 6 hours while throttled.
+    expect(notifierConfig?.Properties.MaximumRetryAttempts).toBe(2);
+    expect(notifierConfig?.Properties.MaximumEventAgeInSeconds).toBe(21600);
     expect(defaults.Resources.AsyncFailureQueue?.Type).toBe("AWS::SQS::Queue");
   });
 
