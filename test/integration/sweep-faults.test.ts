@@ -5,7 +5,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { CertificatesV1Api } from "@kubernetes/client-node";
 import type { MiddlewareStack } from "@smithy/types";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Config } from "../../functions/core/config.js";
 import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { createAwsClients, type AnyAwsClient, type AwsClientCache } from "../../functions/sweep/aws.js";
@@ -114,6 +114,9 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
     });
     await drain();
   });
+  // Alerts are de-duplicated per node and reasons over the CSRs the cluster holds: each test
+  // starts from a cluster without earlier tests' CSRs (files run one at a time).
+  beforeEach(() => cluster.deleteCsrs());
 
   it("EC2 5xx on every attempt: everything waits; then the next sweep decides, one alert per denial", async () => {
     const ok = await legit();
