@@ -108,11 +108,40 @@ export class PendingSet<T> {
   }
 }
 
-/** Requesters whose node holds a certificate we (or anyone) had issued. */
-export function holdsCertificate(csr: CsrObject): boolean {
-  return (
-    (csr.status?.conditions ?? []).some((c) => c.type === "Approved") && Boolean(csr.status?.certificate)
-  );
+/**
+ * The newest approved CSR of each requester (by anyone; kept only as its age). A node with
+ * one goes after nodes without; its pending CSRs older than it are superseded for good: the
+ * kubelet waits only on its newest CSR, so approving an older one serves nobody.
+ */
+export class ApprovedLedger {
+  private readonly newest = new Map<string, CsrObject>();
+
+  note(csr: CsrObject): void {
+    if (!(csr.status?.conditions ?? []).some((c) => c.type === "Approved")) return;
+    const requester = requesterOf(csr);
+    const current = this.newest.get(requester);
+    if (current && compareAge(current, csr) >= 0) return;
+    this.newest.set(requester, {
+      metadata: {
+        name: "",
+        ...(csr.metadata.uid !== undefined ? { uid: csr.metadata.uid } : {}),
+        ...(csr.metadata.creationTimestamp !== undefined
+          ? { creationTimestamp: csr.metadata.creationTimestamp }
+          : {}),
+      },
+      spec: { signerName: "", request: "" },
+    });
+  }
+
+  holds(requester: string): boolean {
+    return this.newest.has(requester);
+  }
+
+  /** A pending CSR older than the requester's newest approved one. */
+  supersedes(csr: CsrObject): boolean {
+    const newest = this.newest.get(requesterOf(csr));
+    return newest !== undefined && compareAge(csr, newest) < 0;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,8 +242,8 @@ export interface ClusterPlanInput<T> {
   /** Decided CSRs approved by us that need a follow-up alert. */
   followUps: FollowUp<T>[];
   overflows: NodeOverflow[];
-  /** Requesters (system:node:N) whose node already holds an issued certificate. */
-  certified: ReadonlySet<string>;
+  /** What the cluster already approved, per requester. */
+  approved: ApprovedLedger;
   history: AlertHistory;
   settings: Pick<
     ClusterPolicySettings,
@@ -297,7 +326,9 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   const alertable: { work: CsrWork<T>; alert: AlertWork; age: CsrObject }[] = [];
   for (const c of input.candidates) {
     const plan = planFor(c.decision, c.csr, ctx);
-    if (plan.action === "approve" || plan.action === "would-approve") {
+    if ((plan.action === "approve" || plan.action === "would-approve") && input.approved.supersedes(c.csr)) {
+      held.push({ item: c.item, decision: c.decision, why: "superseded" });
+    } else if (plan.action === "approve" || plan.action === "would-approve") {
       const key = c.decision.instanceId ?? `node:${c.decision.node ?? requesterOf(c.csr)}`;
       const current = newestPerInstance.get(key);
       if (!current || compareAge(current.csr, c.csr) < 0) {
@@ -320,19 +351,14 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
     }
   }
   for (const f of input.followUps) {
-    const work: CsrWork<T> = {
-      item: f.item,
-      csr: f.csr,
-      decision: followUpDecision(f.csr),
-      action: "mark",
-      alerts: [],
-    };
-    alertable.push({ work, alert: alertOf(f.kind, f.csr, undefined), age: f.csr });
+    const decision = followUpDecision(f.csr);
+    const work: CsrWork<T> = { item: f.item, csr: f.csr, decision, action: "mark", alerts: [] };
+    alertable.push({ work, alert: alertOf(f.kind, f.csr, decision), age: f.csr });
   }
 
   const chosen = [...newestPerInstance.values()].sort((a, b) => {
-    const ca = input.certified.has(requesterOf(a.csr)) ? 1 : 0;
-    const cb = input.certified.has(requesterOf(b.csr)) ? 1 : 0;
+    const ca = input.approved.holds(requesterOf(a.csr)) ? 1 : 0;
+    const cb = input.approved.holds(requesterOf(b.csr)) ? 1 : 0;
     return ca - cb || compareAge(a.csr, b.csr);
   });
   const approvals: CsrWork<T>[] = [];
@@ -429,15 +455,15 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   };
 }
 
-function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision | undefined): AlertWork {
+function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision): AlertWork {
   const codes =
     kind === "denied" || kind === "would-deny" || kind === "left-pending"
-      ? [...new Set((decision?.reasons ?? []).map((r) => r.code))].sort()
+      ? [...new Set(decision.reasons.map((r) => r.code))].sort()
       : [];
   return {
     kind,
     delivery: "alert",
-    ...(decision ? { decision } : {}),
+    decision,
     requester: requesterOf(csr),
     codes,
     repeats: 0,

@@ -112,15 +112,14 @@ export function withAlertMarkers(conditions: CsrCondition[], entries: MarkerEntr
   const existing = conditions.find((c) => c.type === ALERTED_CONDITION);
   const kept = existing ? markerEntries({ ...EMPTY_CSR, status: { conditions: [existing] } }) : [];
   const merged = [...kept.filter((e) => !entries.some((n) => n.kind === e.kind)), ...entries];
-  return [
-    ...conditions.filter((c) => c.type !== ALERTED_CONDITION),
-    {
-      type: ALERTED_CONDITION,
-      status: "True",
-      reason: "AlertPublished",
-      message: merged.map((e) => `${e.kind}:${e.via}:${e.codes.join("+")}`).join(" "),
-    },
-  ];
+  const marker: CsrCondition = {
+    type: ALERTED_CONDITION,
+    status: "True",
+    reason: "AlertPublished",
+    message: merged.map((e) => `${e.kind}:${e.via}:${e.codes.join("+")}`).join(" "),
+  };
+  // An existing marker is updated where it stands: conditions are never dropped or reordered.
+  return existing ? conditions.map((c) => (c === existing ? marker : c)) : [...conditions, marker];
 }
 const EMPTY_CSR: CsrObject = { metadata: { name: "" }, spec: { signerName: "", request: "" } };
 

@@ -6,10 +6,9 @@ import type { Config } from "../core/config.js";
 import {
   AlertHistory,
   PendingSet,
-  holdsCertificate,
+  ApprovedLedger,
   isDecided,
   planCluster,
-  requesterOf,
   type AlertWork,
   type CsrAlertKind,
   type CsrWork,
@@ -268,7 +267,7 @@ export async function sweepCluster(
       candidates,
       followUps: listing.followUps,
       overflows: listing.pending.overflows(),
-      certified: listing.certified,
+      approved: listing.approved,
       history: listing.history,
       settings,
       nodeCount: Array.isArray(nodes) ? nodes.length : 0,
@@ -341,7 +340,7 @@ interface Listing {
   pendingSeen: number;
   pending: PendingSet<ReadCsr>;
   followUps: FollowUp<ReadCsr>[];
-  certified: Set<string>;
+  approved: ApprovedLedger;
   history: AlertHistory;
 }
 
@@ -356,7 +355,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
     pendingSeen: 0,
     pending: new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr),
     followUps: [],
-    certified: new Set(),
+    approved: new ApprovedLedger(),
     history: new AlertHistory(),
   };
   const at = now();
@@ -369,7 +368,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
       listing.pending.add(read);
       return;
     }
-    if (holdsCertificate(csr)) listing.certified.add(requesterOf(csr));
+    listing.approved.note(csr);
     const kind = followUpFor(csr, at);
     if (kind) listing.followUps.push({ item: read, csr, kind });
   });

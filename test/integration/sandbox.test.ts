@@ -65,7 +65,7 @@ describe("npm start's scenario on the integration rig", () => {
       expect(
         conditions.map((c) => c.type),
         verdict.case.id,
-      ).toEqual(["Denied"]);
+      ).toEqual(["Denied", "CsrApproverAlerted"]);
       expect(
         verdict.alerts.map((a) => a.decision),
         verdict.case.id,

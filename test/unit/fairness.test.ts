@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
   AlertHistory,
+  ApprovedLedger,
   PendingSet,
   approvalLimit,
   planCluster,
@@ -75,7 +76,7 @@ function input(partial: Partial<ClusterPlanInput<CsrObject>>): ClusterPlanInput<
     candidates: [],
     followUps: [],
     overflows: [],
-    certified: new Set(),
+    approved: new ApprovedLedger(),
     history: new AlertHistory(),
     settings: {
       mode: "enforce",
@@ -162,17 +163,37 @@ describe("planCluster: approvals", () => {
     expect(plan.clusterGuard).toEqual({ limit: 3, approved: 3, held: 3 });
   });
 
-  it("orders nodes without a certificate first, then the oldest CSR; names never matter", () => {
+  it("orders nodes holding no approved CSR first, then the oldest CSR; names never matter", () => {
     const certifiedOld = csr("cert", 50, { name: "aaaa" });
     const freshA = csr("fresh-a", 5, { name: "zzzz" });
     const freshB = csr("fresh-b", 20, { name: "mmmm" });
+    const approved = new ApprovedLedger();
+    approved.note(csr("cert", 200, { conditions: [{ type: "Approved", status: "True" }] }));
     const plan = planCluster(
       input({
         candidates: [cand(certifiedOld, "approve"), cand(freshA, "approve"), cand(freshB, "approve")],
-        certified: new Set(["system:node:cert"]),
+        approved,
       }),
     );
     expect(plan.approvals.map((w) => w.csr)).toEqual([freshB, freshA, certifiedOld]);
+  });
+
+  it("never approves a CSR older than the node's newest approved one (the kubelet waits only on its newest)", () => {
+    const approved = new ApprovedLedger();
+    approved.note(
+      csr("n1", 10, { conditions: [{ type: "Approved", status: "True", reason: APPROVED_REASON }] }),
+    );
+    // Pending, not approved: no effect on the ledger.
+    approved.note(csr("n1", 1));
+    const older = csr("n1", 20);
+    const newer = csr("n1", 5);
+    const plan = planCluster(input({ candidates: [cand(older, "approve")], approved }));
+    expect(plan.approvals).toEqual([]);
+    expect(plan.held).toEqual([{ item: older, decision: expect.anything(), why: "superseded" }]);
+    const both = planCluster(
+      input({ candidates: [cand(older, "approve"), cand(newer, "approve")], approved }),
+    );
+    expect(both.approvals.map((w) => w.csr)).toEqual([newer]);
   });
 
   it("sizes the cluster-wide backstop to the cluster under auto", () => {
