@@ -105,10 +105,14 @@ describe("approver Lambda handler", () => {
     });
     vi.resetModules();
     ({ handler } = (await import("../../functions/approver.js")) as unknown as { handler: Handler });
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
+    // Powertools writes WARN and ERROR lines to stderr, the others (and EMF) to stdout; Lambda
+    // sends both to the log group.
+    for (const stream of [process.stdout, process.stderr]) {
+      vi.spyOn(stream, "write").mockImplementation((chunk: string | Uint8Array) => {
+        stdout.push(String(chunk));
+        return true;
+      });
+    }
   });
 
   afterAll(() => {

@@ -236,8 +236,8 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
     expect(sweep.get("kms:GenerateDataKey")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
     // Decrypt: the topic's key, and the SecureString parameters' key (below).
     expect(sweep.get("kms:Decrypt")).toEqual([
-      FULL_PARAMS.alertTopicKmsKeyArn,
       FULL_PARAMS.parameterKmsKeyArn,
+      FULL_PARAMS.alertTopicKmsKeyArn,
     ]);
     // VPC attachment adds the ENI actions Lambda needs, in their own policy.
     const vpc = grants(full, "ApproverRole", "vpc-attachment");
