@@ -1,6 +1,17 @@
 // Lambda entry: the scheduled sweep, and the EC2 "instance running" event that also opens a
 // short watch window. middy wires Powertools' logger (structured JSON, one line per
 // decision) and metrics (EMF); everything else lives in sweep/.
+//
+// Failures in the log: every cluster that could not be swept is logged at ERROR where it
+// failed (clusters.ts: ListClusters, DescribeCluster, credential reads and tokens, with
+// cluster, region, call and error; sweep.ts: the cluster's API calls), and the "sweep
+// finished" line (WARN when a cluster failed) lists each failed cluster with its region and
+// error: the result an asynchronous invocation returns is thrown away by Lambda.
+//
+// Cold starts: Powertools reports `cold_start: true` in the logs and the `ColdStart` metric
+// (dimensions service, function_name) on the first invocation of an on-demand container
+// only; it reads Lambda's AWS_LAMBDA_INITIALIZATION_TYPE, so provisioned-concurrency
+// containers, and any runner that does not set it, never report a cold start.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -101,22 +112,25 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     if (windowMs > 0) {
       logger.info("instance running: watching clusters for new CSRs", { windowMs });
       const more = await watchClusters(targets.targets, deps, { windowMs });
-      emitMetrics(more, 0);
+      emitMetrics(more);
       watched = true;
     }
   }
 
-  const failedClusters = report.clusters.filter((c) => c.status === "failed").map((c) => c.cluster);
-  logger.info("sweep finished", {
+  const failed = report.clusters.filter((c) => c.status === "failed");
+  const failedClusters = failed.map((c) => c.cluster);
+  (failed.length > 0 ? logger.warn : logger.info).call(logger, "sweep finished", {
     durationMs: report.durationMs,
     clusters: report.clusters.length,
     failedClusters,
+    failures: failed.map((c) => ({ cluster: c.cluster, region: c.region, error: c.error ?? "" })),
     totals: report.totals,
   });
   return { clusters: report.clusters.length, failedClusters, totals: report.totals, watched };
 }
 
-function emitMetrics(clusters: ClusterOutcome[], durationMs: number): void {
+/** `durationMs`: the sweep's, emitted even when there was nothing to sweep; absent for a watch. */
+function emitMetrics(clusters: ClusterOutcome[], durationMs?: number): void {
   // One EMF document per cluster, with the cluster as its dimension.
   for (const c of clusters) {
     const count = (action: string) => c.csrs.filter((o) => o.action === action).length;
@@ -140,7 +154,7 @@ function emitMetrics(clusters: ClusterOutcome[], durationMs: number): void {
     metrics.publishStoredMetrics();
   }
   // Flushed by the logMetrics middleware at the end of the invocation (service dimension only).
-  if (durationMs > 0) metrics.addMetric("SweepDuration", MetricUnit.Milliseconds, durationMs);
+  if (durationMs !== undefined) metrics.addMetric("SweepDuration", MetricUnit.Milliseconds, durationMs);
 }
 
 function accountOf(context: Context): string {

@@ -68,6 +68,8 @@ async function readParams(resolveVariable) {
     configParameterName: await text("configParameterName"),
     alertTopicKmsKeyArn: await text("alertTopicKmsKeyArn"),
     eksClusterNames: await list("eksClusterNames"),
+    eksRegions: await list("eksRegions"),
+    parameterKmsKeyArn: await text("parameterKmsKeyArn"),
     eksAccessEntryClusters: await list("eksAccessEntryClusters"),
     credentialSecretArns: await list("credentialSecretArns"),
     credentialParameterNames: await list("credentialParameterNames"),
@@ -86,6 +88,27 @@ function ssmParameterArn(nameOrArn) {
   return sub(
     `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${nameOrArn.replace(/^\//, "")}`,
   );
+}
+
+/** Region names; they go into ARNs and conditions. */
+function assertRegion(region, param) {
+  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(region)) {
+    throw new Error(`param "${param}": "${region}" is not a region name`);
+  }
+}
+
+function assertKmsKeyArn(arn, param) {
+  if (!/^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(arn)) {
+    throw new Error(
+      `param "${param}": "${arn}" is not a KMS key ARN (arn:…:kms:<region>:<account>:key/<id>)`,
+    );
+  }
+}
+
+/** The region named in an ARN, or null for a plain name (which lives in the stack's region). */
+function regionOfArn(value) {
+  const parts = value.split(":");
+  return parts[0] === "arn" && parts.length >= 6 && parts[3] ? parts[3] : null;
 }
 
 function assertSecretArn(arn, param) {
@@ -154,6 +177,12 @@ function vpcPolicy() {
   };
 }
 
+/** Regions whose EKS clusters the approver may describe: `eksRegions`, default the stack's. */
+function eksRegions(params) {
+  params.eksRegions.forEach((region) => assertRegion(region, "eksRegions"));
+  return params.eksRegions.length > 0 ? [...new Set(params.eksRegions)] : ["${AWS::Region}"];
+}
+
 /** The permissions of SPEC §9, scoped where AWS allows. */
 function sweepPolicy(params) {
   const statements = [
@@ -167,9 +196,12 @@ function sweepPolicy(params) {
       Sid: "DescribeClusters",
       Effect: "Allow",
       Action: ["eks:DescribeCluster"],
-      // Any region: the configuration may sweep several.
-      Resource: params.eksClusterNames.map((name) =>
-        sub(`arn:\${AWS::Partition}:eks:*:\${AWS::AccountId}:cluster/${name}`),
+      // The deployment's regions only (`eksRegions`, default the stack's): a cluster in any
+      // other region cannot be described, so it is never swept, whatever the configuration says.
+      Resource: eksRegions(params).flatMap((region) =>
+        params.eksClusterNames.map((name) =>
+          sub(`arn:\${AWS::Partition}:eks:${region}:\${AWS::AccountId}:cluster/${name}`),
+        ),
       ),
     },
     {
@@ -204,6 +236,28 @@ function sweepPolicy(params) {
       Effect: "Allow",
       Action: ["ssm:GetParameter"],
       Resource: parameters.map(ssmParameterArn),
+    });
+  }
+  if (params.parameterKmsKeyArn) {
+    // SecureString parameters under a customer-managed key: Decrypt with that key, only
+    // through SSM, and only for these parameters (SSM puts the parameter's ARN in the
+    // encryption context). The AWS managed key aws/ssm needs no statement.
+    assertKmsKeyArn(params.parameterKmsKeyArn, "parameterKmsKeyArn");
+    if (parameters.length === 0) {
+      throw new Error('param "parameterKmsKeyArn" is set but no SSM parameter is configured');
+    }
+    const regions = [...new Set(parameters.map((p) => regionOfArn(p) ?? "${AWS::Region}"))];
+    statements.push({
+      Sid: "SecureStringParameterKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt"],
+      Resource: [params.parameterKmsKeyArn],
+      Condition: {
+        StringEquals: {
+          "kms:ViaService": regions.map((region) => sub(`ssm.${region}.\${AWS::URLSuffix}`)),
+          "kms:EncryptionContext:PARAMETER_ARN": parameters.map(ssmParameterArn),
+        },
+      },
     });
   }
   if (params.alertTopicKmsKeyArn) {
@@ -346,14 +400,44 @@ function alerting(params) {
         Topics: [topicRef],
         PolicyDocument: {
           Version: "2012-10-17",
+          // Only two publishers: the approver's role and this account's CloudWatch alarms. The
+          // channel renders what arrives here, so nobody else in the account — whatever
+          // sns:Publish their IAM policies grant — may post into it.
           Statement: [
+            {
+              Sid: "ApproverPublishes",
+              Effect: "Allow",
+              Principal: { AWS: arnOf(LOGICAL_IDS.approverRole) },
+              Action: "sns:Publish",
+              Resource: topicRef,
+            },
             {
               Sid: "CloudWatchAlarms",
               Effect: "Allow",
               Principal: { Service: "cloudwatch.amazonaws.com" },
               Action: "sns:Publish",
               Resource: topicRef,
-              Condition: { StringEquals: { "aws:SourceAccount": sub("${AWS::AccountId}") } },
+              Condition: {
+                StringEquals: { "aws:SourceAccount": sub("${AWS::AccountId}") },
+                ArnLike: {
+                  "aws:SourceArn": sub(
+                    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
+                  ),
+                },
+              },
+            },
+            {
+              // Conditions are ANDed: denied unless the caller is the approver role (its
+              // sessions carry the role as aws:PrincipalArn) or the CloudWatch service.
+              Sid: "NoOtherPublisher",
+              Effect: "Deny",
+              Principal: "*",
+              Action: "sns:Publish",
+              Resource: topicRef,
+              Condition: {
+                ArnNotEquals: { "aws:PrincipalArn": arnOf(LOGICAL_IDS.approverRole) },
+                StringNotEquals: { "aws:PrincipalServiceName": "cloudwatch.amazonaws.com" },
+              },
             },
             {
               Sid: "DenyInsecureTransport",

@@ -13,8 +13,13 @@ export type ClusterOverrides = Partial<Omit<ClusterPolicySettings, "clusterTag">
   clusterTag?: ClusterTag | null;
 };
 
-/** Where a self-managed cluster's bearer token lives (the secret value is the token itself). */
-export type CredentialSource = { secretsManager: string } | { ssmParameter: string };
+/**
+ * How the approver authenticates to a self-managed cluster: a bearer token stored in Secrets
+ * Manager or SSM (the secret value is the token itself), or an aws-iam-authenticator token
+ * (the EKS token format, presigned with the approver's own IAM role: nothing stored).
+ */
+export type CredentialSource =
+  { secretsManager: string } | { ssmParameter: string } | { awsIamAuthenticator: { clusterId: string } };
 
 export interface SelfManagedCluster {
   name: string;
@@ -282,7 +287,7 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     type: "object",
     default: "required",
     description:
-      "Where the bearer token lives: exactly one of the two keys below. The secret value is the token.",
+      "How the approver authenticates: exactly one of the keys below. With a secret, its value is the bearer token.",
   },
   {
     path: "selfManaged[].credential.secretsManager",
@@ -295,6 +300,20 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     type: "SSM parameter name or ARN",
     default: "—",
     description: "A SecureString parameter, e.g. `/csr-approver/kubeadm-lab/token`.",
+  },
+  {
+    path: "selfManaged[].credential.awsIamAuthenticator",
+    type: "object",
+    default: "—",
+    description:
+      "The cluster runs aws-iam-authenticator (kops, kubespray): the approver presents an EKS-style token signed with its own IAM role, so no token is stored. Map the approver role in the authenticator's config.",
+  },
+  {
+    path: "selfManaged[].credential.awsIamAuthenticator.clusterId",
+    type: "string",
+    default: "required",
+    description:
+      "The authenticator's cluster ID (its `clusterID` setting; kops: the cluster name), signed into every token as `x-k8s-aws-id`.",
   },
   {
     path: "selfManaged[].vpcIds",
@@ -335,17 +354,19 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
 
 type Json = Record<string, unknown>;
 
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 const VPC_ID = /^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const PARTITION = "aws(?:-[a-z]+)*";
 const SECRET_ARN = new RegExp(
-  `^arn:${PARTITION}:secretsmanager:[a-z]{2}(-[a-z]+)+-\\d{1,2}:\\d{12}:secret:[A-Za-z0-9/_+=.@-]+$`,
+  `^arn:${PARTITION}:secretsmanager:[a-z]{2,4}(-[a-z]+)+-\\d{1,2}:\\d{12}:secret:[A-Za-z0-9/_+=.@-]+$`,
 );
 const SSM_PARAMETER_ARN = new RegExp(
-  `^arn:${PARTITION}:ssm:[a-z]{2}(-[a-z]+)+-\\d{1,2}:\\d{12}:parameter/[A-Za-z0-9_./-]+$`,
+  `^arn:${PARTITION}:ssm:[a-z]{2,4}(-[a-z]+)+-\\d{1,2}:\\d{12}:parameter/[A-Za-z0-9_./-]+$`,
 );
 const SSM_PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+// Sent as the signed header x-k8s-aws-id: kops uses the cluster's DNS name.
+const AUTHENTICATOR_CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 const GLOB = /^[A-Za-z0-9_.\-*?]+$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -495,6 +516,7 @@ function childKeys(parent: string): string[] {
 const SETTING_KEYS = childKeys("defaults");
 const CLUSTER_TAG_KEYS = childKeys("defaults.clusterTag");
 const CREDENTIAL_KEYS = childKeys("selfManaged[].credential");
+const AUTHENTICATOR_KEYS = childKeys("selfManaged[].credential.awsIamAuthenticator");
 
 /** Reads the setting keys present in `source`; other keys are the caller's business. */
 function settingsAt(path: string, source: Json): ClusterOverrides {
@@ -554,7 +576,26 @@ function credentialAt(path: string, value: unknown): CredentialSource {
   const credential = objectAt(path, value, CREDENTIAL_KEYS);
   const keys = Object.keys(credential);
   if (keys.length !== 1) {
-    throw new ConfigError(path, "expected exactly one of secretsManager or ssmParameter");
+    throw new ConfigError(
+      path,
+      "expected exactly one of secretsManager, ssmParameter or awsIamAuthenticator",
+    );
+  }
+  if (credential.awsIamAuthenticator !== undefined) {
+    const at = `${path}.awsIamAuthenticator`;
+    const authenticator = objectAt(at, credential.awsIamAuthenticator, AUTHENTICATOR_KEYS);
+    if (authenticator.clusterId === undefined || authenticator.clusterId === null) {
+      throw new ConfigError(`${at}.clusterId`, "required key is missing");
+    }
+    const clusterId = authenticator.clusterId;
+    if (typeof clusterId !== "string" || !AUTHENTICATOR_CLUSTER_ID.test(clusterId)) {
+      fail(
+        `${at}.clusterId`,
+        'the authenticator\'s cluster ID like "lab.k8s.example.com" (letters, digits, "-", "_", "."; at most 253)',
+        clusterId,
+      );
+    }
+    return { awsIamAuthenticator: { clusterId } };
   }
   if (credential.secretsManager !== undefined) {
     const arn = credential.secretsManager;

@@ -10,14 +10,26 @@
 // (paginated) → include/exclude globs → DescribeCluster (endpoint, CA, VPC, status, tags) →
 // `eks.tags` filter; clusters neither ACTIVE nor UPDATING are skipped with a log line. With
 // `eks.discovery: false` only the clusters named under `eks.clusters` are described.
-// Self-managed: straight from the config; the token is read from Secrets Manager or SSM
+// Self-managed: straight from the config; the token is read from Secrets Manager or SSM, or
+// (aws-iam-authenticator clusters) minted like an EKS token for the configured cluster ID,
 // when `token()` is called. One cluster's failure never stops the others: it is returned
-// in `failures`. Tokens are produced lazily and kept at most TOKEN_REUSE_MS, so a target
-// resolved for one invocation never carries a stale credential into the next.
+// in `failures`. Tokens are produced lazily and kept at most TOKEN_REUSE_MS (5 minutes; EKS
+// tokens are valid 15), and dropped by `forgetToken()` when the API server answers 401, so
+// a target resolved for one invocation never carries a stale credential into the next.
+//
+// Every cluster-level failure — ListClusters, DescribeCluster, a credential read, a token —
+// is logged at ERROR with `cluster`, `region`, `call` (the failing AWS call) and `error`,
+// so the Lambda's log says which call failed and why, not just which cluster.
 import { DescribeClusterCommand, ListClustersCommand, type Cluster } from "@aws-sdk/client-eks";
 import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
-import { globMatch, settingsForCluster, type Config, type SelfManagedCluster } from "../core/config.js";
+import {
+  globMatch,
+  settingsForCluster,
+  type Config,
+  type CredentialSource,
+  type SelfManagedCluster,
+} from "../core/config.js";
 import type { ClusterFacts, ClusterPolicySettings } from "../core/types.js";
 import type { AwsClients } from "./aws.js";
 import { eksBearerToken } from "./eks-token.js";
@@ -52,12 +64,6 @@ export interface ClusterDeps {
   forRegion(region: string): Pick<AwsClients, "eks" | "sts" | "ssm" | "secretsManager">;
   /** Region used when `config.regions` is empty; default AWS_REGION / AWS_DEFAULT_REGION. */
   defaultRegion?: string;
-  /**
-   * STS URL signed into EKS tokens; default AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL (the
-   * same override the SDK honours, so a test rig's fake STS is used consistently), else the
-   * regional endpoint.
-   */
-  stsEndpoint?: string;
   /** Clock for token reuse (tests). */
   now?: () => number;
   /**
@@ -70,6 +76,7 @@ export interface ClusterDeps {
 export interface ClusterLog {
   info(message: string, extra?: Record<string, unknown>): void;
   warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
 }
 
 export type TokenCache = Map<string, { value: Promise<string>; at: number }>;
@@ -97,6 +104,7 @@ export async function resolveClusters(
       region: "",
       error: "no region: set config.regions or AWS_REGION",
     });
+    logFailure(log, "config", failures[failures.length - 1]!);
   } else if (config.eks.discovery || eksNamed.length > 0) {
     const perRegion = await Promise.all(regions.map((region) => resolveEksRegion(config, deps, log, region)));
     for (const r of perRegion) {
@@ -114,12 +122,13 @@ export async function resolveClusters(
             region: regions.join(","),
             error: "EKS cluster not found in any region",
           });
+          logFailure(log, "eks:DescribeCluster", failures[failures.length - 1]!);
         }
       }
     }
   }
 
-  for (const cluster of config.selfManaged) targets.push(selfManagedTarget(config, deps, cluster));
+  for (const cluster of config.selfManaged) targets.push(selfManagedTarget(config, deps, log, cluster));
   return { targets, failures };
 }
 
@@ -136,16 +145,19 @@ async function resolveEksRegion(
 ): Promise<ResolvedClusters> {
   const targets: ClusterTarget[] = [];
   const failures: ClusterFailure[] = [];
+  const fail = (failure: ClusterFailure): void => {
+    failures.push(failure);
+    logFailure(log, "eks:DescribeCluster", failure);
+  };
   let clients: ReturnType<ClusterDeps["forRegion"]>;
   let names: string[];
   try {
     clients = deps.forRegion(region);
     names = config.eks.discovery ? await listClusterNames(clients, region) : Object.keys(config.eks.clusters);
   } catch (err) {
-    return {
-      targets,
-      failures: [{ cluster: DISCOVERY_FAILURE, region, error: `ListClusters: ${message(err)}` }],
-    };
+    const failure = { cluster: DISCOVERY_FAILURE, region, error: `ListClusters: ${message(err)}` };
+    logFailure(log, "eks:ListClusters", failure);
+    return { targets, failures: [failure] };
   }
   const wanted = names.filter(
     (name) =>
@@ -161,11 +173,11 @@ async function resolveEksRegion(
     } catch (err) {
       // Without discovery a named cluster simply lives in another region.
       if (!config.eks.discovery && errorName(err) === "ResourceNotFoundException") return;
-      failures.push({ cluster: name, region, error: `DescribeCluster: ${message(err)}` });
+      fail({ cluster: name, region, error: `DescribeCluster: ${message(err)}` });
       return;
     }
     if (!cluster) {
-      failures.push({ cluster: name, region, error: "DescribeCluster returned no cluster" });
+      fail({ cluster: name, region, error: "DescribeCluster returned no cluster" });
       return;
     }
     if (!hasTags(cluster.tags ?? {}, config.eks.tags)) {
@@ -183,24 +195,18 @@ async function resolveEksRegion(
     const endpoint = cluster.endpoint;
     const vpcId = cluster.resourcesVpcConfig?.vpcId;
     if (!endpoint || !vpcId) {
-      failures.push({ cluster: name, region, error: "DescribeCluster lacks endpoint or VPC" });
+      fail({ cluster: name, region, error: "DescribeCluster lacks endpoint or VPC" });
       return;
     }
     const caData = cluster.certificateAuthority?.data;
-    const stsEndpoint = deps.stsEndpoint ?? process.env.AWS_ENDPOINT_URL_STS ?? process.env.AWS_ENDPOINT_URL;
     targets.push({
       facts: { name, kind: "eks", region, vpcIds: [vpcId] },
       settings: settingsForCluster(config, name, "eks"),
       endpoint,
       ...(caData ? { caData } : {}),
       source: "eks",
-      ...reuse(deps, `eks:${region}:${name}`, () =>
-        eksBearerToken({
-          clusterName: name,
-          region,
-          credentials: clients.sts.config.credentials,
-          ...(stsEndpoint ? { stsEndpoint } : {}),
-        }),
+      ...reuse(deps, log, `eks:${region}:${name}`, { cluster: name, region, call: EKS_TOKEN_CALL }, () =>
+        eksBearerToken({ clusterName: name, region, credentials: clients.sts.config.credentials }),
       ),
     });
   });
@@ -228,14 +234,20 @@ function hasTags(actual: Record<string, string>, required: Record<string, string
   );
 }
 
-function selfManagedTarget(config: Config, deps: ClusterDeps, cluster: SelfManagedCluster): ClusterTarget {
+function selfManagedTarget(
+  config: Config,
+  deps: ClusterDeps,
+  log: ClusterLog,
+  cluster: SelfManagedCluster,
+): ClusterTarget {
+  const where = { cluster: cluster.name, region: cluster.region, call: credentialCall(cluster.credential) };
   return {
     facts: { name: cluster.name, kind: "self-managed", region: cluster.region, vpcIds: [...cluster.vpcIds] },
     settings: settingsForCluster(config, cluster.name, "self-managed"),
     endpoint: cluster.endpoint,
     caData: normaliseCaData(cluster.caData),
     source: "self-managed",
-    ...reuse(deps, `self-managed:${cluster.name}:${JSON.stringify(cluster.credential)}`, () =>
+    ...reuse(deps, log, `self-managed:${cluster.name}:${JSON.stringify(cluster.credential)}`, where, () =>
       readCredential(deps, cluster),
     ),
   };
@@ -246,14 +258,37 @@ function normaliseCaData(caData: string): string {
   return caData.includes("-----BEGIN") ? Buffer.from(caData, "utf8").toString("base64") : caData.trim();
 }
 
+const EKS_TOKEN_CALL = "sts:GetCallerIdentity presign (EKS token)";
+
+function credentialCall(credential: CredentialSource): string {
+  if ("secretsManager" in credential) return "secretsmanager:GetSecretValue";
+  if ("ssmParameter" in credential) return "ssm:GetParameter";
+  return "sts:GetCallerIdentity presign (aws-iam-authenticator token)";
+}
+
+/** The cluster's bearer token; errors name the call and the resource. */
 async function readCredential(deps: ClusterDeps, cluster: SelfManagedCluster): Promise<string> {
   const credential = cluster.credential;
+  if ("awsIamAuthenticator" in credential) {
+    // The EKS token format, signed with the approver's own credentials for the cluster ID the
+    // authenticator was started with; the presigned URL names the cluster region's STS host.
+    return eksBearerToken({
+      clusterName: credential.awsIamAuthenticator.clusterId,
+      region: cluster.region,
+      credentials: deps.forRegion(cluster.region).sts.config.credentials,
+    }).catch((err: unknown) => {
+      throw new Error(`aws-iam-authenticator token: ${message(err)}`);
+    });
+  }
   if ("secretsManager" in credential) {
     const arn = credential.secretsManager;
     const region = regionOfArn(arn) ?? cluster.region;
     const out = await deps
       .forRegion(region)
-      .secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
+      .secretsManager.send(new GetSecretValueCommand({ SecretId: arn }))
+      .catch((err: unknown) => {
+        throw new Error(`GetSecretValue ${arn}: ${message(err)}`);
+      });
     if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString`);
     return tokenFromSecretString(out.SecretString);
   }
@@ -261,7 +296,10 @@ async function readCredential(deps: ClusterDeps, cluster: SelfManagedCluster): P
   const region = regionOfArn(name) ?? cluster.region;
   const out = await deps
     .forRegion(region)
-    .ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    .ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }))
+    .catch((err: unknown) => {
+      throw new Error(`GetParameter ${name}: ${message(err)}`);
+    });
   const value = out.Parameter?.Value;
   if (value === undefined) throw new Error(`parameter ${name} has no value`);
   return tokenFromSecretString(value);
@@ -292,9 +330,15 @@ function regionOfArn(value: string): string | undefined {
   return parts[0] === "arn" && parts.length >= 6 && parts[3] ? parts[3] : undefined;
 }
 
+function logFailure(log: ClusterLog, call: string, failure: ClusterFailure): void {
+  log.error("cluster failed: not swept", { ...failure, call });
+}
+
 function reuse(
   deps: ClusterDeps,
+  log: ClusterLog,
   key: string,
+  where: { cluster: string; region: string; call: string },
   produce: () => Promise<string>,
 ): Pick<ClusterTarget, "token" | "forgetToken"> {
   const clock = deps.now ?? Date.now;
@@ -308,8 +352,9 @@ function reuse(
         cached = { value, at };
         cache.set(key, cached);
         // A failed read is not kept: the next call tries again.
-        value.catch(() => {
+        value.catch((err: unknown) => {
           if (cache.get(key)?.value === value) cache.delete(key);
+          log.error("cluster credential failed: not swept", { ...where, error: message(err) });
         });
       }
       return cached.value;
@@ -331,5 +376,6 @@ function errorName(err: unknown): string | undefined {
 }
 
 function message(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  if (!(err instanceof Error)) return String(err);
+  return err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
 }

@@ -103,13 +103,19 @@ describe("approver Lambda handler", () => {
       ALERT_TOPIC_ARN: world.alerts.topicArn,
       POWERTOOLS_SERVICE_NAME: "csr-approver",
       POWERTOOLS_METRICS_NAMESPACE: "CsrApprover",
+      // Lambda sets this in every on-demand container; Powertools reads it to report cold starts.
+      AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
     });
     vi.resetModules();
     ({ handler } = (await import("../../functions/approver.js")) as unknown as { handler: Handler });
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
+    // Powertools writes WARN and ERROR lines to stderr, the others (and EMF) to stdout; Lambda
+    // sends both to the log group.
+    for (const stream of [process.stdout, process.stderr]) {
+      vi.spyOn(stream, "write").mockImplementation((chunk: string | Uint8Array) => {
+        stdout.push(String(chunk));
+        return true;
+      });
+    }
   });
 
   afterAll(() => {
@@ -152,6 +158,20 @@ describe("approver Lambda handler", () => {
     expect(Number(emf[0]!.CsrApproved)).toBeGreaterThanOrEqual(1);
     expect(Number(emf[0]!.CsrDenied)).toBeGreaterThanOrEqual(1);
     expect(Number(emf[0]!.ClusterSweepFailed)).toBe(0);
+    // The container's first invocation: a cold start in every log line and one ColdStart metric.
+    expect(lines.filter((l) => "level" in l).every((l) => l.cold_start === true)).toBe(true);
+    const coldStart = lines.filter((l) => "ColdStart" in l);
+    expect(coldStart).toHaveLength(1);
+    expect(coldStart[0]).toMatchObject({
+      ColdStart: 1,
+      service: "csr-approver",
+      function_name: "csr-approver-prod-approver",
+      _aws: {
+        CloudWatchMetrics: [{ Namespace: "CsrApprover", Metrics: [{ Name: "ColdStart", Unit: "Count" }] }],
+      },
+    });
+    expect(lines.some((l) => "SweepDuration" in l)).toBe(true);
+    expect(lines.find((l) => l.message === "sweep finished")).toMatchObject({ level: "INFO", failures: [] });
     const deny = (await world.alerts.receive(1)).map(
       (m) => JSON.parse(m.Body) as { metadata: { additionalContext: Record<string, string> } },
     );
@@ -159,12 +179,82 @@ describe("approver Lambda handler", () => {
   });
 
   it("an EC2 running event keeps watching: a CSR created in the window is approved in that invocation", async () => {
+    stdout = [];
     const invocation = handler(running(new Date()), context(60_000));
     await new Promise((r) => setTimeout(r, 1000));
     const ok = (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;
     const result = await invocation;
     expect(result.watched).toBe(true);
     expect(decisionConditionOf(await conditionsOf(cluster, ok))).toBe("Approved");
+    // A warm invocation: no cold start, no ColdStart metric.
+    const lines = jsonLines();
+    expect(lines.filter((l) => "level" in l).length).toBeGreaterThan(0);
+    expect(lines.filter((l) => "level" in l).every((l) => l.cold_start === false)).toBe(true);
+    expect(lines.some((l) => "ColdStart" in l)).toBe(false);
+  });
+
+  it("logs every cluster that cannot be swept at ERROR with cluster, region, failing call and error", async () => {
+    const secret = await storeApproverToken(clients, cluster, "handler/token-2");
+    const config = {
+      regions: ["us-east-1"],
+      eks: { discovery: false, clusters: { "handler-ghost": {} } },
+      selfManaged: [
+        {
+          name: "handler-cluster",
+          region: "us-east-1",
+          endpoint: cluster.server,
+          caData: Buffer.from(cluster.caPem).toString("base64"),
+          credential: { secretsManager: secret },
+          vpcIds: [world.clusterVpc.vpcId],
+        },
+        {
+          name: "handler-broken",
+          region: "us-east-1",
+          endpoint: cluster.server,
+          caData: Buffer.from(cluster.caPem).toString("base64"),
+          credential: { ssmParameter: "/csr-approver/test/no-such-token" },
+          vpcIds: [world.clusterVpc.vpcId],
+        },
+      ],
+    };
+    await putSecureParameter(clients, "/csr-approver/test/config-failures", stringify(config));
+    process.env.CONFIG_PARAMETER = "/csr-approver/test/config-failures";
+    vi.resetModules();
+    const fresh = (await import("../../functions/approver.js")) as unknown as { handler: Handler };
+    stdout = [];
+    const result = await fresh.handler(scheduled, context(60_000));
+    expect(result.failedClusters.sort()).toEqual(["handler-broken", "handler-ghost"]);
+
+    const lines = jsonLines();
+    const errors = lines.filter((l) => l.level === "ERROR");
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          cluster: "handler-broken",
+          region: "us-east-1",
+          call: "ssm:GetParameter",
+          error: expect.stringMatching(
+            /^GetParameter \/csr-approver\/test\/no-such-token: ParameterNotFound/,
+          ),
+          function_request_id: "req-1",
+        }),
+        expect.objectContaining({
+          cluster: "handler-ghost",
+          region: "us-east-1",
+          call: "eks:DescribeCluster",
+          error: "EKS cluster not found in any region",
+        }),
+      ]),
+    );
+    // The summary says which clusters failed and why, at WARN.
+    const summary = lines.find((l) => l.message === "sweep finished");
+    expect(summary).toMatchObject({ level: "WARN", failedClusters: expect.any(Array) });
+    expect((summary!.failures as { cluster: string }[]).map((f) => f.cluster).sort()).toEqual([
+      "handler-broken",
+      "handler-ghost",
+    ]);
+    // The healthy cluster was swept all the same.
+    expect(lines.some((l) => l.message === "sweep finished" && l.clusters === 3)).toBe(true);
   });
 
   it("an event that queued past its window (a scale-up burst) sweeps once and does not hold the function", async () => {

@@ -73,7 +73,7 @@ async function motoRaw(
 }
 
 const CA = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").toString("base64");
-const silentLog = { info: () => {}, warn: () => {} };
+const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
 
 let aws: AwsClientCache;
 beforeAll(() => {
@@ -352,12 +352,20 @@ describe("resolveClusters (moto)", () => {
       },
     });
     const infos: string[] = [];
-    const log = { info: (m: string) => infos.push(m), warn: (m: string) => infos.push(m) };
-    const { targets, failures } = await resolveClusters(config, { ...faulty, stsEndpoint: MOTO }, log);
+    const errors: Record<string, unknown>[] = [];
+    const log = {
+      info: (m: string) => infos.push(m),
+      warn: (m: string) => infos.push(m),
+      error: (_m: string, extra: Record<string, unknown> = {}) => errors.push(extra),
+    };
+    const { targets, failures } = await resolveClusters(config, faulty, log);
 
     const eks = targets.filter((t) => t.source === "eks").map((t) => t.facts.name);
     expect(eks).toEqual([name("alpha"), name("beta")]); // gamma: tag; skipme: exclude; broken: failed
     expect(failures).toEqual([{ cluster: name("broken"), region, error: expect.stringMatching(/boom/) }]);
+    expect(errors).toEqual([
+      { cluster: name("broken"), region, call: "eks:DescribeCluster", error: expect.stringMatching(/boom/) },
+    ]);
     expect(faulty.calls.count("eks", "ListClusters")).toBeGreaterThanOrEqual(1);
     expect(faulty.calls.count("eks", "DescribeCluster")).toBe(4); // not the excluded one
 
@@ -370,7 +378,8 @@ describe("resolveClusters (moto)", () => {
 
     const token = await alpha.token();
     const url = decodeEksToken(token);
-    expect(url.origin).toBe(new URL(MOTO).origin);
+    // The clients talk to moto; the token still names the region's real STS host.
+    expect(url.origin).toBe(`https://sts.${region}.amazonaws.com`);
     expect(url.searchParams.get("X-Amz-SignedHeaders")).toBe("host;x-k8s-aws-id");
     expect(url.searchParams.get("X-Amz-Credential")).toMatch(
       /^testing\/\d{8}\/eu-north-1\/sts\/aws4_request$/,
@@ -379,7 +388,8 @@ describe("resolveClusters (moto)", () => {
     const review = (clusterId: string) =>
       reviewToken(token, {
         clusterId,
-        stsOrigins: [new URL(MOTO).origin],
+        stsOrigins: [`https://sts.${region}.amazonaws.com`],
+        stsRoutes: { [`https://sts.${region}.amazonaws.com`]: MOTO },
         mappings: [{ arn: "arn:aws:sts::123456789012:user/moto", username: "approver", groups: [] }],
         credentials: { [CREDS.accessKeyId]: CREDS.secretAccessKey },
         motoRouting: true,
@@ -566,9 +576,11 @@ describe("publishAlert (moto SNS -> SQS)", () => {
 
 describe("EKS token authenticator webhook (rig) with tokens from eksBearerToken", () => {
   const region = "eu-central-1";
+  const STS = `https://sts.${region}.amazonaws.com`;
   const options = (): EksAuthnOptions => ({
     clusterId: "rig-eks",
-    stsOrigins: [new URL(MOTO).origin],
+    stsOrigins: [STS],
+    stsRoutes: { [STS]: MOTO },
     // moto's GetCallerIdentity for any key: the user "moto" of account 123456789012
     mappings: [
       { arn: "arn:aws:sts::123456789012:user/moto", username: "csr-approver", groups: ["csr-approvers"] },
@@ -577,7 +589,7 @@ describe("EKS token authenticator webhook (rig) with tokens from eksBearerToken"
     motoRouting: true,
   });
   const mint = (clusterName: string, now?: Date) =>
-    eksBearerToken({ clusterName, region, credentials: CREDS, stsEndpoint: MOTO, ...(now ? { now } : {}) });
+    eksBearerToken({ clusterName, region, credentials: CREDS, ...(now ? { now } : {}) });
 
   it("authenticates a token minted for this cluster and maps the caller", async () => {
     const status = await reviewToken(await mint("rig-eks"), options());
@@ -607,8 +619,12 @@ describe("EKS token authenticator webhook (rig) with tokens from eksBearerToken"
     const action = new URL(url);
     action.searchParams.set("Action", "AssumeRole");
     expect((await reviewToken(encode(action), options())).error).toMatch(/action/);
-    const foreign = new URL(url.toString().replace(new URL(MOTO).origin, "https://sts.evil.example"));
+    const foreign = new URL(url.toString().replace(STS, "https://sts.evil.example"));
     expect((await reviewToken(encode(foreign), options())).error).toMatch(/origin/);
+    // A token naming the endpoint the SDK was pointed at (moto here, a VPC endpoint's DNS name
+    // in a real VPC) is refused like aws-iam-authenticator's "unexpected hostname".
+    const overridden = new URL(url.toString().replace(STS, new URL(MOTO).origin));
+    expect((await reviewToken(encode(overridden), options())).error).toMatch(/origin/);
     expect((await reviewToken("k8s-aws-v1.!!", options())).authenticated).toBe(false);
     expect((await reviewToken("Bearer abc", options())).authenticated).toBe(false);
   });

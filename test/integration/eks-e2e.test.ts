@@ -9,14 +9,16 @@
 //   moto remembers each temporary access key's role and session, and its GetCallerIdentity
 //   answers `arn:aws:sts::<acct>:assumed-role/<role>/<session>` with UserId
 //   `<role id>:<session>` for calls signed with that key (checked below through extra.arn).
-// - A token is "k8s-aws-v1." + a presigned GetCallerIdentity URL on moto, signed with the
-//   principal's temporary key and the cluster name in the signed header x-k8s-aws-id (the
-//   approver's by the product, functions/sweep/eks-token.ts, pointed at moto by
-//   AWS_ENDPOINT_URL_STS; the nodes' by the same function, as aws-iam-authenticator's client).
+// - A token is "k8s-aws-v1." + a presigned GetCallerIdentity URL for the canonical host
+//   https://sts.us-east-1.amazonaws.com, signed with the principal's temporary key and the
+//   cluster name in the signed header x-k8s-aws-id (the approver's by the product,
+//   functions/sweep/eks-token.ts — AWS_ENDPOINT_URL_STS points the SDK at moto and must NOT
+//   leak into the token; the nodes' by the same function, as aws-iam-authenticator's client).
 // - The apiserver sends each token to the webhook. The webhook checks the URL like
-//   aws-iam-authenticator, recomputes the SigV4 signature with the secret of that access key
-//   and ITS OWN cluster name (moto verifies no signatures; real STS would), replays the URL
-//   to moto (motoRouting) and maps the returned ARN: the approver's role to a user in
+//   aws-iam-authenticator (only the canonical STS origin is allowed), recomputes the SigV4
+//   signature with the secret of that access key and ITS OWN cluster name (moto verifies no
+//   signatures; real STS would), sends the presigned request to moto in place of that host
+//   (stsRoutes, motoRouting) and maps the returned ARN: the approver's role to a user in
 //   csr-approver:approvers (bound by infra/rbac.yaml), each node's session ARN to
 //   system:node:<PrivateDnsName> in system:nodes. Real EKS maps the node role once with
 //   username system:node:{{EC2PrivateDNSName}}; this webhook has no EC2 lookup, so the test
@@ -79,6 +81,7 @@ const APPROVER_ROLE = `arn:aws:iam::${ACCOUNT}:role/eks-e2e-approver`;
 const NODE_ROLE_NAME = "eks-e2e-node";
 const NODE_ROLE = `arn:aws:iam::${ACCOUNT}:role/${NODE_ROLE_NAME}`;
 const APPROVERS_GROUP = "csr-approver:approvers";
+const STS_ORIGIN = `https://sts.${REGION}.amazonaws.com`;
 
 type TempCredentials = Required<Pick<AwsCredentialIdentity, "accessKeyId" | "secretAccessKey">> & {
   sessionToken: string;
@@ -137,7 +140,7 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
   async function nodeToken(session: string, clusterName = MAIN): Promise<string> {
     const credentials = credentialsBySession.get(session);
     if (!credentials) throw new Error(`no session ${session}`);
-    return eksBearerToken({ clusterName, region: REGION, credentials, stsEndpoint: moto.endpoint });
+    return eksBearerToken({ clusterName, region: REGION, credentials });
   }
 
   function kubeConfigWithToken(token: string): KubeConfig {
@@ -194,7 +197,9 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     const handles = rig();
     moto = { endpoint: handles.moto.endpoint, credentials: handles.moto.credentials };
     clients = awsClients(awsClientConfig());
-    webhookOptions.stsOrigins = [new URL(moto.endpoint).origin];
+    // Tokens name the real STS host; the webhook sends their requests to moto instead.
+    webhookOptions.stsOrigins = [STS_ORIGIN];
+    webhookOptions.stsRoutes = { [STS_ORIGIN]: moto.endpoint };
 
     // Real roles, so moto's UserId (<role id>:<session>) is stable across calls.
     const iam = new IAMClient({ endpoint: moto.endpoint, region: REGION, credentials: moto.credentials });
@@ -312,7 +317,7 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     }
   });
 
-  it("the product's EKS token for the discovered cluster is signed for moto's STS and authenticates as the approver", async () => {
+  it("the product's EKS token for the discovered cluster names the canonical STS host despite AWS_ENDPOINT_URL_STS and authenticates as the approver", async () => {
     const { targets, failures } = await resolveClusters(eksConfig([MAIN]), aws, memoryLog());
     expect(failures).toEqual([]);
     const target = targets.find((t) => t.facts.name === MAIN);
@@ -321,7 +326,8 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     const token = await target!.token();
     expect(token.startsWith("k8s-aws-v1.")).toBe(true);
     const url = new URL(Buffer.from(token.slice("k8s-aws-v1.".length), "base64url").toString("utf8"));
-    expect(url.origin).toBe(new URL(moto.endpoint).origin); // AWS_ENDPOINT_URL_STS honoured
+    expect(process.env.AWS_ENDPOINT_URL_STS).toBe(moto.endpoint); // the SDK's override is set…
+    expect(url.origin).toBe(STS_ORIGIN); // …and does not reach the token
     expect(url.searchParams.get("X-Amz-Credential")?.split("/")[0]).toBe(approverCredentials.accessKeyId);
 
     // Who the apiserver says the bearer of that token is.
@@ -342,7 +348,6 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
       clusterName: WRONG,
       region: REGION,
       credentials: approverCredentials,
-      stsEndpoint: moto.endpoint,
     });
     expect(await reviewToken(forWrong, webhookOptions)).toMatchObject({
       authenticated: false,
@@ -426,6 +431,59 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     );
     expect(sent.map((c) => c.csr).sort()).toEqual([csr.otherName!, csr.otherIp!].sort());
     for (const context of sent) expect(context).toMatchObject({ cluster: MAIN, decision: "deny" });
+  });
+
+  describe("a self-managed cluster behind aws-iam-authenticator (kops, kubespray): credential awsIamAuthenticator", () => {
+    // The same apiserver and webhook, now configured as a self-managed cluster: nothing is
+    // stored in Secrets Manager or SSM; the approver signs a token for the authenticator's
+    // cluster ID with its own (moto STS) role credentials.
+    const selfManagedConfig = (clusterId: string): Config =>
+      parseConfig({
+        eks: { discovery: false },
+        selfManaged: [
+          {
+            name: "kops-lab",
+            region: REGION,
+            endpoint: cluster.server,
+            caData: Buffer.from(cluster.caPem).toString("base64"),
+            credential: { awsIamAuthenticator: { clusterId } },
+            vpcIds: [world.clusterVpc.vpcId],
+          },
+        ],
+      });
+
+    it("authenticates as the approver and approves a kubelet's CSR, reading no secret", async () => {
+      const name = (
+        await kubeletCsrWithToken(plain.instanceId, {
+          node: plain.node,
+          dnsNames: [plain.node],
+          ips: plain.privateIps,
+        })
+      ).metadata!.name!;
+      aws.calls.reset();
+      const log = memoryLog();
+      const report = await runSweep({ config: selfManagedConfig(MAIN), aws, alerts, log });
+      logReport(report);
+      expect(report.clusters).toHaveLength(1);
+      const lab = report.clusters[0]!;
+      expect(lab).toMatchObject({ cluster: "kops-lab", source: "self-managed", status: "ok" });
+      expect(lab.csrs.find((o) => o.name === name)).toMatchObject({
+        decision: "approve",
+        action: "approved",
+        instanceId: plain.instanceId,
+      });
+      expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
+      expect(aws.calls.count("secretsManager") + aws.calls.count("ssm")).toBe(0);
+      expect(log.lines.filter((l) => l.level === "error")).toEqual([]);
+    });
+
+    it("a cluster ID other than the authenticator's fails that cluster with 401, logged at ERROR", async () => {
+      const log = memoryLog();
+      const report = await runSweep({ config: selfManagedConfig(WRONG), aws, alerts, log });
+      expect(report.clusters[0]).toMatchObject({ cluster: "kops-lab", status: "failed", csrs: [] });
+      expect(report.clusters[0]!.error).toMatch(/Unauthorized|401/);
+      expect(log.lines.filter((l) => l.level === "error").map((l) => l.extra?.cluster)).toContain("kops-lab");
+    });
   });
 });
 

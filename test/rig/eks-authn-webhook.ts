@@ -17,6 +17,11 @@
 // SigV4, so with `credentials` given the webhook recomputes the signature itself (host and
 // x-k8s-aws-id signed, empty payload) — a token minted for another cluster fails here, as it
 // fails at real STS.
+//
+// Tokens name the canonical STS host (`https://sts.<region>.amazonaws.com`), as the product
+// always signs them; the rig has no such host. `stsRoutes` maps an allowed origin to where
+// the webhook really sends the presigned request (moto), the way a resolver or proxy in front
+// of the real authenticator would: the token, its host and its signature stay untouched.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -47,8 +52,13 @@ export interface IdentityMapping {
 export interface EksAuthnOptions {
   /** The cluster name the token must be signed for (x-k8s-aws-id). */
   clusterId: string;
-  /** Origins a presigned URL may point at, e.g. ["https://sts.eu-west-1.amazonaws.com", moto]. */
+  /** Origins a presigned URL may point at, e.g. ["https://sts.eu-west-1.amazonaws.com"]. */
   stsOrigins: string[];
+  /**
+   * Allowed origin -> origin actually called, e.g. {"https://sts.us-east-1.amazonaws.com": moto}.
+   * The host checked and signed is the token's; only the connection goes elsewhere.
+   */
+  stsRoutes?: Record<string, string>;
   mappings: IdentityMapping[];
   /** accessKeyId -> secretAccessKey: verify SigV4 here (moto does not). */
   credentials?: Record<string, string>;
@@ -123,7 +133,9 @@ async function authenticate(
       `AWS4-HMAC-SHA256 Credential=${params.get("x-amz-credential") ?? ""}, ` +
       `SignedHeaders=${params.get("x-amz-signedheaders") ?? ""}, Signature=${params.get("x-amz-signature") ?? ""}`;
   }
-  const response = await fetch(url, { headers, redirect: "manual" });
+  const route = options.stsRoutes?.[url.origin];
+  const target = route ? new URL(`${url.pathname}${url.search}`, route) : url;
+  const response = await fetch(target, { headers, redirect: "manual" });
   const text = await response.text();
   if (response.status !== 200) throw new Rejected(`STS answered ${response.status}`);
   const identity = parseCallerIdentity(text);

@@ -240,11 +240,11 @@ describe("parseConfig: errors name the key", () => {
     ],
     [
       { selfManaged: [selfManaged({ credential: {} })] },
-      "config: selfManaged[0].credential: expected exactly one of secretsManager or ssmParameter",
+      "config: selfManaged[0].credential: expected exactly one of secretsManager, ssmParameter or awsIamAuthenticator",
     ],
     [
       { selfManaged: [selfManaged({ credential: { ssmParameter: "/a", secretsManager: "arn:x" } })] },
-      "config: selfManaged[0].credential: expected exactly one of secretsManager or ssmParameter",
+      "config: selfManaged[0].credential: expected exactly one of secretsManager, ssmParameter or awsIamAuthenticator",
     ],
     [
       { selfManaged: [selfManaged({ credential: { secretsManager: "my-secret" } })] },

@@ -71,9 +71,12 @@ describe("docs/configuration.md", () => {
       if (parts[0] === "selfManaged[]") {
         const rest = parts.slice(1);
         if (rest[0] === "credential" && rest[1]) {
+          // credential.awsIamAuthenticator.clusterId → { awsIamAuthenticator: { clusterId: WRONG } }
+          let value: unknown = WRONG;
+          for (const part of [...rest.slice(2)].reverse()) value = { [part]: value };
           return {
-            doc: { selfManaged: [{ ...minimalCluster, credential: { [rest[1]]: WRONG } }] },
-            expectedPath: `selfManaged[0].credential.${rest[1]}`,
+            doc: { selfManaged: [{ ...minimalCluster, credential: { [rest[1]]: value } }] },
+            expectedPath: `selfManaged[0].${rest.join(".")}`,
           };
         }
         return {

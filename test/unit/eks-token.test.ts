@@ -1,8 +1,9 @@
 import { createHash, createHmac } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   decodeEksToken,
   eksBearerToken,
+  EKS_TOKEN_MAX_LENGTH,
   EKS_TOKEN_PREFIX,
   stsRegionalEndpoint,
 } from "../../functions/sweep/eks-token.js";
@@ -216,33 +217,126 @@ describe("eksBearerToken", () => {
     expect(decodeEksToken(b).searchParams.get("X-Amz-Date")).toBe("20240305T070810Z");
   });
 
-  it("honours an endpoint override (host with port is signed as sent)", async () => {
-    const token = await eksBearerToken({
-      clusterName: "c",
-      region: "us-east-1",
-      credentials: creds,
-      now: NOW,
-      stsEndpoint: "http://127.0.0.1:5000",
-    });
-    const url = decodeEksToken(token);
-    expect(url.origin).toBe("http://127.0.0.1:5000");
-    const expected = referenceSignature({
-      method: "GET",
-      path: "/",
-      query: [...url.searchParams].filter(([k]) => k !== "X-Amz-Signature"),
-      headers: { host: "127.0.0.1:5000", "x-k8s-aws-id": "c" },
-      payloadHash: EMPTY_SHA256,
-      secretAccessKey: creds.secretAccessKey,
-      amzDate: "20240305T070809Z",
-      region: "us-east-1",
-      service: "sts",
-    });
-    expect(url.searchParams.get("X-Amz-Signature")).toBe(expected.signature);
+  it("names the partition's canonical regional STS host (aws-iam-authenticator v0.7 accepts exactly these)", () => {
+    const cases: [string, string][] = [
+      ["us-west-2", "sts.us-west-2.amazonaws.com"], // aws
+      ["us-east-1", "sts.us-east-1.amazonaws.com"], // aws: regional, never the global host
+      ["cn-north-1", "sts.cn-north-1.amazonaws.com.cn"], // aws-cn
+      ["cn-northwest-1", "sts.cn-northwest-1.amazonaws.com.cn"],
+      ["us-gov-west-1", "sts.us-gov-west-1.amazonaws.com"], // aws-us-gov
+      ["us-iso-east-1", "sts.us-iso-east-1.c2s.ic.gov"], // aws-iso
+      ["us-isob-east-1", "sts.us-isob-east-1.sc2s.sgov.gov"], // aws-iso-b
+      ["eusc-de-east-1", "sts.eusc-de-east-1.amazonaws.eu"], // aws-eusc
+    ];
+    for (const [region, host] of cases) expect(stsRegionalEndpoint(region), region).toBe(`https://${host}/`);
   });
 
-  it("uses the partition's regional STS host", () => {
-    expect(stsRegionalEndpoint("us-west-2")).toBe("https://sts.us-west-2.amazonaws.com/");
-    expect(stsRegionalEndpoint("cn-north-1")).toBe("https://sts.cn-north-1.amazonaws.com.cn/");
+  it("signs each partition's token for that host, with the region in the credential scope", async () => {
+    for (const [region, host] of [
+      ["eusc-de-east-1", "sts.eusc-de-east-1.amazonaws.eu"],
+      ["us-iso-east-1", "sts.us-iso-east-1.c2s.ic.gov"],
+      ["us-isob-east-1", "sts.us-isob-east-1.sc2s.sgov.gov"],
+      ["cn-north-1", "sts.cn-north-1.amazonaws.com.cn"],
+    ] as const) {
+      const url = decodeEksToken(
+        await eksBearerToken({ clusterName: "c", region, credentials: creds, now: NOW }),
+      );
+      expect(url.origin).toBe(`https://${host}`);
+      expect(url.searchParams.get("X-Amz-Credential")).toBe(
+        `${creds.accessKeyId}/20240305/${region}/sts/aws4_request`,
+      );
+      const expected = referenceSignature({
+        method: "GET",
+        path: "/",
+        query: [...url.searchParams].filter(([k]) => k !== "X-Amz-Signature"),
+        headers: { host, "x-k8s-aws-id": "c" },
+        payloadHash: EMPTY_SHA256,
+        secretAccessKey: creds.secretAccessKey,
+        amzDate: "20240305T070809Z",
+        region,
+        service: "sts",
+      });
+      expect(url.searchParams.get("X-Amz-Signature")).toBe(expected.signature);
+    }
+  });
+
+  it("refuses a region that is not a region name (it would steer the host)", async () => {
+    for (const region of ["", "eu-west-1.evil.example", "eu-west-1/x", "EU-WEST-1", "eu-west-1:443"]) {
+      expect(() => stsRegionalEndpoint(region), region).toThrow(/not an AWS region name/);
+      await expect(eksBearerToken({ clusterName: "c", region, credentials: creds })).rejects.toThrow(
+        /not an AWS region name/,
+      );
+    }
+  });
+
+  describe("endpoint overrides never reach the token", () => {
+    const VARS = [
+      "AWS_ENDPOINT_URL_STS",
+      "AWS_ENDPOINT_URL",
+      "AWS_USE_FIPS_ENDPOINT",
+      "AWS_USE_DUALSTACK_ENDPOINT",
+    ];
+    let saved: Record<string, string | undefined>;
+    beforeEach(() => {
+      saved = Object.fromEntries(VARS.map((v) => [v, process.env[v]]));
+    });
+    afterEach(() => {
+      for (const v of VARS) {
+        if (saved[v] === undefined) delete process.env[v];
+        else process.env[v] = saved[v];
+      }
+      vi.resetModules();
+    });
+
+    it("AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL and FIPS/dual-stack settings are ignored, per cluster region", async () => {
+      process.env.AWS_ENDPOINT_URL_STS = "https://vpce-0abc-12345678.sts.us-east-1.vpce.amazonaws.com";
+      process.env.AWS_ENDPOINT_URL = "http://127.0.0.1:5000";
+      process.env.AWS_USE_FIPS_ENDPOINT = "true";
+      process.env.AWS_USE_DUALSTACK_ENDPOINT = "true";
+      // A fresh module, so the SDK client behind the resolver is built with the overrides set.
+      vi.resetModules();
+      const fresh = await import("../../functions/sweep/eks-token.js");
+      for (const [region, host] of [
+        ["us-east-1", "sts.us-east-1.amazonaws.com"],
+        ["eu-west-1", "sts.eu-west-1.amazonaws.com"],
+        ["cn-north-1", "sts.cn-north-1.amazonaws.com.cn"],
+      ] as const) {
+        expect(fresh.stsRegionalEndpoint(region)).toBe(`https://${host}/`);
+        const token = await fresh.eksBearerToken({ clusterName: "c", region, credentials: creds, now: NOW });
+        expect(fresh.decodeEksToken(token).origin).toBe(`https://${host}`);
+      }
+    });
+
+    it("only AWS_ENDPOINT_URL set: still the regional host", async () => {
+      delete process.env.AWS_ENDPOINT_URL_STS;
+      process.env.AWS_ENDPOINT_URL = "https://sts.us-east-1.amazonaws.com";
+      vi.resetModules();
+      const fresh = await import("../../functions/sweep/eks-token.js");
+      const token = await fresh.eksBearerToken({
+        clusterName: "c",
+        region: "ap-south-1",
+        credentials: creds,
+      });
+      expect(fresh.decodeEksToken(token).host).toBe("sts.ap-south-1.amazonaws.com");
+    });
+  });
+
+  it("fails with a clear error when the token would exceed the authenticator's 4096 characters", async () => {
+    const longSession = { ...creds, sessionToken: "A".repeat(3000) };
+    await expect(
+      eksBearerToken({ clusterName: "prod-1", region: "eu-west-1", credentials: longSession, now: NOW }),
+    ).rejects.toThrow(
+      /^EKS token for cluster prod-1 is \d+ characters; the authenticator accepts at most 4096/,
+    );
+    // Just under the limit still works.
+    const fits = { ...creds, sessionToken: "A".repeat(2200) };
+    const token = await eksBearerToken({
+      clusterName: "prod-1",
+      region: "eu-west-1",
+      credentials: fits,
+      now: NOW,
+    });
+    expect(token.length).toBeLessThanOrEqual(EKS_TOKEN_MAX_LENGTH);
   });
 
   it("rejects malformed tokens and an empty cluster name", async () => {

@@ -44,8 +44,11 @@ interface Policy {
 const FULL_PARAMS = {
   eksAccessEntryClusters: "prod-a,prod_b",
   eksClusterNames: "prod-a,prod_b",
+  eksRegions: "eu-west-1,us-east-1",
   credentialSecretArns: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kubeadm-token-AbCdEf",
-  credentialParameterNames: "/clusters/kubespray/token",
+  credentialParameterNames:
+    "/clusters/kubespray/token,arn:aws:ssm:eu-west-1:123456789012:parameter/lab/token",
+  parameterKmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/99999999-12ab-34cd-56ef-1234567890ab",
   slackWebhookSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
   alertTopicKmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
   vpcSubnetIds: "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
@@ -180,9 +183,12 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
     );
     expect(sweep.get("eks:ListClusters")).toEqual(["*"]);
     expect(sweep.get("ec2:DescribeInstances")).toEqual(["*"]);
+    // The stack's region only, unless eksRegions lists more.
     expect(sweep.get("eks:DescribeCluster")).toEqual([
-      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/*"),
+      sub("arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/*"),
     ]);
+    // A SecureString under aws/ssm needs no KMS grant: none without parameterKmsKeyArn.
+    expect(JSON.stringify(policies(defaults, "ApproverRole"))).not.toContain("kms:");
     expect(sweep.get("sns:Publish")).toEqual([{ Ref: "AlertTopic" }]);
     expect(sweep.get("ssm:GetParameter")).toEqual([
       sub(
@@ -217,14 +223,22 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/csr-approver/unittest/config",
       ),
       sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/clusters/kubespray/token"),
+      "arn:aws:ssm:eu-west-1:123456789012:parameter/lab/token",
     ]);
     expect(sweep.get("eks:DescribeCluster")).toEqual([
-      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/prod-a"),
-      sub("arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/prod_b"),
+      sub("arn:${AWS::Partition}:eks:eu-west-1:${AWS::AccountId}:cluster/prod-a"),
+      sub("arn:${AWS::Partition}:eks:eu-west-1:${AWS::AccountId}:cluster/prod_b"),
+      sub("arn:${AWS::Partition}:eks:us-east-1:${AWS::AccountId}:cluster/prod-a"),
+      sub("arn:${AWS::Partition}:eks:us-east-1:${AWS::AccountId}:cluster/prod_b"),
     ]);
+    expect(JSON.stringify(sweep.get("eks:DescribeCluster"))).not.toContain("eks:*");
     // The topic's KMS key, for Publish to an encrypted topic: that key only.
     expect(sweep.get("kms:GenerateDataKey")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
-    expect(sweep.get("kms:Decrypt")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
+    // Decrypt: the topic's key, and the SecureString parameters' key (below).
+    expect(sweep.get("kms:Decrypt")).toEqual([
+      FULL_PARAMS.parameterKmsKeyArn,
+      FULL_PARAMS.alertTopicKmsKeyArn,
+    ]);
     // VPC attachment adds the ENI actions Lambda needs, in their own policy.
     const vpc = grants(full, "ApproverRole", "vpc-attachment");
     expect([...vpc.keys()].sort()).toEqual(
@@ -237,6 +251,35 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
       ].sort(),
     );
     expect(policies(defaults, "ApproverRole").some((p) => p.PolicyName === "vpc-attachment")).toBe(false);
+  });
+
+  it("full params: the SecureString key may decrypt only through SSM, only the configured parameters", () => {
+    const keyStatement = statements(full, "ApproverRole", "sweep").find(
+      (s) => s.Sid === "SecureStringParameterKey",
+    ) as Statement & { Condition?: Json };
+    expect(keyStatement).toBeDefined();
+    expect(keyStatement.Action).toEqual(["kms:Decrypt"]);
+    expect(keyStatement.Resource).toEqual([FULL_PARAMS.parameterKmsKeyArn]);
+    expect(keyStatement.Condition).toEqual({
+      StringEquals: {
+        "kms:ViaService": [
+          sub("ssm.${AWS::Region}.${AWS::URLSuffix}"),
+          sub("ssm.eu-west-1.${AWS::URLSuffix}"),
+        ],
+        "kms:EncryptionContext:PARAMETER_ARN": [
+          sub(
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/csr-approver/unittest/config",
+          ),
+          sub(
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/clusters/kubespray/token",
+          ),
+          "arn:aws:ssm:eu-west-1:123456789012:parameter/lab/token",
+        ],
+      },
+    });
+    // The topic key's statement is unconditional but names only the topic key.
+    const topicKey = statements(full, "ApproverRole", "sweep").find((s) => s.Sid === "EncryptedTopicKey");
+    expect(topicKey?.Resource).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
   });
 
   it("full params: the notifier reads its webhook secret and nothing else", () => {
@@ -363,15 +406,47 @@ describe("alert topic, notifier subscription and alarms", () => {
     expect(JSON.stringify(subscriptions[0]!.Endpoint)).toContain("NotifierLambdaFunction");
   });
 
-  it("encrypts the topic with the configured key, and lets only CloudWatch in besides the account", () => {
+  it("encrypts the topic with the configured key, and lets only the approver role and CloudWatch alarms publish", () => {
     expect(defaults.Resources.AlertTopic!.Properties.KmsMasterKeyId).toBeUndefined();
     expect(full.Resources.AlertTopic!.Properties.KmsMasterKeyId).toBe(FULL_PARAMS.alertTopicKmsKeyArn);
-    const policy = defaults.Resources.AlertTopicPolicy!.Properties.PolicyDocument as { Statement: Json[] };
-    const allows = policy.Statement.filter((s) => s.Effect === "Allow");
-    expect(allows.map((s) => s.Principal)).toEqual([{ Service: "cloudwatch.amazonaws.com" }]);
-    expect(
-      policy.Statement.some((s) => s.Effect === "Deny" && JSON.stringify(s).includes("aws:SecureTransport")),
-    ).toBe(true);
+    for (const t of [defaults, full]) {
+      const policy = t.Resources.AlertTopicPolicy!.Properties.PolicyDocument as { Statement: Json[] };
+      const bySid = Object.fromEntries(policy.Statement.map((s) => [s.Sid, s]));
+      const approverRole = { "Fn::GetAtt": ["ApproverRole", "Arn"] };
+      const allows = policy.Statement.filter((s) => s.Effect === "Allow");
+      expect(allows.map((s) => s.Principal)).toEqual([
+        { AWS: approverRole },
+        { Service: "cloudwatch.amazonaws.com" },
+      ]);
+      for (const s of allows) expect(s.Action).toBe("sns:Publish");
+      // CloudWatch: alarms of this account and region only.
+      expect(bySid.CloudWatchAlarms!.Condition).toEqual({
+        StringEquals: { "aws:SourceAccount": sub("${AWS::AccountId}") },
+        ArnLike: {
+          "aws:SourceArn": sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
+        },
+      });
+      // Everyone else is denied Publish, whatever their own IAM policy allows (an explicit
+      // deny wins): the deny matches unless the caller is the approver role or CloudWatch.
+      expect(bySid.NoOtherPublisher).toEqual({
+        Sid: "NoOtherPublisher",
+        Effect: "Deny",
+        Principal: "*",
+        Action: "sns:Publish",
+        Resource: { Ref: "AlertTopic" },
+        Condition: {
+          ArnNotEquals: { "aws:PrincipalArn": approverRole },
+          StringNotEquals: { "aws:PrincipalServiceName": "cloudwatch.amazonaws.com" },
+        },
+      });
+      expect(
+        policy.Statement.some(
+          (s) => s.Effect === "Deny" && JSON.stringify(s).includes("aws:SecureTransport"),
+        ),
+      ).toBe(true);
+      // Nothing but Publish is granted to anyone by the topic policy.
+      expect(allows.every((s) => s.Action === "sns:Publish")).toBe(true);
+    }
   });
 
   it("alarms on approver errors, silence, denials, per-cluster sweep failures, notifier errors and DLQ depth", () => {
