@@ -23,7 +23,8 @@ import { snsAlertPublisher } from "./sweep/publish.js";
 import { createAwsClients } from "./sweep/aws.js";
 import { resolveClusters, type TokenCache } from "./sweep/clusters.js";
 import { loadConfig } from "./sweep/config-source.js";
-import { runSweep, type ClusterOutcome, type SweepReport } from "./sweep/sweep.js";
+import { ec2Budget } from "./sweep/ec2-budget.js";
+import { runSweep, type ClusterOutcome, type ClusterSession, type SweepReport } from "./sweep/sweep.js";
 import { watchClusters } from "./sweep/watch.js";
 
 const logger = new Logger({ serviceName: "csr-approver" });
@@ -77,6 +78,37 @@ export function watchWindowEnd(event: ApproverEvent, watchWindowSeconds: number)
   return start + watchWindowSeconds * 1000;
 }
 
+export function isScheduledEvent(event: ApproverEvent): boolean {
+  return (event as { "detail-type"?: string })["detail-type"] === "Scheduled Event";
+}
+
+/** The schedule's period (serverless.yml sets SWEEP_SCHEDULE_SECONDS from `sweepSchedule`). */
+function scheduleMillis(): number {
+  const seconds = Number(process.env.SWEEP_SCHEDULE_SECONDS ?? "60");
+  return (Number.isFinite(seconds) && seconds > 0 ? seconds : 60) * 1000;
+}
+/** A continuous watch ends this long before the next scheduled invocation is due. */
+const CONTINUOUS_MARGIN_MS = 5_000;
+
+/** A watch window's outcomes (one per batch) as one per cluster, for one EMF document each. */
+function mergeByCluster(outcomes: ClusterOutcome[]): ClusterOutcome[] {
+  const byCluster = new Map<string, ClusterOutcome>();
+  for (const o of outcomes) {
+    const seen = byCluster.get(o.cluster);
+    if (!seen) {
+      byCluster.set(o.cluster, { ...o, csrs: [...o.csrs], nodeFloods: [...o.nodeFloods] });
+      continue;
+    }
+    seen.csrs.push(...o.csrs);
+    seen.nodeFloods.push(...o.nodeFloods);
+    seen.notExamined += o.notExamined;
+    seen.alertsSent += o.alertsSent;
+    seen.floodGuardTripped ||= o.floodGuardTripped;
+    if (o.status === "failed") seen.status = "failed";
+  }
+  return [...byCluster.values()];
+}
+
 export interface ApproverResult {
   clusters: number;
   failedClusters: string[];
@@ -100,22 +132,37 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     remainingMillis: () => context.getRemainingTimeInMillis(),
   };
   const targets = await resolveClusters(cfg, { forRegion: (r) => aws.forRegion(r), tokenCache }, log);
-  const report = await runSweep({ ...deps, targets });
+  const ec2Before = { ...ec2Budget.stats };
+  // Event mode keeps each cluster's session, so the watch continues from this sweep's listing.
+  const sessions = new Map<string, ClusterSession>();
+  const report = await runSweep({ ...deps, targets, sessions });
   emitMetrics(report.clusters, report.durationMs);
 
+  // How long to keep watching: an EC2 "running" event until watchWindowSeconds after the
+  // instance started; with continuousWatch a scheduled run until shortly before the next one.
+  const invokedAt = Date.now() - report.durationMs;
+  const until = isInstanceRunningEvent(event)
+    ? watchWindowEnd(event, cfg.sweep.watchWindowSeconds)
+    : cfg.sweep.continuousWatch && isScheduledEvent(event)
+      ? invokedAt + scheduleMillis() - CONTINUOUS_MARGIN_MS
+      : 0;
+  const windowMs = Math.min(
+    until - Date.now(),
+    context.getRemainingTimeInMillis() - cfg.sweep.minRemainingMillis,
+  );
   let watched = false;
-  if (isInstanceRunningEvent(event)) {
-    const windowMs = Math.min(
-      watchWindowEnd(event, cfg.sweep.watchWindowSeconds) - Date.now(),
-      context.getRemainingTimeInMillis() - cfg.sweep.minRemainingMillis,
-    );
-    if (windowMs > 0) {
-      logger.info("instance running: watching clusters for new CSRs", { windowMs });
-      const more = await watchClusters(targets.targets, deps, { windowMs });
-      emitMetrics(more);
-      watched = true;
-    }
+  if (windowMs > 0) {
+    logger.info("watching clusters for new CSRs", { windowMs, continuous: !isInstanceRunningEvent(event) });
+    const more = await watchClusters(targets.targets, { ...deps, sessions }, { windowMs });
+    emitMetrics(mergeByCluster(more));
+    watched = true;
   }
+  metrics.addMetric("Ec2DescribeInstancesCalls", MetricUnit.Count, ec2Budget.stats.calls - ec2Before.calls);
+  metrics.addMetric(
+    "Ec2BudgetWaitMs",
+    MetricUnit.Milliseconds,
+    ec2Budget.stats.waitedMs - ec2Before.waitedMs,
+  );
 
   const failed = report.clusters.filter((c) => c.status === "failed");
   const failedClusters = failed.map((c) => c.cluster);

@@ -538,6 +538,18 @@ module.exports = {
     return subnets ? { subnetIds: params.vpcSubnetIds, securityGroupIds: params.vpcSecurityGroupIds } : null;
   },
 
+  /**
+   * The sweep schedule's period in seconds (SWEEP_SCHEDULE_SECONDS): a continuous watch ends
+   * shortly before the next scheduled run. Only `rate(N minute[s]|hour[s])` schedules.
+   */
+  scheduleSeconds: async ({ resolveVariable }) => {
+    const schedule = String(await resolveVariable("param:sweepSchedule"));
+    const match = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(schedule.trim());
+    if (!match)
+      throw new Error(`param "sweepSchedule" must be rate(N minutes) or rate(N hours), got "${schedule}"`);
+    return String(Number(match[1]) * (match[2].startsWith("hour") ? 3600 : 60));
+  },
+
   /** The bundled configuration file's path on Lambda, or "" when the repo has none. */
   bundledConfigFile: async () =>
     fs.existsSync(path.join(__dirname, "..", BUNDLED_CONFIG)) ? `/var/task/${BUNDLED_CONFIG}` : "",

@@ -43,6 +43,9 @@ export interface SweepConfig {
   concurrency: number;
   watchWindowSeconds: number;
   minRemainingMillis: number;
+  continuousWatch: boolean;
+  describeInstancesPerSecond: number;
+  describeInstancesBurst: number;
 }
 
 export interface Config {
@@ -85,6 +88,9 @@ export const DEFAULT_SWEEP: SweepConfig = Object.freeze({
   concurrency: 4,
   watchWindowSeconds: 180,
   minRemainingMillis: 10_000,
+  continuousWatch: false,
+  describeInstancesPerSecond: 5,
+  describeInstancesBurst: 20,
 });
 
 export const EXTRA_DNS_PLACEHOLDERS = ["shortName", "privateDnsName", "instanceId", "region", "nodeName"];
@@ -345,6 +351,26 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     type: "positive integer",
     default: "`10000`",
     description: "Start no new cluster when the Lambda has less time than this left.",
+  },
+  {
+    path: "sweep.continuousWatch",
+    type: "boolean",
+    default: "`false`",
+    description:
+      "Every scheduled invocation keeps watching until shortly before the next one, so every CSR (renewals too) is decided within about a second. Costs about 60× the Lambda time of the default: see docs/deployment.md.",
+  },
+  {
+    path: "sweep.describeInstancesPerSecond",
+    type: "positive integer",
+    default: "`5`",
+    description:
+      "Token bucket for DescribeInstances, per account (the approver runs one container at a time): at most `60 × this + describeInstancesBurst` calls a minute in every mode.",
+  },
+  {
+    path: "sweep.describeInstancesBurst",
+    type: "positive integer",
+    default: "`20`",
+    description: "The bucket's size: calls that may go at once before the rate applies.",
   },
 ];
 
@@ -761,6 +787,18 @@ export function parseConfig(doc: unknown): Config {
       sweepDoc.minRemainingMillis === undefined
         ? DEFAULT_SWEEP.minRemainingMillis
         : positiveIntegerAt("sweep.minRemainingMillis", sweepDoc.minRemainingMillis),
+    continuousWatch:
+      sweepDoc.continuousWatch === undefined
+        ? DEFAULT_SWEEP.continuousWatch
+        : booleanAt("sweep.continuousWatch", sweepDoc.continuousWatch),
+    describeInstancesPerSecond:
+      sweepDoc.describeInstancesPerSecond === undefined
+        ? DEFAULT_SWEEP.describeInstancesPerSecond
+        : positiveIntegerAt("sweep.describeInstancesPerSecond", sweepDoc.describeInstancesPerSecond),
+    describeInstancesBurst:
+      sweepDoc.describeInstancesBurst === undefined
+        ? DEFAULT_SWEEP.describeInstancesBurst
+        : positiveIntegerAt("sweep.describeInstancesBurst", sweepDoc.describeInstancesBurst),
   };
 
   return { regions, defaults, eks, selfManaged, sweep };

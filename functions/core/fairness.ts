@@ -155,6 +155,8 @@ interface HistoryEntry {
 
 export class AlertHistory {
   private readonly byKey = new Map<string, HistoryEntry[]>();
+  /** uid/kind pairs already recorded: a CSR seen again (watch events) is not counted twice. */
+  private readonly seen = new Set<string>();
 
   static key(kind: string, requester: string, codes: readonly string[]): string {
     return `${kind}\n${requester}\n${[...codes].sort().join("+")}`;
@@ -171,17 +173,24 @@ export class AlertHistory {
     for (const entry of entries) {
       // Denials: the codes are the ones our Denied condition lists when the marker has none.
       const codes = entry.codes.length > 0 || entry.kind !== "denied" ? entry.codes : deniedCodes(denied);
-      this.add(AlertHistory.key(entry.kind, requester, codes), { at, via: entry.via });
+      this.add(csr, entry.kind, AlertHistory.key(entry.kind, requester, codes), { at, via: entry.via });
     }
     if (denied && !entries.some((e) => e.kind === "denied")) {
-      this.add(AlertHistory.key("denied", requester, deniedCodes(denied)), {
-        at: timeOf(denied, csr),
-        via: "alert",
-      });
+      const key = AlertHistory.key("denied", requester, deniedCodes(denied));
+      this.add(csr, "denied", key, { at: timeOf(denied, csr), via: "alert" });
     }
   }
 
-  private add(key: string, entry: HistoryEntry): void {
+  /** Records an alert the sweep has just delivered (and written to the CSR's marker). */
+  record(csr: CsrObject, entry: MarkerEntry, at: number): void {
+    const key = AlertHistory.key(entry.kind, requesterOf(csr), entry.codes);
+    this.add(csr, entry.kind, key, { at, via: entry.via });
+  }
+
+  private add(csr: CsrObject, kind: string, key: string, entry: HistoryEntry): void {
+    const id = `${csr.metadata.uid ?? csr.metadata.name}\n${kind}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
     const list = this.byKey.get(key);
     if (list) list.push(entry);
     else this.byKey.set(key, [entry]);
@@ -251,6 +260,8 @@ export interface ClusterPlanInput<T> {
   >;
   nodeCount: number;
   now: Date;
+  /** Approvals and alerts already spent in this window (event mode): the budgets span it. */
+  used?: { approvals: number; alerts: number };
 }
 
 /** One alert about a CSR or a node, and how it goes out. */
@@ -312,6 +323,7 @@ export function approvalLimit(setting: number | "auto", nodeCount: number): numb
 export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   const { settings, now } = input;
   const limit = approvalLimit(settings.maxApprovalsPerSweep, input.nodeCount);
+  const approvalsLeft = Math.max(0, limit - (input.used?.approvals ?? 0));
   const ctx = {
     mode: settings.mode,
     deny: settings.deny,
@@ -365,7 +377,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   for (const c of chosen) {
     if (settings.mode === "dry-run") {
       held.push({ item: c.item, decision: c.decision, why: "would-approve" });
-    } else if (approvals.length < limit) {
+    } else if (approvals.length < approvalsLeft) {
       approvals.push({
         item: c.item,
         csr: c.csr,
@@ -414,7 +426,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   const windowMs = settings.alertRepeatWindowSeconds * 1000;
   const sentThisSweep = new Set<string>();
   const ordered = roundRobin(alertable);
-  let budget = settings.maxAlertsPerSweep;
+  let budget = Math.max(0, settings.maxAlertsPerSweep - (input.used?.alerts ?? 0));
   const summaryItems: AlertWork[] = [];
   for (const a of ordered) {
     const key = AlertHistory.key(a.alert.kind, a.alert.requester, a.alert.codes);
@@ -451,7 +463,11 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
     held,
     work,
     ...(summaryItems.length > 0 ? { summary: summarise(summaryItems) } : {}),
-    ...(guardHeld > 0 ? { clusterGuard: { limit, approved: approvals.length, held: guardHeld } } : {}),
+    ...(guardHeld > 0
+      ? {
+          clusterGuard: { limit, approved: approvals.length + (input.used?.approvals ?? 0), held: guardHeld },
+        }
+      : {}),
   };
 }
 

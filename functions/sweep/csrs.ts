@@ -26,11 +26,20 @@ export interface ReadCsr {
 /** A CSR exactly as the apiserver served it (JSON), unknown fields included. */
 export type ApiCsr = CsrObject & Record<string, unknown>;
 
-/** What one paginated listing cost. */
+/** What one paginated listing cost, and the resourceVersion of its snapshot (to watch from). */
 export interface ListStats {
   pages: number;
   items: number;
+  resourceVersion?: string;
 }
+
+/** How a watch ended: the last resourceVersion seen, and whether the server said it is too old (410). */
+export interface WatchEnd {
+  resourceVersion?: string;
+  expired: boolean;
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
 
 export const DEFAULT_PAGE_SIZE = 500;
 
@@ -46,10 +55,16 @@ export interface KubeApi {
   /** PUT …/approval with the resourceVersion read earlier; throws KubeError (status 409 on conflict). */
   replaceConditions(read: ReadCsr, conditions: CsrCondition[]): Promise<ReadCsr>;
   /**
-   * Watches kubelet-serving CSRs and calls onEvent for every added or modified one until
-   * `signal` aborts; resolves when the watch ends (abort, server close or error).
+   * Watches kubelet-serving CSRs from `resourceVersion` (absent: from now) and hands every
+   * event with its object to onEvent until `signal` aborts; resolves when the watch ends
+   * (abort, server close or error) with the last resourceVersion seen, so the caller resumes
+   * from there; `expired` when the server no longer has that version (410: list again).
    */
-  watchKubeletServingCsrs(onEvent: (type: string, name: string) => void, signal: AbortSignal): Promise<void>;
+  watchKubeletServingCsrs(
+    onEvent: (type: WatchEventType, read: ReadCsr) => void,
+    signal: AbortSignal,
+    resourceVersion?: string,
+  ): Promise<WatchEnd>;
 }
 
 /** A Kubernetes API failure with the HTTP status when there was one (0: transport or timeout). */
@@ -178,12 +193,14 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
           fieldSelector: KUBELET_SERVING_SELECTOR,
           limit: String(pageSize),
           ...(token ? { continue: token } : {}),
-        })) as { items?: unknown[]; metadata?: { continue?: unknown } };
+        })) as { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
         stats.pages += 1;
         for (const item of page.items ?? []) {
           stats.items += 1;
           visit(toRead(item));
         }
+        const version = page.metadata?.resourceVersion;
+        if (typeof version === "string" && version !== "") stats.resourceVersion = version;
         const next = page.metadata?.continue;
         token = typeof next === "string" && next !== "" ? next : undefined;
       } while (token !== undefined);
@@ -237,22 +254,28 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         ),
       );
     },
-    async watchKubeletServingCsrs(onEvent, signal) {
-      if (signal.aborted) return;
+    async watchKubeletServingCsrs(onEvent, signal, resourceVersion) {
+      const end: WatchEnd = { expired: false, ...(resourceVersion ? { resourceVersion } : {}) };
+      if (signal.aborted) return end;
       let res: IncomingMessage;
       try {
         res = await open(
           "GET",
           CSR_PATH,
-          { watch: "true", fieldSelector: KUBELET_SERVING_SELECTOR, allowWatchBookmarks: "false" },
+          {
+            watch: "true",
+            fieldSelector: KUBELET_SERVING_SELECTOR,
+            allowWatchBookmarks: "true",
+            ...(resourceVersion ? { resourceVersion } : {}),
+          },
           signal,
         );
       } catch {
-        return; // the caller reconnects (or its window is over)
+        return end; // the caller reconnects (or its window is over)
       }
       if (res.statusCode !== 200) {
         res.resume();
-        return;
+        return { ...end, expired: res.statusCode === 410 };
       }
       // One JSON watch event per line: {"type": "ADDED", "object": {...}}.
       await new Promise<void>((resolve) => {
@@ -260,16 +283,39 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
           buffered += chunk;
+          if (buffered.length > MAX_RESPONSE_BYTES) {
+            res.destroy(); // one event line beyond any real CSR: end this watch, resume later
+            return;
+          }
           let newline: number;
           while ((newline = buffered.indexOf("\n")) >= 0) {
             const line = buffered.slice(0, newline).trim();
             buffered = buffered.slice(newline + 1);
             if (!line) continue;
+            let event: {
+              type?: string;
+              object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
+            };
             try {
-              const event = JSON.parse(line) as { type?: string; object?: { metadata?: { name?: string } } };
-              onEvent(event.type ?? "", event.object?.metadata?.name ?? "");
+              event = JSON.parse(line) as typeof event;
             } catch {
-              // a line that is not an event ends nothing: the next one may be fine
+              continue; // a line that is not an event ends nothing: the next one may be fine
+            }
+            if (event.type === "ERROR") {
+              if (event.object?.code === 410) end.expired = true;
+              res.destroy();
+              return;
+            }
+            const version = event.object?.metadata?.resourceVersion;
+            if (typeof version === "string" && version !== "") end.resourceVersion = version;
+            const type = event.type;
+            if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED" && type !== "BOOKMARK")
+              continue;
+            if (type === "BOOKMARK") continue;
+            try {
+              onEvent(type, toRead(event.object));
+            } catch {
+              // not a CSR object: nothing to act on
             }
           }
         });
@@ -277,6 +323,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         res.once("close", resolve);
         res.once("error", () => resolve());
       });
+      return end;
     },
   };
 }

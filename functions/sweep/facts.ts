@@ -23,6 +23,7 @@
 // `wait`).
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
 import type { Ec2Instance } from "../core/types.js";
+import { ec2Budget, type TokenBucket } from "./ec2-budget.js";
 
 /** Values per EC2 filter accepted in one request (the EC2 API's documented 200). */
 export const EC2_FILTER_VALUE_LIMIT = 200;
@@ -53,6 +54,8 @@ export interface DescribeOptions {
   chunkSize?: number;
   /** Overrides MaxResults (tests; EC2 accepts 5..1000). */
   pageSize?: number;
+  /** The DescribeInstances budget every call waits for (default: the container's). */
+  budget?: TokenBucket;
 }
 
 function normalise(name: string): string {
@@ -107,10 +110,16 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function describeAll(ec2: EC2Client, filter: Filter, pageSize: number): Promise<Ec2Instance[]> {
+async function describeAll(
+  ec2: EC2Client,
+  filter: Filter,
+  pageSize: number,
+  budget: TokenBucket,
+): Promise<Ec2Instance[]> {
   const found: Ec2Instance[] = [];
   let nextToken: string | undefined;
   do {
+    await budget.take();
     const page = await ec2.send(
       new DescribeInstancesCommand({
         Filters: [filter],
@@ -138,7 +147,8 @@ export async function describeInstancesForNodes(
     ...chunks(plan.instanceIds, size).map((Values) => ({ Name: "instance-id", Values })),
     ...chunks(plan.dnsNames, size).map((Values) => ({ Name: "private-dns-name", Values })),
   ];
-  const results = await Promise.all(queries.map((filter) => describeAll(ec2, filter, pageSize)));
+  const budget = options.budget ?? ec2Budget;
+  const results = await Promise.all(queries.map((filter) => describeAll(ec2, filter, pageSize, budget)));
   const byId = new Map<string, Ec2Instance>();
   const withoutId: Ec2Instance[] = [];
   for (const instance of results.flat()) {

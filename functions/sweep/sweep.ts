@@ -38,6 +38,7 @@ import type {
 import type { AwsClientCache } from "./aws.js";
 import { resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
+import { ec2Budget } from "./ec2-budget.js";
 import { describeInstancesForNodes } from "./facts.js";
 import type { AlertPublisher } from "./publish.js";
 
@@ -118,6 +119,11 @@ export interface SweepDeps {
   onlyClusters?: string[];
   /** Force dry-run everywhere and write nothing at all, not even alert markers (CLI --dry-run). */
   readOnly?: boolean;
+  /**
+   * Event mode: each cluster's session (its client, resourceVersion, history and budgets) is
+   * kept here, so the watch that follows continues from this sweep instead of listing again.
+   */
+  sessions?: Map<string, ClusterSession>;
   /** Resolved targets to use instead of discovering them (event-mode re-sweeps reuse them). */
   targets?: { targets: ClusterTarget[]; failures: { cluster: string; region: string; error: string }[] };
 }
@@ -142,13 +148,16 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
     }));
 
   const targets = resolved.targets.filter((t) => wanted(t.facts.name));
+  ec2Budget.configure(deps.config.sweep.describeInstancesPerSecond, deps.config.sweep.describeInstancesBurst);
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const results = await mapBounded(targets, deps.config.sweep.concurrency, async (target) => {
     if (deps.remainingMillis && deps.remainingMillis() < minRemaining) {
       deps.log.warn("time budget low: cluster left for the next sweep", { cluster: target.facts.name });
       return deferred(target);
     }
-    return sweepCluster(target, deps, now);
+    const session = newSession(deps.sessions !== undefined);
+    deps.sessions?.set(target.facts.name, session);
+    return sweepCluster(target, deps, now, session);
   });
   outcomes.push(...results);
 
@@ -199,31 +208,66 @@ const EMPTY_COUNTS = {
   alertsSent: 0,
 } satisfies Partial<ClusterOutcome>;
 
-/** One cluster, isolated: any throw ends up as a `failed` outcome, never in another cluster. */
-export async function sweepCluster(
-  target: ClusterTarget,
-  deps: SweepDeps,
-  now: () => Date,
-): Promise<ClusterOutcome> {
-  const t0 = performance.now();
-  const settings: ClusterPolicySettings = deps.readOnly
-    ? { ...target.settings, mode: "dry-run" }
-    : target.settings;
-  const outcome: ClusterOutcome = {
+/**
+ * What one cluster's sweep learned and spent, kept for an event-mode window so that the CSRs
+ * arriving by watch are decided against the same history, and one flood guard and one alert
+ * budget span the whole window.
+ */
+export interface ClusterSession {
+  kube?: KubeApi;
+  /** resourceVersion of the last listing: the watch starts there, missing nothing. */
+  resourceVersion?: string;
+  approved: ApprovedLedger;
+  history: AlertHistory;
+  used: { approvals: number; alerts: number };
+  guardAlerted: boolean;
+  /** resourceVersions our own writes produced: their watch events start no work. */
+  ownWrites: Set<string>;
+  /** Event mode: alerts over the budget wait for the next scheduled sweep and its summary. */
+  eventMode: boolean;
+  /** Pending CSRs last decided `wait`: no event brings them back, so the watch retries them. */
+  waiting: Map<string, ReadCsr>;
+}
+
+export function newSession(eventMode = false): ClusterSession {
+  return {
+    approved: new ApprovedLedger(),
+    history: new AlertHistory(),
+    used: { approvals: 0, alerts: 0 },
+    guardAlerted: false,
+    ownWrites: new Set(),
+    eventMode,
+    waiting: new Map(),
+  };
+}
+
+function settingsFor(target: ClusterTarget, deps: SweepDeps): ClusterPolicySettings {
+  return deps.readOnly ? { ...target.settings, mode: "dry-run" } : target.settings;
+}
+
+function emptyOutcome(target: ClusterTarget, settings: ClusterPolicySettings): ClusterOutcome {
+  return {
     cluster: target.facts.name,
     region: target.facts.region,
     source: target.source,
     status: "ok",
     mode: settings.mode,
+    ...EMPTY_COUNTS,
     csrs: [],
-    floodGuardTripped: false,
-    durationMs: 0,
-    listed: 0,
-    pending: 0,
-    notExamined: 0,
     nodeFloods: [],
-    alertsSent: 0,
   };
+}
+
+/** One cluster, isolated: any throw ends up as a `failed` outcome, never in another cluster. */
+export async function sweepCluster(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  now: () => Date,
+  session: ClusterSession = newSession(),
+): Promise<ClusterOutcome> {
+  const t0 = performance.now();
+  const settings = settingsFor(target, deps);
+  const outcome = emptyOutcome(target, settings);
   try {
     const connect = async (): Promise<KubeApi> =>
       (deps.kube ?? ((e) => kubeClient(e)))({
@@ -243,75 +287,13 @@ export async function sweepCluster(
       kube = await connect();
       listing = await listCsrs(kube, settings, now);
     }
-    const kept = listing.pending.items();
+    session.kube = kube;
+    session.approved = listing.approved;
+    session.history = listing.history;
+    if (listing.resourceVersion !== undefined) session.resourceVersion = listing.resourceVersion;
     outcome.listed = listing.listed;
     outcome.pending = listing.pendingSeen;
-    outcome.notExamined = listing.pendingSeen - kept.length;
-
-    // Facts are gathered once for the whole cluster; an error becomes `unavailable`, which
-    // the policy turns into `wait` for every CSR that needs it.
-    let instances: PolicyInput["instances"] = [];
-    let nodes: PolicyInput["nodes"] = [];
-    if (kept.length > 0 || listing.followUps.length > 0) {
-      nodes = await kube.listNodes().catch((err: unknown) => ({
-        unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
-      }));
-    }
-    if (kept.length > 0) {
-      instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
-    }
-
-    const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0 };
-    const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
-    const plan = planCluster({
-      candidates,
-      followUps: listing.followUps,
-      overflows: listing.pending.overflows(),
-      approved: listing.approved,
-      history: listing.history,
-      settings,
-      nodeCount: Array.isArray(nodes) ? nodes.length : 0,
-      now: now(),
-    });
-    outcome.approvalLimit = plan.approvalLimit;
-    outcome.nodeFloods = listing.pending.overflows().map((o) => ({
-      node: nodeName(o.requester),
-      pending: o.pending,
-      examined: o.examined,
-    }));
-
-    // What the plan does not touch is reported from its decision.
-    const touched = new Set<ReadCsr>([...plan.approvals, ...plan.work].map((w) => w.item));
-    const heldWhy = new Map(plan.held.map((h) => [h.item, h.why]));
-    for (const c of candidates) {
-      if (touched.has(c.item)) continue;
-      const why = heldWhy.get(c.item);
-      const action: CsrAction =
-        why === "would-approve"
-          ? "would-approve"
-          : why === "cluster-guard"
-            ? "flood-guarded"
-            : why === "superseded"
-              ? "held"
-              : c.decision.decision === "wait"
-                ? "waiting"
-                : "skipped";
-      outcome.csrs.push({ ...outcomeOf(ctx, c.decision), action });
-    }
-
-    // Approvals first: slow denials never hold a legitimate node back.
-    outcome.csrs.push(...(await mapBounded(plan.approvals, WRITE_CONCURRENCY, (w) => approveOne(ctx, w))));
-    if (plan.clusterGuard) {
-      outcome.floodGuardTripped = true;
-      await alertFloodGuard(ctx, plan.clusterGuard);
-    }
-    // The summary goes out before any write it covers; if it cannot, those writes wait.
-    const summarySent = plan.summary ? await publishSummary(ctx, plan.summary) : true;
-    outcome.csrs.push(
-      ...(await mapBounded(plan.work, WRITE_CONCURRENCY, (w) => carryOut(ctx, w, summarySent))),
-    );
-    outcome.alertsSent = ctx.published;
-    for (const o of outcome.csrs) logDecision(deps.log, o);
+    await processPending(target, deps, now, session, outcome, listing.pending, listing.followUps);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -320,6 +302,135 @@ export async function sweepCluster(
   outcome.durationMs = Math.round(performance.now() - t0);
   return outcome;
 }
+
+/**
+ * Event mode: decides the pending CSRs that arrived by watch, as one batch, against what the
+ * session already knows (no listing). Same plan, same budgets, one EC2 lookup for the batch.
+ */
+export async function sweepBatch(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  now: () => Date,
+  session: ClusterSession,
+  reads: ReadCsr[],
+): Promise<ClusterOutcome> {
+  const t0 = performance.now();
+  const settings = settingsFor(target, deps);
+  const outcome = emptyOutcome(target, settings);
+  try {
+    const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
+    for (const read of reads) pending.add(read);
+    outcome.pending = reads.length;
+    await processPending(target, deps, now, session, outcome, pending, []);
+  } catch (err) {
+    outcome.status = "failed";
+    outcome.error = errorMessage(err);
+    deps.log.error("cluster batch failed", { cluster: target.facts.name, error: outcome.error });
+  }
+  outcome.durationMs = Math.round(performance.now() - t0);
+  return outcome;
+}
+
+async function processPending(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  now: () => Date,
+  session: ClusterSession,
+  outcome: ClusterOutcome,
+  pending: PendingSet<ReadCsr>,
+  followUps: FollowUp<ReadCsr>[],
+): Promise<void> {
+  const kube = session.kube;
+  if (!kube) throw new Error("not connected");
+  const settings = settingsFor(target, deps);
+  const kept = pending.items();
+  const overflows = pending.overflows();
+  outcome.notExamined = outcome.pending - kept.length;
+
+  // Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
+  // policy turns into `wait` for every CSR that needs it.
+  let instances: PolicyInput["instances"] = [];
+  let nodes: PolicyInput["nodes"] = [];
+  if (kept.length > 0 || followUps.length > 0) {
+    nodes = await kube.listNodes().catch((err: unknown) => ({
+      unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
+    }));
+  }
+  if (kept.length > 0) {
+    instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
+  }
+
+  const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0, session };
+  const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
+  for (const c of candidates) {
+    if (c.decision.decision === "wait") session.waiting.set(c.csr.metadata.name, c.item);
+    else session.waiting.delete(c.csr.metadata.name);
+  }
+  const plan = planCluster({
+    candidates,
+    followUps,
+    overflows,
+    approved: session.approved,
+    history: session.history,
+    settings,
+    nodeCount: Array.isArray(nodes) ? nodes.length : 0,
+    now: now(),
+    used: session.used,
+  });
+  outcome.approvalLimit = plan.approvalLimit;
+  outcome.nodeFloods = overflows.map((o) => ({
+    node: nodeName(o.requester),
+    pending: o.pending,
+    examined: o.examined,
+  }));
+
+  // What the plan does not touch is reported from its decision.
+  const touched = new Set<ReadCsr>([...plan.approvals, ...plan.work].map((w) => w.item));
+  const heldWhy = new Map(plan.held.map((h) => [h.item, h.why]));
+  for (const c of candidates) {
+    if (touched.has(c.item)) continue;
+    const why = heldWhy.get(c.item);
+    const action: CsrAction =
+      why === "would-approve"
+        ? "would-approve"
+        : why === "cluster-guard"
+          ? "flood-guarded"
+          : why === "superseded"
+            ? "held"
+            : c.decision.decision === "wait"
+              ? "waiting"
+              : "skipped";
+    outcome.csrs.push({ ...outcomeOf(ctx, c.decision), action });
+  }
+
+  // Approvals first: slow denials never hold a legitimate node back.
+  const approvals = await mapBounded(plan.approvals, WRITE_CONCURRENCY, (w) => approveOne(ctx, w));
+  outcome.csrs.push(...approvals);
+  plan.approvals.forEach((w, i) => {
+    if (approvals[i]?.action !== "approved") return;
+    session.used.approvals += 1;
+    session.approved.note({ ...w.csr, status: { conditions: [w.condition!] } });
+  });
+  if (plan.clusterGuard) {
+    outcome.floodGuardTripped = true;
+    if (!session.guardAlerted) session.guardAlerted = await alertFloodGuard(ctx, plan.clusterGuard);
+  }
+  // The summary goes out before any write it covers; if it cannot, those writes wait. In an
+  // event-mode window they wait for the next scheduled sweep, which has a budget of its own.
+  const summary: SummaryState = !plan.summary
+    ? "none"
+    : session.eventMode
+      ? "deferred"
+      : (await publishSummary(ctx, plan.summary))
+        ? "sent"
+        : "failed";
+  outcome.csrs.push(...(await mapBounded(plan.work, WRITE_CONCURRENCY, (w) => carryOut(ctx, w, summary))));
+  outcome.alertsSent = ctx.published;
+  session.used.alerts += ctx.published;
+  for (const o of outcome.csrs) logDecision(deps.log, o);
+}
+
+type SummaryState = "none" | "sent" | "failed" | "deferred";
 
 /** Writes in flight per cluster: enough to approve a fleet rotation in seconds, few enough for any apiserver. */
 const WRITE_CONCURRENCY = 8;
@@ -333,9 +444,11 @@ interface ClusterContext {
   nodes: PolicyInput["nodes"];
   now: () => Date;
   published: number;
+  session: ClusterSession;
 }
 
 interface Listing {
+  resourceVersion?: string;
   listed: number;
   pendingSeen: number;
   pending: PendingSet<ReadCsr>;
@@ -359,7 +472,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
     history: new AlertHistory(),
   };
   const at = now();
-  await kube.listKubeletServingCsrs((read) => {
+  const stats = await kube.listKubeletServingCsrs((read) => {
     listing.listed += 1;
     const csr = read.csr;
     if (csr.status?.conditions?.length) listing.history.addFrom(csr);
@@ -372,6 +485,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
     const kind = followUpFor(csr, at);
     if (kind) listing.followUps.push({ item: read, csr, kind });
   });
+  if (stats.resourceVersion !== undefined) listing.resourceVersion = stats.resourceVersion;
   return listing;
 }
 
@@ -486,7 +600,7 @@ const CHANGED = "the CSR changed during the sweep: decided again next sweep";
 async function carryOut(
   ctx: ClusterContext,
   work: CsrWork<ReadCsr>,
-  summarySent: boolean,
+  summary: SummaryState,
 ): Promise<CsrOutcome> {
   const readOnly = ctx.deps.readOnly === true;
   const denial = work.alerts.find((a) => a.kind === "denied");
@@ -497,10 +611,13 @@ async function carryOut(
     ...(own ? { alert: own.kind, delivery: own.delivery } : {}),
   };
   if (timeIsShort(ctx)) return { ...base, action: "deferred" };
+  if (summary === "deferred" && work.alerts.some((a) => a.delivery === "summary")) {
+    return { ...base, action: "deferred" }; // over the window's alert budget: the next sweep
+  }
   const recorded: MarkerEntry[] = [];
   let failure: string | undefined;
   for (const alert of work.alerts) {
-    if (alert.delivery === "summary" && !summarySent) {
+    if (alert.delivery === "summary" && summary !== "sent") {
       failure = "the summary alert was not published";
       continue;
     }
@@ -531,6 +648,10 @@ async function carryOut(
     );
     if (result === "decided-meanwhile") return { ...base, action: "skipped" };
     if (result === "changed") return { ...base, decision: "wait", action: "waiting", error: CHANGED };
+    // What was sent is history now, for the next batch of this window (and the cluster keeps it).
+    for (const entry of recorded) {
+      ctx.session.history.record(work.csr, entry, ctx.now().getTime());
+    }
     return { ...base, ...(failure ? { error: failure } : {}) };
   } catch (err) {
     return { ...base, action: "error", error: errorMessage(err) };
@@ -566,7 +687,9 @@ async function writeConditions(
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await ctx.kube.replaceConditions(read, conditions);
+      const written = await ctx.kube.replaceConditions(read, conditions);
+      const version = written.csr.metadata.resourceVersion;
+      if (version !== undefined) rememberOwnWrite(ctx.session, version);
       return;
     } catch (err) {
       const transient = err instanceof KubeError && (err.status === 0 || err.status >= 500);
@@ -576,6 +699,13 @@ async function writeConditions(
   }
 }
 const WRITE_RETRIES = 2;
+
+/** Bounded: a window's own writes, far more than any window makes. */
+const OWN_WRITES_KEPT = 50_000;
+function rememberOwnWrite(session: ClusterSession, version: string): void {
+  if (session.ownWrites.size >= OWN_WRITES_KEPT) session.ownWrites.clear();
+  session.ownWrites.add(version);
+}
 
 async function publish(ctx: ClusterContext, alert: AlertWork): Promise<true | string> {
   if (!ctx.deps.alerts) return "no alert topic configured";
@@ -630,19 +760,22 @@ async function publishSummary(ctx: ClusterContext, summary: DenialSummary): Prom
   }
 }
 
+/** The cluster-wide guard's alert; true when it went out. */
 async function alertFloodGuard(
   ctx: ClusterContext,
   guard: { limit: number; approved: number; held: number },
-): Promise<void> {
-  if (!ctx.deps.alerts || ctx.deps.readOnly) return;
+): Promise<boolean> {
+  if (!ctx.deps.alerts || ctx.deps.readOnly) return false;
   try {
     await ctx.deps.alerts.publishFloodGuard({ cluster: ctx.target.facts, ...guard, now: ctx.now() });
     ctx.published += 1;
+    return true;
   } catch (err) {
     ctx.deps.log.warn("flood-guard alert not published", {
       cluster: ctx.target.facts.name,
       error: errorMessage(err),
     });
+    return false;
   }
 }
 

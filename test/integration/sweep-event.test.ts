@@ -7,7 +7,7 @@ import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { kubeClient, type KubeApi } from "../../functions/sweep/csrs.js";
 import { runSweep } from "../../functions/sweep/sweep.js";
-import { watchClusters } from "../../functions/sweep/watch.js";
+import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
 import { awsClients, createVpc, MOTO_AMI, type AwsClients } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
@@ -142,5 +142,86 @@ describe("event mode and call economy", () => {
     for (const name of names.slice(0, 5)) {
       expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
     }
+  });
+
+  it("incremental: one LIST for the window, one batch per arrival, own writes start no work", async () => {
+    const instances = await launchMany(clients, subnetId, 4);
+    const config = selfManagedConfig([{ cluster, name: "incremental", vpcIds: [vpcId], secretArn: secret }]);
+    const log = memoryLog();
+    const targets = await resolveClusters(config, aws, log);
+    const stats = new Map<string, WatchStats>();
+    aws.calls.reset();
+    const watching = watchClusters(
+      targets.targets,
+      { config, aws, log },
+      { windowMs: 9000, reconnectDelayMs: 200 },
+      stats,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const names: string[] = [];
+    const latencies: number[] = [];
+    const admin = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
+    for (const instance of instances) {
+      const created = Date.now();
+      const { name } = await createKubeletCsr(cluster, { node: instance.node, ips: [instance.ip] });
+      names.push(name);
+      for (;;) {
+        const csr = await admin.readCertificateSigningRequest({ name });
+        if (csr.status?.conditions?.some((c) => c.type === "Approved")) break;
+        if (Date.now() - created > 4000) throw new Error(`${name} not approved within 4 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      latencies.push(Date.now() - created);
+      await new Promise((r) => setTimeout(r, 1200)); // past the batch spacing: one batch each
+    }
+    await watching;
+    const s = stats.get("incremental")!;
+    console.log(`incremental event mode: ${JSON.stringify(s)}, approval after ${latencies.join(", ")} ms`);
+    expect(s.lists).toBe(1);
+    // One batch per CSR that arrived; the MODIFIED events of our own approvals started none.
+    expect(s.batches).toBe(instances.length);
+    expect(s.ignoredEvents).toBeGreaterThanOrEqual(instances.length);
+    // One DescribeInstances per batch, none for the events of our own writes.
+    expect(aws.calls.count("ec2")).toBeLessThanOrEqual(instances.length);
+    for (const latency of latencies) expect(latency).toBeLessThan(2000);
+  });
+
+  it("a dropped watch resumes from its resourceVersion: a CSR created while it was down is still decided, without a new LIST", async () => {
+    const [instance] = await launchMany(clients, subnetId, 1);
+    const config = selfManagedConfig([{ cluster, name: "resume", vpcIds: [vpcId], secretArn: secret }]);
+    const log = memoryLog();
+    const targets = await resolveClusters(config, aws, log);
+    const stats = new Map<string, WatchStats>();
+    let watches = 0;
+    // The first watch is cut after 500 ms (as a load balancer idle timeout would).
+    const cutting = (e: Parameters<typeof kubeClient>[0]): KubeApi => {
+      const real = kubeClient(e);
+      return {
+        ...real,
+        watchKubeletServingCsrs: (onEvent, signal, version) => {
+          watches += 1;
+          if (watches > 1) return real.watchKubeletServingCsrs(onEvent, signal, version);
+          return real.watchKubeletServingCsrs(
+            onEvent,
+            AbortSignal.any([signal, AbortSignal.timeout(500)]),
+            version,
+          );
+        },
+      };
+    };
+    const watching = watchClusters(
+      targets.targets,
+      { config, aws, log, kube: cutting },
+      { windowMs: 6000, reconnectDelayMs: 2000 },
+      stats,
+    );
+    await new Promise((r) => setTimeout(r, 1200)); // the first watch is down, the next not yet open
+    const { name } = await createKubeletCsr(cluster, { node: instance!.node, ips: [instance!.ip] });
+    const outcomes = await watching;
+    expect(watches).toBeGreaterThanOrEqual(2);
+    expect(stats.get("resume")).toMatchObject({ lists: 1 });
+    expect(stats.get("resume")!.reconnects).toBeGreaterThanOrEqual(1);
+    expect(outcomes.some((c) => c.csrs.some((o) => o.name === name && o.action === "approved"))).toBe(true);
+    expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
   });
 });

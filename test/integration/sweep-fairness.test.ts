@@ -169,4 +169,58 @@ describe("fair, bounded sweeps", () => {
     expect(later).toHaveLength(1);
     expect(later[0]).toMatchObject({ alertKind: "denied", csr: names[5], repeats: "4" });
   }, 300_000);
+
+  it("when the Lambda's time runs short, approvals go first and the rest is left for the next sweep", async () => {
+    const fakes = Array.from({ length: 15 }, (_, i) => `late-${i}.fair.internal`);
+    const hostileNames: string[] = [];
+    for (const node of fakes)
+      hostileNames.push((await createKubeletCsr(cluster, { node, dnsNames: [node] })).name);
+    await new Promise((r) => setTimeout(r, 1500)); // past a 1 s grace: INSTANCE_NOT_FOUND
+    const legit = await Promise.all(
+      others.map((o) => createKubeletCsr(cluster, { node: o.node, ips: o.privateIps })),
+    );
+    // Every alert takes 600 ms, and from the first one on the Lambda has 1.5 s left (1 s of it
+    // the reserve): the first writes in flight finish, nothing new starts after them.
+    let deadline = Number.POSITIVE_INFINITY;
+    const slow: AlertPublisher = {
+      publish: async (ctx) => {
+        if (deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + 1500;
+        await new Promise((r) => setTimeout(r, 600));
+        return alerts.publish(ctx);
+      },
+      publishFloodGuard: (args) => alerts.publishFloodGuard(args),
+    };
+    const config = selfManagedConfig(
+      [
+        {
+          cluster,
+          name: "fair",
+          vpcIds: [world.clusterVpc.vpcId],
+          secretArn: secret,
+          overrides: { pendingGraceSeconds: 1 },
+        },
+      ],
+      { sweep: { minRemainingMillis: 1000 } },
+    );
+    const report = await runSweep({
+      config,
+      aws,
+      alerts: slow,
+      log: memoryLog(),
+      remainingMillis: () => Math.min(60_000, deadline - Date.now()),
+    });
+    const outcome = report.clusters[0]!;
+    for (const csr of legit)
+      expect(decisionConditionOf(await conditionsOf(cluster, csr.name))).toBe("Approved");
+    const actions = outcome.csrs.filter((o) => hostileNames.includes(o.name)).map((o) => o.action);
+    expect(actions.filter((a) => a === "deferred").length).toBeGreaterThan(0);
+    expect(actions.filter((a) => a === "denied").length).toBeGreaterThan(0);
+    // Nothing deferred was written; the next sweep (time enough) finishes the job.
+    const deferred = outcome.csrs.filter((o) => o.action === "deferred").map((o) => o.name);
+    for (const name of deferred)
+      expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Pending");
+    await sweep({ pendingGraceSeconds: 1 });
+    for (const name of hostileNames)
+      expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Denied");
+  }, 300_000);
 });

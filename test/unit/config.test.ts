@@ -56,7 +56,14 @@ describe("parseConfig: defaults", () => {
         },
         eks: { discovery: true, include: ["*"], exclude: [], tags: {}, clusters: {} },
         selfManaged: [],
-        sweep: { concurrency: 4, watchWindowSeconds: 180, minRemainingMillis: 10_000 },
+        sweep: {
+          concurrency: 4,
+          watchWindowSeconds: 180,
+          minRemainingMillis: 10_000,
+          continuousWatch: false,
+          describeInstancesPerSecond: 5,
+          describeInstancesBurst: 20,
+        },
       } satisfies Config);
     }
   });
@@ -90,7 +97,14 @@ describe("parseConfig: defaults", () => {
         clusters: { "prod-eu": { mode: "enforce" } },
       },
       selfManaged: [selfManaged({ deny: true, clusterTag: null })],
-      sweep: { concurrency: 2, watchWindowSeconds: 60, minRemainingMillis: 5000 },
+      sweep: {
+        concurrency: 2,
+        watchWindowSeconds: 60,
+        minRemainingMillis: 5000,
+        continuousWatch: true,
+        describeInstancesPerSecond: 2,
+        describeInstancesBurst: 4,
+      },
     });
     expect(config.regions).toEqual(["eu-west-1", "us-gov-west-1"]);
     expect(config.defaults.mode).toBe("dry-run");
@@ -114,7 +128,14 @@ describe("parseConfig: defaults", () => {
       vpcIds: ["vpc-0abc1234def567890"],
       overrides: { deny: true, clusterTag: null },
     });
-    expect(config.sweep).toEqual({ concurrency: 2, watchWindowSeconds: 60, minRemainingMillis: 5000 });
+    expect(config.sweep).toEqual({
+      concurrency: 2,
+      watchWindowSeconds: 60,
+      minRemainingMillis: 5000,
+      continuousWatch: true,
+      describeInstancesPerSecond: 2,
+      describeInstancesBurst: 4,
+    });
   });
 
   it("accepts caData as the PEM itself and normalises it to base64", () => {
