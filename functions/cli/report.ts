@@ -41,10 +41,15 @@ const TOTAL_ORDER: CsrAction[] = [
   "skipped",
 ];
 
-/** CSR names, node names and messages come from the cluster: no control character may reach a terminal. */
+/**
+ * CSR names, node names and messages come from the cluster: no control character may reach a
+ * terminal, and no bidirectional override or invisible character may make one name read as another.
+ */
 function cell(value: string | undefined): string {
   if (value === undefined || value === "") return "-";
-  return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
+  return [...value]
+    .map((char) => (/[\p{Cc}\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u.test(char) ? "?" : char))
+    .join("");
 }
 
 function clusterLabel(cluster: Pick<ClusterOutcome, "cluster" | "region">): string {
@@ -120,6 +125,13 @@ export function formatSweepTable(report: SweepReport, options: TableOptions = {}
         ...failures.map((cluster) => `${cell(clusterLabel(cluster))}: failed: ${cell(cluster.error)}`),
       );
     }
+    const floods = report.clusters.flatMap((cluster) =>
+      cluster.nodeFloods.map(
+        (flood) =>
+          `${cell(clusterLabel(cluster))}: node ${cell(flood.node)} has ${flood.pending} pending CSRs: only its newest ${flood.examined} examined (node flood guard)`,
+      ),
+    );
+    if (floods.length > 0) lines.push("", ...floods);
   }
 
   lines.push("", totalsLine(report, options));

@@ -169,6 +169,23 @@ describe("sweep table", () => {
     expect(text).toContain("evil?node");
     expect(text).toContain("bell? and?newline");
   });
+
+  it("never lets a bidirectional override or invisible character reorder or hide a name", () => {
+    const hostile: CsrOutcome = { ...denied, name: "csr-\u202egnp.exe", node: "ip-10-0-1-70\u200b\u2066x" };
+    const text = formatSweepTable(report([{ ...lab, csrs: [hostile] }]));
+    expect(text).toContain("csr-?gnp.exe");
+    expect(text).toContain("ip-10-0-1-70??x");
+    expect(text).not.toMatch(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u);
+  });
+
+  it("names each node whose flood guard tripped under the cluster table", () => {
+    const text = formatSweepTable(
+      report([{ ...lab, nodeFloods: [{ node: "ip-10-0-1-80.ec2.internal", pending: 150, examined: 20 }] }]),
+    );
+    expect(text).toContain(
+      "lab: node ip-10-0-1-80.ec2.internal has 150 pending CSRs: only its newest 20 examined (node flood guard)",
+    );
+  });
 });
 
 describe("docs/cli.md", () => {
