@@ -29,7 +29,7 @@ describe("TokenBucket: the approver's DescribeInstances budget", () => {
   });
 
   it("takes a new rate at once and keeps no more saved tokens than the new burst", () => {
-    let now = 0;
+    const now = 0;
     const bucket = new TokenBucket(5, 20, () => now);
     bucket.configure(1, 2);
     expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 1000]);
