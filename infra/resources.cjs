@@ -348,6 +348,78 @@ function accessEntries(params) {
   return entries;
 }
 
+/** Every alarm of the stack, by logical ID (the dashboard shows their state). */
+const ALARMS = [
+  "ApproverErrorsAlarm",
+  "ApproverNotRunningAlarm",
+  "NotifierErrorsAlarm",
+  "CsrDeniedAlarm",
+  "ClusterSweepFailedAlarm",
+  "AsyncFailureQueueDepthAlarm",
+];
+
+/**
+ * One CloudWatch dashboard: decisions per cluster, what waits, failures, sweep duration, the
+ * guards and the alarms. Metrics Insights queries over the namespace, like the alarms, so
+ * every cluster appears without being listed at deploy time.
+ */
+function dashboard(params) {
+  const namespace = params.metricsNamespace;
+  const query = (select, label) => ({ expression: `${select} FROM "${namespace}"`, label });
+  const graph = (x, y, title, queries, stat = "Sum") => ({
+    type: "metric",
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: {
+      title,
+      region: "${AWS::Region}",
+      view: "timeSeries",
+      stat,
+      period: 300,
+      metrics: queries.map((q, i) => [{ ...q, id: `q${i + 1}` }]),
+    },
+  });
+  const widgets = [
+    graph(0, 0, "Approved per cluster", [query("SELECT SUM(CsrApproved) GROUP BY cluster", "")]),
+    graph(12, 0, "Denied per cluster (dry-run and deny: false included)", [
+      query("SELECT SUM(CsrDenied) GROUP BY cluster", ""),
+    ]),
+    graph(0, 6, "Waiting, held back, deferred", [
+      query("SELECT SUM(CsrWaiting)", "waiting"),
+      query("SELECT SUM(CsrHeld)", "held (superseded or over the backstop)"),
+      query("SELECT SUM(CsrDeferred)", "deferred (time ran short)"),
+      query("SELECT SUM(CsrNotExamined)", "not examined (over maxPendingPerNode)"),
+    ]),
+    graph(12, 6, "Failures", [
+      query("SELECT SUM(ClusterSweepFailed) GROUP BY cluster", ""),
+      query("SELECT SUM(CsrErrors)", "CSR writes failed"),
+    ]),
+    graph(0, 12, "Sweep duration (ms)", [query("SELECT MAX(SweepDuration)", "max")], "Maximum"),
+    graph(12, 12, "Guards, alerts and EC2 budget", [
+      query("SELECT SUM(NodeFloods)", "node floods"),
+      query("SELECT SUM(FloodGuardTripped)", "cluster guard tripped"),
+      query("SELECT SUM(AlertsPublished)", "alerts published"),
+      query("SELECT SUM(Ec2DescribeInstancesCalls)", "DescribeInstances calls"),
+    ]),
+    {
+      type: "alarm",
+      x: 0,
+      y: 18,
+      width: 24,
+      height: 3,
+      properties: { title: "Alarms", alarms: ALARMS.map((id) => `\${${id}.Arn}`) },
+    },
+  ];
+  return {
+    ApproverDashboard: {
+      Type: "AWS::CloudWatch::Dashboard",
+      Properties: { DashboardBody: sub(JSON.stringify({ widgets })) },
+    },
+  };
+}
+
 function alerting(params) {
   const topicRef = ref(LOGICAL_IDS.topic);
   const alarmActions = { AlarmActions: [topicRef], OKActions: [topicRef] };
@@ -509,13 +581,14 @@ function alerting(params) {
 
 module.exports = {
   LOGICAL_IDS,
+  ALARMS,
   APPROVER_GROUP,
   accessEntryLogicalId,
 
   /** `resources.Resources` of serverless.yml. */
   resources: async ({ resolveVariable }) => {
     const params = await readParams(resolveVariable);
-    return { ...alerting(params), ...roles(params), ...accessEntries(params) };
+    return { ...alerting(params), ...dashboard(params), ...roles(params), ...accessEntries(params) };
   },
 
   outputs: async () => ({

@@ -494,6 +494,31 @@ describe("alert topic, notifier subscription and alarms", () => {
 // EKS access entries
 // ---------------------------------------------------------------------------------------
 
+describe("dashboard", () => {
+  it("one dashboard: every metric it graphs is one the approver emits, and it shows every alarm", () => {
+    const [[, board] = ["", undefined]] = ofType(defaults, "AWS::CloudWatch::Dashboard");
+    expect(board).toBeDefined();
+    const body = (board!.Properties.DashboardBody as { "Fn::Sub": string })["Fn::Sub"];
+    const parsed = JSON.parse(body) as {
+      widgets: { type: string; properties: { metrics?: { expression: string }[][]; alarms?: string[] } }[];
+    };
+    const queries = parsed.widgets.flatMap((w) => (w.properties.metrics ?? []).map(([m]) => m!.expression));
+    const graphed = queries.map((q) => /\((\w+)\)/.exec(q)?.[1] ?? "");
+    expect(graphed.length).toBeGreaterThanOrEqual(10);
+    const approverSource = readFileSync(path.join(ROOT, "functions", "approver.ts"), "utf8");
+    for (const metric of graphed) expect(approverSource, metric).toContain(`"${metric}"`);
+    for (const q of queries) expect(q).toContain(`FROM "CsrApprover"`);
+    const alarmIds = ofType(defaults, "AWS::CloudWatch::Alarm")
+      .map(([id]) => id)
+      .sort();
+    const shown = parsed.widgets
+      .flatMap((w) => w.properties.alarms ?? [])
+      .map((a) => /^\$\{(\w+)\.Arn\}$/.exec(a)?.[1] ?? a)
+      .sort();
+    expect(shown).toEqual(alarmIds);
+  });
+});
+
 describe("EKS access entries", () => {
   it("none by default", () => {
     expect(ofType(defaults, "AWS::EKS::AccessEntry")).toEqual([]);
