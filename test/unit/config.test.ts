@@ -50,6 +50,7 @@ describe("parseConfig: defaults", () => {
           extraDnsNames: [],
           trustNodeProviderId: false,
           maxApprovalsPerSweep: 100,
+          nonNodeRequests: "deny",
         },
         eks: { discovery: true, include: ["*"], exclude: [], tags: {}, clusters: {} },
         selfManaged: [],
