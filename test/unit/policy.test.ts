@@ -1093,7 +1093,8 @@ describe("decide: the decision table", () => {
     // Every deny code and every decision kind is exercised by at least one row.
     const seen = new Set(cases.flatMap((c) => c.codes));
     // Nodes outside EC2 (checks 16-18) have their own table: test/unit/non-ec2.test.ts.
-    for (const code of DENY_CODES.filter((c) => !c.startsWith("NON_EC2_"))) expect(seen, code).toContain(code);
+    for (const code of DENY_CODES.filter((c) => !c.startsWith("NON_EC2_")))
+      expect(seen, code).toContain(code);
     for (const kind of ["approve", "deny", "wait", "skip"])
       expect(cases.map((c) => c.decision)).toContain(kind);
   });
