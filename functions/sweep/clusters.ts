@@ -188,8 +188,18 @@ async function resolveEksRegion(
     }
     const caData = cluster.certificateAuthority?.data;
     const stsEndpoint = deps.stsEndpoint ?? process.env.AWS_ENDPOINT_URL_STS ?? process.env.AWS_ENDPOINT_URL;
+    // EKS Hybrid Nodes: their networks bound the addresses of nodes outside EC2 (nonEc2Nodes).
+    const remoteNodeNetworks = (cluster.remoteNetworkConfig?.remoteNodeNetworks ?? []).flatMap(
+      (network) => network.cidrs ?? [],
+    );
     targets.push({
-      facts: { name, kind: "eks", region, vpcIds: [vpcId] },
+      facts: {
+        name,
+        kind: "eks",
+        region,
+        vpcIds: [vpcId],
+        ...(remoteNodeNetworks.length > 0 ? { remoteNodeNetworks } : {}),
+      },
       settings: settingsForCluster(config, name, "eks"),
       endpoint,
       ...(caData ? { caData } : {}),

@@ -261,8 +261,10 @@ async function gatherInstances(
     // The providerID instance is fetched too: it is the cross-check, and with
     // trustNodeProviderId the only way a node whose name matches nothing is identified.
     const fromProvider = providerInstance.get(node);
+    // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
+    const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
     return [
-      { node, ...(session ? { sessionInstanceId: session } : {}) },
+      { node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) },
       ...(fromProvider && fromProvider !== session ? [{ node, sessionInstanceId: fromProvider }] : []),
     ];
   });
@@ -280,6 +282,11 @@ async function gatherInstances(
     });
     return { unavailable: `EC2 DescribeInstances failed: ${errorMessage(err)}` };
   }
+}
+
+function requestedIps(read: ReadCsr): string[] {
+  const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
+  return parsed.ok ? parsed.request.sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])) : [];
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {
