@@ -20,6 +20,7 @@ import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { globMatch, settingsForCluster, type Config, type SelfManagedCluster } from "../core/config.js";
 import type { ClusterFacts, ClusterPolicySettings } from "../core/types.js";
 import type { AwsClients } from "./aws.js";
+import type { KubeEndpoint } from "./csrs.js";
 import { eksBearerToken } from "./eks-token.js";
 
 export interface ClusterTarget {
@@ -34,6 +35,23 @@ export interface ClusterTarget {
   /** Drops the reused token (the API server said 401: rotated secret, expired token). */
   forgetToken: () => void;
   source: "eks" | "self-managed";
+  /**
+   * How to reach the API server when the target came from a kubeconfig (CLI `--kubeconfig`):
+   * its client certificate, token or exec plugin, resolved on each connect. Absent: endpoint,
+   * caData and token above.
+   */
+  kubeEndpoint?: () => Promise<KubeEndpoint>;
+}
+
+/** The connection facts for a target's API server. */
+export async function kubeEndpointOf(target: ClusterTarget): Promise<KubeEndpoint> {
+  if (target.kubeEndpoint) return target.kubeEndpoint();
+  return {
+    name: target.facts.name,
+    endpoint: target.endpoint,
+    token: await target.token(),
+    ...(target.caData ? { caData: target.caData } : {}),
+  };
 }
 
 export interface ClusterFailure {

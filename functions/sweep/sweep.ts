@@ -17,7 +17,7 @@ import type {
   Reason,
 } from "../core/types.js";
 import type { AwsClientCache } from "./aws.js";
-import { resolveClusters, type ClusterTarget } from "./clusters.js";
+import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { describeInstancesForNodes } from "./facts.js";
 import { publishDecisionAlert, type AlertPublisher } from "./publish.js";
@@ -180,12 +180,7 @@ export async function sweepCluster(
   };
   try {
     const connect = async (): Promise<KubeApi> =>
-      (deps.kube ?? ((e) => kubeClient(e)))({
-        name: target.facts.name,
-        endpoint: target.endpoint,
-        token: await target.token(),
-        ...(target.caData ? { caData: target.caData } : {}),
-      });
+      (deps.kube ?? ((e) => kubeClient(e)))(await kubeEndpointOf(target));
     let kube = await connect();
     let reads: ReadCsr[];
     try {
