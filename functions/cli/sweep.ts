@@ -236,14 +236,28 @@ async function kubeconfigTarget(
       {
         ...config,
         regions: [region],
-        eks: { ...config.eks, discovery: false, clusters: { [name]: config.eks.clusters[name] ?? {} } },
+        eks: {
+          ...config.eks,
+          discovery: false,
+          tags: {}, // the kubeconfig chose this cluster: discovery's tag filter does not apply
+          clusters: { [name]: config.eks.clusters[name] ?? {} },
+        },
         selfManaged: [],
       },
       aws,
       log,
     );
     const found = described.targets.find((target) => target.facts.name === name);
-    if (!found) return { targets: [], failures: described.failures.filter((f) => f.cluster === name) };
+    if (!found) {
+      const failures = described.failures.filter((f) => f.cluster === name);
+      return {
+        targets: [],
+        failures:
+          failures.length > 0
+            ? failures
+            : [{ cluster: name, region, error: "EKS cluster is not ACTIVE or UPDATING (see --verbose)" }],
+      };
+    }
     facts = found.facts;
   } else {
     throw usage(

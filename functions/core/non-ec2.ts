@@ -155,6 +155,19 @@ function ec2Names(instance: Ec2Instance, region: string | undefined): string[] {
   if (privateDns) names.push(normalizeDnsName(privateDns), firstLabel(normalizeDnsName(privateDns)));
   const publicDns = str(instance.PublicDnsName);
   if (publicDns) names.push(normalizeDnsName(publicDns));
+  for (const eni of list<NonNullable<Ec2Instance["NetworkInterfaces"]>[number]>(instance.NetworkInterfaces)) {
+    const eniNames = [
+      eni.PrivateDnsName,
+      eni.Association?.PublicDnsName,
+      ...list<{ PrivateDnsName?: string; Association?: { PublicDnsName?: string } }>(
+        eni.PrivateIpAddresses,
+      ).flatMap((address) => [address.PrivateDnsName, address.Association?.PublicDnsName]),
+    ];
+    for (const eniName of eniNames) {
+      const text = str(eniName);
+      if (text) names.push(normalizeDnsName(text), firstLabel(normalizeDnsName(text)));
+    }
+  }
   const id = str(instance.InstanceId)?.toLowerCase();
   if (id) {
     names.push(id);

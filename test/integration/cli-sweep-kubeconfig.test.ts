@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CreateClusterCommand } from "@aws-sdk/client-eks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
@@ -195,6 +196,43 @@ describe("csr-approver sweep --kubeconfig", () => {
     const noVpc = await sweep(["--dry-run", "--kubeconfig", kubeconfig, "--cluster", CLUSTER]);
     expect(noVpc.code).toBe(2);
     expect(noVpc.stderr).toContain(`no VPC known for cluster '${CLUSTER}': give --cluster-vpc VPC`);
+  });
+
+  it("an EKS cluster named in --config gets its VPC from DescribeCluster", async () => {
+    const clients = awsClients(awsClientConfig());
+    const eksName = `${CLUSTER}-eks`;
+    await clients.eks.send(
+      new CreateClusterCommand({
+        name: eksName,
+        roleArn: "arn:aws:iam::123456789012:role/eks-cluster",
+        resourcesVpcConfig: { subnetIds: [world.clusterVpc.subnets[0]!.subnetId] },
+      }),
+    );
+    const config = join(home, "eks-config.json");
+    // The tag filter is discovery's business: the kubeconfig already chose the cluster.
+    writeFileSync(
+      config,
+      JSON.stringify({ eks: { discovery: false, tags: { team: "x" }, clusters: { [eksName]: {} } } }),
+    );
+    const run = await sweep([
+      "--dry-run",
+      "--kubeconfig",
+      kubeconfig,
+      "--config",
+      config,
+      "--cluster",
+      eksName,
+      "--output",
+      "json",
+    ]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const report = json(run);
+    expect(report.clusters.map((c) => [c.cluster, c.source, c.status])).toEqual([[eksName, "eks", "ok"]]);
+    expect(actionsOf(report)).toEqual({
+      [csr.legit]: ["would-approve", "ALL_CHECKS_PASSED"],
+      [csr.hostile]: ["would-deny", "IP_NOT_OWNED"],
+    });
   });
 
   it("without --dry-run it approves through the exec plugin's credential", async () => {

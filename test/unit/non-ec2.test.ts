@@ -230,6 +230,27 @@ const cases: Case[] = [
     codes: ["INSTANCE_NOT_FOUND"],
   },
   {
+    name: "a name on another interface of an instance is EC2's too",
+    csr: csr("onprem-eni"),
+    instances: [
+      instance({
+        id: "i-0e0e0e0e0e0e0e0e0",
+        ip: "10.5.5.5",
+        extraEnis: [
+          {
+            Status: "in-use",
+            PrivateDnsName: "onprem-eni",
+            PrivateIpAddress: "10.5.6.6",
+            PrivateIpAddresses: [{ PrivateIpAddress: "10.5.6.6" }],
+          },
+        ],
+      }),
+    ],
+    settings: withRules,
+    decision: "wait",
+    codes: ["INSTANCE_NOT_VISIBLE"],
+  },
+  {
     name: "an EC2 node matching a pattern by name stays an EC2 node (its own instance decides)",
     csr: kubeletCsrObject({ node: A_NAME, dnsNames: [A_NAME], ips: [A_IP], creationTimestamp: CREATED }),
     instances: [A],
