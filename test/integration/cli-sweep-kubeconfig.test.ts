@@ -8,7 +8,6 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateClusterCommand } from "@aws-sdk/client-eks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
@@ -199,15 +198,8 @@ describe("csr-approver sweep --kubeconfig", () => {
   });
 
   it("an EKS cluster named in --config gets its VPC from DescribeCluster", async () => {
-    const clients = awsClients(awsClientConfig());
-    const eksName = `${CLUSTER}-eks`;
-    await clients.eks.send(
-      new CreateClusterCommand({
-        name: eksName,
-        roleArn: "arn:aws:iam::123456789012:role/eks-cluster",
-        resourcesVpcConfig: { subnetIds: [world.clusterVpc.subnets[0]!.subnetId] },
-      }),
-    );
+    // The seeded world's EKS cluster, in the cluster VPC (moto's DescribeCluster gives its vpcId).
+    const eksName = world.eksCluster.name!;
     const config = join(home, "eks-config.json");
     // The tag filter is discovery's business: the kubeconfig already chose the cluster.
     writeFileSync(
