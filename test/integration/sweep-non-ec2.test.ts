@@ -21,7 +21,7 @@ import {
 } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
 import {
   alertContext,
   conditionsOf,
@@ -185,5 +185,48 @@ describe("nodes outside EC2 in the sweep (nonEc2Nodes)", () => {
       reasons: [{ code: "NON_EC2_IP_NOT_ALLOWED" }],
     });
     expect(outcome(report, outside)?.reasons[0]?.message).toContain("remote node networks (192.168.77.0/25)");
+  });
+
+  it("nonNodeRequests: ignore leaves a CSR from a requester that is not a node untouched; deny denies it", async () => {
+    // Another tool's kubelet-serving CSR, sent by the cluster admin for a node's name.
+    const other = await createArbitraryCsr(cluster, {
+      as: cluster.admin,
+      request: {
+        commonName: `system:node:${multi.node}`,
+        organizations: ["system:nodes"],
+        ips: multi.privateIps,
+      },
+    });
+    mine.push(other.name);
+    const sweep = (name: string, nonNodeRequests: string) =>
+      runSweep({
+        config: selfManagedConfig([
+          {
+            cluster,
+            name,
+            vpcIds: [world.clusterVpc.vpcId],
+            secretArn: secret,
+            overrides: { nonNodeRequests },
+          },
+        ]),
+        aws,
+        alerts,
+        log: memoryLog(),
+      });
+
+    const ignored = await sweep(`ignore-${suffix}`, "ignore");
+    expect(outcome(ignored, other.name)).toMatchObject({
+      decision: "skip",
+      action: "skipped",
+      reasons: [{ code: "NON_NODE_IGNORED" }],
+    });
+    expect(await conditionsOf(cluster, other.name)).toEqual([]);
+    const noAlerts = (await drainAlerts(world.alerts)).map(alertContext).filter((a) => a.csr === other.name);
+    expect(noAlerts).toEqual([]);
+
+    const denied = await sweep(`deny-${suffix}`, "deny");
+    expect(outcome(denied, other.name)?.action).toBe("denied");
+    expect(outcome(denied, other.name)?.reasons[0]?.code).toBe("NOT_A_NODE");
+    expect(decisionConditionOf(await conditionsOf(cluster, other.name))).toBe("Denied");
   });
 });
