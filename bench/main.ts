@@ -792,7 +792,9 @@ async function main(): Promise<number> {
       rig: {
         clusters: rig.clusters.length,
         startSeconds: rig.startSeconds,
-        apiserverFirstBuildSeconds: rig.binaries.firstBuildSeconds,
+        ...(rig.binaries.firstBuildSeconds !== undefined
+          ? { apiserverFirstBuildSeconds: rig.binaries.firstBuildSeconds }
+          : {}),
       },
       seeding: world.seeding,
       scale,

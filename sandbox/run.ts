@@ -8,7 +8,9 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { RIG_STATE_DIR, formatDuration } from "../test/rig/build.js";
+import type { ClusterHandle } from "../test/rig/cluster.js";
 import { MOTO_CREDENTIALS, startRig, type Rig, type RigCluster } from "../test/rig/index.js";
+import { alignedTable } from "../functions/cli/format.js";
 import {
   formatAccount,
   formatAlerts,
@@ -35,6 +37,8 @@ Exit status: 0 when every hostile request was denied and every legitimate one ap
 Options:
   --keep    keep the rig running after the run and print how to look at it (kubectl, curl,
             csr-approver sweep against it) until Ctrl-C
+  --no-sweep  with --keep: seed the account and create the CSRs, but decide nothing; they
+            stay pending for another approver (or kubectl), and it prints how to point one at it
   --json    print the decisions as JSON lines on stdout (one object per CSR); everything
             else goes to stderr
   --clean   remove the rig's state and caches (.rig/: built binaries, moto's virtualenv,
@@ -45,6 +49,7 @@ Needs Go >= 1.26 and Python 3 on PATH. More: docs/sandbox.md`;
 
 export interface Options {
   keep: boolean;
+  noSweep: boolean;
   json: boolean;
   clean: boolean;
   help: boolean;
@@ -55,6 +60,7 @@ export function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       keep: { type: "boolean" },
+      "no-sweep": { type: "boolean" },
       json: { type: "boolean" },
       clean: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -62,8 +68,12 @@ export function parseOptions(argv: string[]): Options {
     strict: true,
     allowPositionals: false,
   });
+  if (values["no-sweep"] === true && values.keep !== true) {
+    throw new Error("--no-sweep leaves the CSRs for another tool, so it needs --keep");
+  }
   return {
     keep: values.keep === true,
+    noSweep: values["no-sweep"] === true,
     json: values.json === true,
     clean: values.clean === true,
     help: values.help === true,
@@ -137,13 +147,23 @@ export async function main(argv: string[]): Promise<number> {
         cluster,
         moto: { endpoint: rig.moto.endpoint, region: rig.moto.region, credentials: MOTO_CREDENTIALS },
       },
-      { progress: (message) => say(`▸ ${message}\n`) },
+      { progress: (message) => say(`▸ ${message}\n`), noSweep: options.noSweep },
     );
   } catch (error) {
     say(`\nThe scenario could not run: ${(error as Error).stack ?? String(error)}\n`);
     return shutdown(1);
   }
   say(`▸ scenario done in ${formatDuration((Date.now() - started) / 1000)}\n`);
+
+  if (options.noSweep) {
+    // Nothing decided: show what is pending and how to point another approver at it.
+    const decided = result.cases.filter((verdict) => verdict.stored !== "Pending");
+    say(
+      formatAccount(result) + pendingCases(result) + keepInstructions(cluster, rig, result, stateDir, true),
+    );
+    for (const verdict of decided) say(`FAILED: ${verdict.case.csr} is ${verdict.stored}, not pending\n`);
+    return holdUntilInterrupted(onSignal, say, shutdown, decided.length === 0 ? 0 : 1);
+  }
 
   if (options.json) emit(formatJsonLines(result));
   else
@@ -157,17 +177,44 @@ export async function main(argv: string[]): Promise<number> {
 
   if (options.keep) {
     say(keepInstructions(cluster, rig, result, stateDir));
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
-    say("\nstopping the rig\n");
-    return shutdown(code);
+    return holdUntilInterrupted(onSignal, say, shutdown, code);
   }
   say(formatNextSteps());
   return shutdown(code);
+}
+
+/** --keep: the rig runs until Ctrl-C, then stops. */
+async function holdUntilInterrupted(
+  onSignal: () => void,
+  say: (text: string) => void,
+  shutdown: (code: number) => Promise<never>,
+  code: number,
+): Promise<never> {
+  process.removeListener("SIGINT", onSignal);
+  process.removeListener("SIGTERM", onSignal);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  say("\nstopping the rig\n");
+  return shutdown(code);
+}
+
+/** --no-sweep: the pending CSRs and what the approver is expected to decide for each. */
+export function pendingCases(result: ScenarioResult): string {
+  const rows = result.cases.map((verdict) => [
+    verdict.case.id,
+    verdict.case.csr,
+    verdict.case.requester,
+    verdict.stored,
+    `${verdict.case.expected.decision}${verdict.case.expected.code ? ` ${verdict.case.expected.code}` : ""}`,
+  ]);
+  const lines = [
+    "",
+    `Pending CSRs on cluster "${result.clusterName}" (nothing decided them) and what an approver should do`,
+    ...alignedTable(["CASE", "CSR", "REQUESTER", "NOW", "SHOULD BE"], rows),
+  ];
+  return `${lines.join("\n")}\n`;
 }
 
 function onPath(command: string): boolean {
@@ -180,7 +227,13 @@ function onPath(command: string): boolean {
 }
 
 /** What to type to look at the running sandbox; writes a csr-approver config for it. */
-function keepInstructions(cluster: RigCluster, rig: Rig, result: ScenarioResult, stateDir: string): string {
+export function keepInstructions(
+  cluster: RigCluster | ClusterHandle,
+  rig: Pick<Rig, "moto">,
+  result: ScenarioResult,
+  stateDir: string,
+  pending = false,
+): string {
   const admin = cluster.admin;
   const configFile = join(stateDir, "sandbox-config.yaml");
   writeFileSync(
@@ -224,6 +277,25 @@ function keepInstructions(cluster: RigCluster, rig: Rig, result: ScenarioResult,
       `  curl --cacert ${cluster.info.caFile} --cert ${admin.certFile} --key ${admin.keyFile} \\`,
       `    ${cluster.server}/apis/certificates.k8s.io/v1/certificatesigningrequests`,
     );
+  }
+  const awsEnv = `AWS_ENDPOINT_URL=${rig.moto?.endpoint ?? ""} AWS_ACCESS_KEY_ID=${MOTO_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${MOTO_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1`;
+  if (pending) {
+    lines.push(
+      "",
+      "Every CSR is pending. Point another approver at the cluster with the approver's kubeconfig",
+      "(RBAC of infra/rbac.yaml: read CSRs and Nodes, approve/deny kubelet-serving only):",
+      `  KUBECONFIG=${cluster.approver.kubeconfig} <your approver>`,
+      "  (e.g. postfinance/kubelet-csr-approver; its flags against this approver's settings: docs/migration.md)",
+      "Decide by hand with kubectl:",
+      `  kubectl --kubeconfig ${admin.kubeconfig} certificate approve|deny <csr>`,
+      "Or let this approver decide, through the kubeconfig (nothing stored in AWS), read-only first:",
+      `  ${awsEnv} \\`,
+      `    npx --no-install csr-approver sweep --dry-run --kubeconfig ${cluster.approver.kubeconfig} --cluster ${SANDBOX_CLUSTER} --cluster-vpc ${result.vpcId}`,
+      "  (without --dry-run it approves and, with --topic-arn, denies; this sandbox's topic: " +
+        `${result.topicArn})`,
+      "",
+    );
+    return lines.join("\n");
   }
   lines.push(
     "",

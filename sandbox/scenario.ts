@@ -54,6 +54,8 @@ export interface ScenarioOptions {
    * integration rig); `npm start` has a fresh cluster and sweeps everything in it.
    */
   onlyOwnCsrs?: boolean;
+  /** Seed and create the CSRs but run no sweep: they stay pending for another approver (--no-sweep). */
+  noSweep?: boolean;
 }
 
 export type CaseKind = "legitimate" | "hostile";
@@ -167,20 +169,26 @@ export async function runSandboxScenario(
     ? (endpoint: KubeEndpoint) => onlyCsrs(kubeClient(endpoint), ownNames)
     : undefined;
 
-  progress("running the sweep (runSweep, as the Lambda does) with alerts to the SNS topic");
+  progress(
+    options.noSweep
+      ? "no sweep (--no-sweep): every CSR stays pending for another approver"
+      : "running the sweep (runSweep, as the Lambda does) with alerts to the SNS topic",
+  );
   let report: SweepReport;
   try {
-    report = await runSweep({
-      config,
-      aws,
-      alerts: snsAlertPublisher({
-        topicArn: alertSink.topicArn,
-        sns: aws.forRegion(rig.moto.region).sns,
-        account: ACCOUNT,
-      }),
-      log: options.log ?? silentLog,
-      ...(kube ? { kube } : {}),
-    });
+    report = options.noSweep
+      ? noSweepReport()
+      : await runSweep({
+          config,
+          aws,
+          alerts: snsAlertPublisher({
+            topicArn: alertSink.topicArn,
+            sns: aws.forRegion(rig.moto.region).sns,
+            account: ACCOUNT,
+          }),
+          log: options.log ?? silentLog,
+          ...(kube ? { kube } : {}),
+        });
   } finally {
     aws.destroy();
   }
@@ -625,4 +633,18 @@ const silentLog: SweepLogger = { info: () => undefined, warn: () => undefined, e
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The report of a sweep that did not run (--no-sweep): no cluster, nothing counted. */
+function noSweepReport(): SweepReport {
+  const actions = ["approved", "denied", "would-approve", "would-deny", "left-pending", "flood-guarded"];
+  const totals = Object.fromEntries(
+    [...actions, "waiting", "skipped", "alerted", "error"].map((a) => [a, 0]),
+  );
+  return {
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    clusters: [],
+    totals: totals as SweepReport["totals"],
+  };
 }

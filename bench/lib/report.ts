@@ -87,7 +87,7 @@ export interface BenchResult {
   finishedAt: string;
   quick: boolean;
   machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; platform: string };
-  rig: { clusters: number; startSeconds: number; apiserverFirstBuildSeconds: number };
+  rig: { clusters: number; startSeconds: number; apiserverFirstBuildSeconds?: number };
   seeding: { instances: number; runInstancesCalls: number; batch: number; seconds: number };
   scale: ScaleRow[];
   timeToApproval: TimeToApproval;

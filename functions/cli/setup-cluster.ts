@@ -1,17 +1,17 @@
 // `csr-approver setup-cluster`: applies infra/rbac.yaml (embedded below; a unit test keeps
 // the two identical) through the user's kubeconfig, and for EKS prints the access-entry
 // command that maps the approver's role to the group. It grants nothing beyond that file.
-import { existsSync } from "node:fs";
-import { delimiter, join } from "node:path";
 import {
   ApiException,
-  KubeConfig,
   RbacAuthorizationV1Api,
   type V1ClusterRole,
   type V1ClusterRoleBinding,
   type V1PolicyRule,
 } from "@kubernetes/client-node";
 import { errorMessage } from "../sweep/sweep.js";
+import { eksTargetOf, loadKubeConfig, type EksTarget } from "./kubeconfig.js";
+
+export { eksTargetOf, type EksTarget } from "./kubeconfig.js";
 import {
   PROGRAM,
   UsageError,
@@ -242,37 +242,6 @@ export async function applyClusterRoleBinding(
   return "updated";
 }
 
-export interface EksTarget {
-  clusterName?: string;
-  region: string;
-}
-
-const EKS_HOST = /^[a-z0-9]+\.(?:[a-z0-9]+\.)?([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.eks\.amazonaws\.com(?:\.cn)?$/i;
-const EKS_CLUSTER_ARN = /^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster\/([A-Za-z0-9][A-Za-z0-9_-]*)$/;
-
-/** EKS, when the API server is an EKS endpoint; the cluster's name from `aws eks get-token` or an ARN context. */
-export function eksTargetOf(kc: KubeConfig): EksTarget | undefined {
-  const cluster = kc.getCurrentCluster();
-  let host: string;
-  try {
-    host = new URL(cluster?.server ?? "").hostname;
-  } catch {
-    return undefined;
-  }
-  const region = EKS_HOST.exec(host)?.[1]?.toLowerCase();
-  if (!region) return undefined;
-  const exec = kc.getCurrentUser()?.exec as { args?: unknown } | undefined;
-  const args = Array.isArray(exec?.args)
-    ? exec.args.filter((arg): arg is string => typeof arg === "string")
-    : [];
-  const flag = args.findIndex((arg) => arg === "--cluster-name" || arg === "--cluster-id" || arg === "-i");
-  const fromArgs = flag >= 0 ? args[flag + 1] : undefined;
-  const fromArn =
-    EKS_CLUSTER_ARN.exec(cluster?.name ?? "")?.[1] ?? EKS_CLUSTER_ARN.exec(kc.currentContext)?.[1];
-  const clusterName = fromArgs ?? fromArn;
-  return { region, ...(clusterName ? { clusterName } : {}) };
-}
-
 export function accessEntryCommand(target: EksTarget, group: string, principalArn?: string): string {
   return [
     "aws eks create-access-entry",
@@ -282,49 +251,6 @@ export function accessEntryCommand(target: EksTarget, group: string, principalAr
     "--type STANDARD",
     `--kubernetes-groups ${group}`,
   ].join(" \\\n    ");
-}
-
-/**
- * --kubeconfig, else KUBECONFIG (several files merged, as kubectl does), else ~/.kube/config.
- * No in-cluster or localhost fallback: this is a workstation command run by an admin.
- */
-function loadKubeConfig(io: CliIo, path: string | undefined, context: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  const home = io.env.HOME ?? io.env.USERPROFILE;
-  const files =
-    path !== undefined
-      ? [path]
-      : io.env.KUBECONFIG
-        ? io.env.KUBECONFIG.split(delimiter).filter(Boolean)
-        : home && existsSync(join(home, ".kube", "config"))
-          ? [join(home, ".kube", "config")]
-          : [];
-  if (files.length === 0) throw usage("no kubeconfig: give --kubeconfig FILE or set KUBECONFIG");
-  const source = path !== undefined ? `--kubeconfig ${path}` : `kubeconfig ${files.join(delimiter)}`;
-  try {
-    const [first = "", ...rest] = files;
-    kc.loadFromFile(first);
-    for (const file of rest) {
-      const more = new KubeConfig();
-      more.loadFromFile(file);
-      kc.mergeConfig(more);
-    }
-  } catch (error) {
-    throw usage(`${source}: ${errorMessage(error)}`);
-  }
-  if (context !== undefined) {
-    if (!kc.getContextObject(context)) {
-      const known =
-        kc
-          .getContexts()
-          .map((c) => c.name)
-          .join(", ") || "none";
-      throw usage(`--context '${context}': no such context (kubeconfig has: ${known})`);
-    }
-    kc.setCurrentContext(context);
-  }
-  if (!kc.getCurrentCluster()) throw usage("the kubeconfig has no current cluster: give --context");
-  return kc;
 }
 
 function describeApiError(error: unknown): string {
@@ -352,7 +278,7 @@ export async function runSetupCluster(argv: string[], io: CliIo): Promise<number
     throw usage(`--principal-arn '${principalArn}': expected an IAM role ARN`);
   }
   const dryRun = values["dry-run"] === true;
-  const kc = loadKubeConfig(io, stringOption(values, "kubeconfig"), stringOption(values, "context"));
+  const kc = loadKubeConfig(io, stringOption(values, "kubeconfig"), stringOption(values, "context"), usage);
   const api = kc.makeApiClient(RbacAuthorizationV1Api);
   const server = kc.getCurrentCluster()?.server ?? "";
   const suffix = dryRun ? " (dry run)" : "";

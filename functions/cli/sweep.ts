@@ -1,8 +1,15 @@
 // `csr-approver sweep` (SPEC §8): the Lambda's sweep, run once from a workstation with the
 // ambient AWS credentials (the SDK's default chain; AWS_ENDPOINT_URL is honoured by the SDK).
-import { ConfigError, isRegionName, type Config } from "../core/config.js";
+import { ConfigError, isRegionName, isVpcId, settingsForCluster, type Config } from "../core/config.js";
+import type { ClusterFacts } from "../core/types.js";
 import { createAwsClients, type AwsClientCache } from "../sweep/aws.js";
-import { DISCOVERY_FAILURE, resolveClusters, type ResolvedClusters } from "../sweep/clusters.js";
+import {
+  DISCOVERY_FAILURE,
+  resolveClusters,
+  type ClusterTarget,
+  type ResolvedClusters,
+} from "../sweep/clusters.js";
+import { kubeconfigEndpoint } from "../sweep/kubeconfig.js";
 import { loadConfig } from "../sweep/config-source.js";
 import { snsAlertPublisher, type AlertPublisher } from "../sweep/publish.js";
 import { errorMessage, runSweep, type SweepLogger } from "../sweep/sweep.js";
@@ -16,6 +23,7 @@ import {
   type CliIo,
   type CommandSpec,
 } from "./args.js";
+import { eksTargetOf, loadKubeConfig } from "./kubeconfig.js";
 import { formatSweepJson, formatSweepTable, sweepExitCode } from "./report.js";
 
 export const sweepCommand: CommandSpec = {
@@ -23,7 +31,7 @@ export const sweepCommand: CommandSpec = {
   summary:
     "Run one sweep of the configured clusters from this workstation, with the ambient AWS credentials.",
   usage:
-    "sweep [--dry-run] [--config FILE] [--config-parameter NAME] [--cluster NAME]… [--region REGION] [--topic-arn ARN] [--output table|json] [--verbose]",
+    "sweep [--dry-run] [--config FILE] [--config-parameter NAME] [--cluster NAME]… [--kubeconfig FILE] [--context NAME] [--cluster-vpc VPC]… [--region REGION] [--topic-arn ARN] [--output table|json] [--verbose]",
   options: {
     "dry-run": {
       type: "boolean",
@@ -45,6 +53,25 @@ export const sweepCommand: CommandSpec = {
       multiple: true,
       valueName: "NAME",
       description: "Sweep only this cluster (default: every configured or discovered cluster).",
+    },
+    kubeconfig: {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "Sweep the one cluster of this kubeconfig's context, with its credentials (token, client certificate or exec plugin such as aws eks get-token) instead of the configured ones.",
+    },
+    context: {
+      type: "string",
+      valueName: "NAME",
+      description:
+        "Kubeconfig context (default: its current context; KUBECONFIG or ~/.kube/config without --kubeconfig).",
+    },
+    "cluster-vpc": {
+      type: "string",
+      multiple: true,
+      valueName: "VPC",
+      description:
+        "With --kubeconfig: the cluster's VPC ID(s) for the EC2 checks (default: the selfManaged entry named by --cluster, or DescribeCluster for EKS).",
     },
     region: {
       type: "string",
@@ -76,7 +103,12 @@ so without a topic failing CSRs stay pending. Start with --dry-run.
 
 Kubernetes credentials: on EKS a token signed with your AWS credentials, so the sweep acts
 with your own access to the cluster; on self-managed clusters the configured Secrets Manager
-secret or SSM parameter, as the Lambda uses.
+secret or SSM parameter, as the Lambda uses. With --kubeconfig (or --context) the sweep visits
+only the kubeconfig context's cluster, with that context's credentials, so nothing has to be
+stored in AWS first. Its name is --cluster (which also picks its settings from --config),
+else the EKS cluster name in the context, else the kubeconfig's cluster name; its VPC comes
+from --cluster-vpc, else the selfManaged entry of that name, else DescribeCluster (EKS). The
+EC2 facts always come from AWS (--region, AWS_REGION, or the entry's region).
 
 Exit status: 0 when the sweep ran, whatever it decided; 1 when a cluster could not be swept
 or a decision could not be written; 2 when an argument or the configuration is wrong (one
@@ -84,7 +116,8 @@ line on stderr).
 
 Examples:
   ${PROGRAM} sweep --dry-run --config config/example.yaml --region eu-west-1
-  ${PROGRAM} sweep --cluster prod-eu --topic-arn arn:aws:sns:eu-west-1:123456789012:csr-approver-alerts`,
+  ${PROGRAM} sweep --cluster prod-eu --topic-arn arn:aws:sns:eu-west-1:123456789012:csr-approver-alerts
+  ${PROGRAM} sweep --dry-run --kubeconfig ~/.kube/config --context lab --cluster-vpc vpc-0abc1234def567890 --region eu-west-1`,
 };
 
 const TOPIC_ARN =
@@ -158,6 +191,97 @@ function selectClusters(resolved: ResolvedClusters, wanted: string[]): ResolvedC
   };
 }
 
+interface KubeconfigOptions {
+  path: string | undefined;
+  context: string | undefined;
+  wanted: string[];
+  clusterVpcs: string[];
+  region: string | undefined;
+}
+
+/** --kubeconfig: the one cluster of the context, its EC2 facts from AWS, its settings from --config. */
+async function kubeconfigTarget(
+  io: CliIo,
+  config: Config,
+  aws: AwsClientCache,
+  options: KubeconfigOptions,
+  log: SweepLogger,
+): Promise<ResolvedClusters> {
+  if (options.wanted.length > 1) throw usage("--kubeconfig sweeps one cluster: give --cluster at most once");
+  const kc = loadKubeConfig(io, options.path, options.context, usage);
+  const eks = eksTargetOf(kc);
+  const name = options.wanted[0] ?? eks?.clusterName ?? kc.getCurrentCluster()?.name ?? "";
+  if (name === "") throw usage("--kubeconfig: the context names no cluster: give --cluster NAME");
+  for (const vpc of options.clusterVpcs) {
+    if (!isVpcId(vpc)) throw usage(`--cluster-vpc '${vpc}': not a VPC ID like vpc-0abc1234def567890`);
+  }
+  const selfManaged = config.selfManaged.find((cluster) => cluster.name === name);
+  let facts: ClusterFacts;
+  if (options.clusterVpcs.length > 0 || selfManaged) {
+    const region = options.region ?? selfManaged?.region ?? eks?.region;
+    if (region === undefined) {
+      throw usage("--kubeconfig: no region for the EC2 facts: give --region or set AWS_REGION");
+    }
+    facts = {
+      name,
+      kind: eks ? "eks" : "self-managed",
+      region,
+      vpcIds: options.clusterVpcs.length > 0 ? options.clusterVpcs : [...(selfManaged?.vpcIds ?? [])],
+    };
+  } else if (eks || Object.hasOwn(config.eks.clusters, name)) {
+    const region = options.region ?? eks?.region;
+    if (region === undefined) throw usage("--kubeconfig: no region for DescribeCluster: give --region");
+    // The EKS cluster's VPC and remote node networks, exactly as the Lambda reads them.
+    const described = await resolveClusters(
+      {
+        ...config,
+        regions: [region],
+        eks: {
+          ...config.eks,
+          discovery: false,
+          tags: {}, // the kubeconfig chose this cluster: discovery's tag filter does not apply
+          clusters: { [name]: config.eks.clusters[name] ?? {} },
+        },
+        selfManaged: [],
+      },
+      aws,
+      log,
+    );
+    const found = described.targets.find((target) => target.facts.name === name);
+    if (!found) {
+      const failures = described.failures.filter((f) => f.cluster === name);
+      return {
+        targets: [],
+        failures:
+          failures.length > 0
+            ? failures
+            : [{ cluster: name, region, error: "EKS cluster is not ACTIVE or UPDATING (see --verbose)" }],
+      };
+    }
+    facts = found.facts;
+  } else {
+    throw usage(
+      `--kubeconfig: no VPC known for cluster '${name}': give --cluster-vpc VPC, or --cluster naming a selfManaged cluster of --config`,
+    );
+  }
+  // What the sweep client cannot honour (insecure-skip-tls-verify, basic auth, …) stops here.
+  try {
+    await kubeconfigEndpoint(kc, name);
+  } catch (error) {
+    throw usage(`--kubeconfig: ${errorMessage(error)}`);
+  }
+  const target: ClusterTarget = {
+    facts,
+    settings: settingsForCluster(config, name, facts.kind),
+    endpoint: kc.getCurrentCluster()?.server ?? "",
+    source: facts.kind,
+    token: async () => (await kubeconfigEndpoint(kc, name)).token,
+    forgetToken: () => undefined,
+    kubeEndpoint: () => kubeconfigEndpoint(kc, name),
+  };
+  return { targets: [target], failures: [] };
+}
+
 function alertPublisher(
   topicArn: string | undefined,
   aws: AwsClientCache,
@@ -195,6 +319,11 @@ export async function runSweepCommand(argv: string[], io: CliIo): Promise<number
   }
   const wanted = stringListOption(values, "cluster");
   const log = stderrLogger(io, values.verbose === true);
+  const kubeconfig = stringOption(values, "kubeconfig");
+  const context = stringOption(values, "context");
+  const clusterVpcs = stringListOption(values, "cluster-vpc");
+  const viaKubeconfig = kubeconfig !== undefined || context !== undefined;
+  if (!viaKubeconfig && clusterVpcs.length > 0) throw usage("--cluster-vpc goes with --kubeconfig");
 
   const aws = createAwsClients();
   try {
@@ -205,19 +334,30 @@ export async function runSweepCommand(argv: string[], io: CliIo): Promise<number
       aws,
     );
     const eksWanted = config.eks.discovery || Object.keys(config.eks.clusters).length > 0;
-    if (eksWanted && config.regions.length === 0 && region === undefined) {
+    if (!viaKubeconfig && eksWanted && config.regions.length === 0 && region === undefined) {
       throw usage(
         "no region for EKS discovery: give --region, set AWS_REGION, or list regions in the configuration",
       );
     }
-    const resolved = selectClusters(
-      await resolveClusters(
-        config,
-        { forRegion: (r) => aws.forRegion(r), ...(region !== undefined ? { defaultRegion: region } : {}) },
-        log,
-      ),
-      wanted,
-    );
+    const resolved = viaKubeconfig
+      ? await kubeconfigTarget(
+          io,
+          config,
+          aws,
+          { path: kubeconfig, context, wanted, clusterVpcs, region },
+          log,
+        )
+      : selectClusters(
+          await resolveClusters(
+            config,
+            {
+              forRegion: (r) => aws.forRegion(r),
+              ...(region !== undefined ? { defaultRegion: region } : {}),
+            },
+            log,
+          ),
+          wanted,
+        );
     // --dry-run publishes nothing, so it needs no topic and warns about none.
     const alerts = dryRun ? undefined : alertPublisher(topicArn, aws, log);
     const report = await runSweep({

@@ -2,15 +2,17 @@
 // error names the exact key path, unknown keys are rejected (a typo must never silently
 // turn a check off), and defaults are applied in one place. Pure: parsing YAML/JSON and
 // reading files or SSM happen in the shell.
-import type { ClusterPolicySettings, ClusterTag } from "./types.js";
+import { NODE_NAME_PATTERN_SYNTAX, NON_EC2_DNS_PLACEHOLDERS, parseCidr } from "./non-ec2.js";
+import type { ClusterPolicySettings, ClusterTag, NonEc2NodeRules } from "./types.js";
 
 // ---------------------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------------------
 
 /** Per-cluster overrides of `defaults`; `clusterTag: null` turns a default tag check off. */
-export type ClusterOverrides = Partial<Omit<ClusterPolicySettings, "clusterTag">> & {
+export type ClusterOverrides = Partial<Omit<ClusterPolicySettings, "clusterTag" | "nonEc2Nodes">> & {
   clusterTag?: ClusterTag | null;
+  nonEc2Nodes?: NonEc2NodeRules | null;
 };
 
 /**
@@ -82,6 +84,7 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   maxPendingPerNode: 20,
   maxAlertsPerSweep: 20,
   alertRepeatWindowSeconds: 3600,
+  nonNodeRequests: "deny",
 }) as ClusterPolicySettings;
 
 export const DEFAULT_SWEEP: SweepConfig = Object.freeze({
@@ -182,6 +185,20 @@ const SETTING_REFERENCE: {
     description:
       "When set, an instance must also carry this tag to belong to the cluster. Per cluster, `null` removes a default tag.",
   },
+  {
+    key: "nonNodeRequests",
+    type: "`deny` \\| `ignore`",
+    default: "`deny`",
+    description:
+      "CSRs whose requester is not a node (`NOT_A_NODE`): `deny` them, or `ignore` them (skip: no write, no alert) where other automation creates kubelet-serving CSRs.",
+  },
+  {
+    key: "nonEc2Nodes",
+    type: "object",
+    default: "none",
+    description:
+      "Opt-in static rules for nodes that are not EC2 instances (on-premises, EKS Hybrid Nodes); weaker than the EC2 check, see docs/policy.md. Used only when EC2 knows neither the node name nor any requested IP. Per cluster, `null` removes a default rule set.",
+  },
 ];
 
 const CLUSTER_TAG_REFERENCE = (prefix: string): ConfigReferenceEntry[] => [
@@ -197,6 +214,30 @@ const CLUSTER_TAG_REFERENCE = (prefix: string): ConfigReferenceEntry[] => [
     type: "non-empty list of strings",
     default: "any value",
     description: "Accepted tag values; absent: the key alone suffices.",
+  },
+];
+
+const NON_EC2_REFERENCE = (prefix: string): ConfigReferenceEntry[] => [
+  {
+    path: `${prefix}.nonEc2Nodes.nodeNames`,
+    type: "non-empty list of node name patterns",
+    default: "required",
+    description:
+      "Node names the rules apply to, e.g. `onprem-*`; `*` (any run) and `?` (one character) stay within one DNS label.",
+  },
+  {
+    path: `${prefix}.nonEc2Nodes.ipRanges`,
+    type: "non-empty list of CIDRs",
+    default: "required",
+    description:
+      "Every IP SAN must lie in one of these IPv4/IPv6 prefixes (on EKS also in the cluster's remote node networks). Must not overlap any VPC.",
+  },
+  {
+    path: `${prefix}.nonEc2Nodes.dnsNames`,
+    type: "list of DNS name templates",
+    default: "no DNS names",
+    description:
+      "The DNS SANs allowed, derived from the node name: `{{nodeName}}`, `{{shortName}}` (its first label), e.g. `{{shortName}}.dc1.example.com`.",
   },
 ];
 
@@ -220,6 +261,7 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     description: entry.description,
   })),
   ...CLUSTER_TAG_REFERENCE("defaults"),
+  ...NON_EC2_REFERENCE("defaults"),
   { path: "eks", type: "object", default: "see below", description: "EKS cluster discovery." },
   {
     path: "eks.discovery",
@@ -536,11 +578,12 @@ function childKeys(parent: string): string[] {
   return CONFIG_REFERENCE.map((entry) => entry.path)
     .filter((path) => path.startsWith(prefix))
     .map((path) => path.slice(prefix.length))
-    .filter((rest) => /^[A-Za-z]+$/.test(rest));
+    .filter((rest) => /^[A-Za-z][A-Za-z0-9]*$/.test(rest));
 }
 
 const SETTING_KEYS = childKeys("defaults");
 const CLUSTER_TAG_KEYS = childKeys("defaults.clusterTag");
+const NON_EC2_KEYS = childKeys("defaults.nonEc2Nodes");
 const CREDENTIAL_KEYS = childKeys("selfManaged[].credential");
 const AUTHENTICATOR_KEYS = childKeys("selfManaged[].credential.awsIamAuthenticator");
 
@@ -587,14 +630,90 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
   if (source.clusterTag !== undefined) {
     out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);
   }
+  if (source.nonNodeRequests !== undefined) {
+    if (source.nonNodeRequests !== "deny" && source.nonNodeRequests !== "ignore")
+      fail(at("nonNodeRequests"), '"deny" or "ignore"', source.nonNodeRequests);
+    out.nonNodeRequests = source.nonNodeRequests;
+  }
+  if (source.nonEc2Nodes !== undefined) {
+    out.nonEc2Nodes =
+      source.nonEc2Nodes === null ? null : nonEc2NodesAt(at("nonEc2Nodes"), source.nonEc2Nodes);
+  }
   return out;
 }
 
+function nodeNamePatternAt(path: string, value: unknown): string {
+  const expected =
+    'a node name pattern like "onprem-*" (lower-case letters, digits, "-", ".", "*", "?"; at least one literal character)';
+  if (typeof value !== "string" || !NODE_NAME_PATTERN_SYNTAX.test(value) || !/[a-z0-9.-]/.test(value))
+    fail(path, expected, value);
+  return value;
+}
+
+function cidrAt(path: string, value: unknown): string {
+  const cidr = parseCidr(value);
+  if (!cidr) {
+    fail(path, 'an IPv4 or IPv6 prefix like "192.168.10.0/24" or "fd00:10::/64" (no host bits set)', value);
+  }
+  if (cidr.length === 0) throw new ConfigError(path, `${cidr.text} would allow every address`);
+  return cidr.text;
+}
+
+function nonEc2DnsTemplateAt(path: string, value: unknown): string {
+  const known = NON_EC2_DNS_PLACEHOLDERS.map((name) => `{{${name}}}`).join(" ");
+  const expected = `a DNS name template like "{{shortName}}.dc1.example.com" (placeholders: ${known}; no wildcards)`;
+  if (typeof value !== "string") fail(path, expected, value);
+  let unknownPlaceholder: string | undefined;
+  let placeholders = 0;
+  const sample = value.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_match, name: string) => {
+    if (!NON_EC2_DNS_PLACEHOLDERS.includes(name)) unknownPlaceholder ??= name;
+    placeholders++;
+    return "x";
+  });
+  if (unknownPlaceholder !== undefined)
+    throw new ConfigError(path, `unknown placeholder {{${unknownPlaceholder}}} (known: ${known})`);
+  const name = sample.toLowerCase().replace(/\.$/, "");
+  if (name.length > 253 || !name.split(".").every((label) => DNS_LABEL.test(label)))
+    fail(path, expected, value);
+  // A literal name would be allowed to every node that matches the patterns.
+  if (placeholders === 0) {
+    throw new ConfigError(
+      path,
+      `${JSON.stringify(value)} names no node: use ${known}, or every such node could claim it`,
+    );
+  }
+  return value;
+}
+
+function nonEc2NodesAt(path: string, value: unknown): NonEc2NodeRules {
+  const doc = objectAt(path, value, NON_EC2_KEYS);
+  // Each key present is checked before a missing one is reported, so errors name the leaf.
+  const nodeNames =
+    doc.nodeNames === undefined
+      ? undefined
+      : listAt(`${path}.nodeNames`, doc.nodeNames, nodeNamePatternAt, {
+          nonEmpty: 'a non-empty list of node name patterns like ["onprem-*"]',
+        });
+  const ipRanges =
+    doc.ipRanges === undefined
+      ? undefined
+      : listAt(`${path}.ipRanges`, doc.ipRanges, cidrAt, {
+          nonEmpty: 'a non-empty list of prefixes like ["192.168.10.0/24"]',
+        });
+  const dnsNames =
+    doc.dnsNames === undefined ? [] : listAt(`${path}.dnsNames`, doc.dnsNames, nonEc2DnsTemplateAt);
+  if (nodeNames === undefined) throw new ConfigError(`${path}.nodeNames`, "required key is missing");
+  if (ipRanges === undefined) throw new ConfigError(`${path}.ipRanges`, "required key is missing");
+  return { nodeNames, ipRanges, dnsNames };
+}
+
 function applyOverrides(base: ClusterPolicySettings, overrides: ClusterOverrides): ClusterPolicySettings {
-  const { clusterTag, ...rest } = overrides;
+  const { clusterTag, nonEc2Nodes, ...rest } = overrides;
   const merged: ClusterPolicySettings = { ...base, ...rest };
   if (clusterTag === null) delete merged.clusterTag;
   else if (clusterTag !== undefined) merged.clusterTag = clusterTag;
+  if (nonEc2Nodes === null) delete merged.nonEc2Nodes;
+  else if (nonEc2Nodes !== undefined) merged.nonEc2Nodes = nonEc2Nodes;
   return merged;
 }
 
@@ -729,6 +848,9 @@ export function parseConfig(doc: unknown): Config {
   if (defaultOverrides.clusterTag === null) {
     fail("defaults.clusterTag", "an object (omit the key for no tag check)", null);
   }
+  if (defaultOverrides.nonEc2Nodes === null) {
+    fail("defaults.nonEc2Nodes", "an object (omit the key for no rules)", null);
+  }
   const defaults = applyOverrides({ ...DEFAULT_SETTINGS, extraDnsNames: [] }, defaultOverrides);
 
   const eksDoc = objectAt("eks", root.eks ?? {}, EKS_KEYS);
@@ -839,6 +961,13 @@ export function settingsForCluster(
       : config.selfManaged.find((cluster) => cluster.name === clusterName)?.overrides;
   const settings = applyOverrides(config.defaults, overrides ?? {});
   const result: ClusterPolicySettings = { ...settings, extraDnsNames: [...settings.extraDnsNames] };
+  if (settings.nonEc2Nodes) {
+    result.nonEc2Nodes = {
+      nodeNames: [...settings.nonEc2Nodes.nodeNames],
+      ipRanges: [...settings.nonEc2Nodes.ipRanges],
+      dnsNames: [...settings.nonEc2Nodes.dnsNames],
+    };
+  }
   if (settings.clusterTag) {
     result.clusterTag = {
       key: settings.clusterTag.key.replaceAll("{{cluster}}", clusterName),

@@ -105,3 +105,13 @@ export function canonicalIp(s: unknown): CanonicalIp | undefined {
   const v6 = parseIpv6(text);
   return v6 ? { value: formatIpv6(v6), version: 6 } : undefined;
 }
+
+/** The address as 4 or 16 bytes (same spellings as canonicalIp), or undefined. */
+export function ipBytes(s: unknown): { version: 4 | 6; bytes: number[] } | undefined {
+  if (typeof s !== "string") return undefined;
+  const v4 = parseIpv4(s);
+  if (v4) return { version: 4, bytes: v4 };
+  if (!s.includes(":")) return undefined;
+  const v6 = parseIpv6(s);
+  return v6 ? { version: 6, bytes: v6.flatMap((group) => [group >> 8, group & 0xff]) } : undefined;
+}

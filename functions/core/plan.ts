@@ -2,7 +2,7 @@
 // for dry-run, `deny: false`, the flood guard and "alert once" are table-tested like the
 // policy itself. The sweep only carries the plan out.
 import type { AlertKind as AnyAlertKind } from "./alert.js";
-import type { CsrCondition, CsrObject, Decision } from "./types.js";
+import { NON_EC2_APPROVE_CODE, type CsrCondition, type CsrObject, type Decision } from "./types.js";
 
 /** Condition reasons this product writes, so later sweeps can recognise its own work. */
 export const APPROVED_REASON = "CsrApproverApproved";
@@ -146,7 +146,10 @@ export function approvedCondition(d: Decision): CsrCondition {
     type: "Approved",
     status: "True",
     reason: APPROVED_REASON,
-    message: `csr-approver: kubelet serving certificate for node ${d.node ?? "?"} matches EC2 instance ${d.instanceId ?? "?"}; all checks passed`,
+    message:
+      d.reasons[0]?.code === NON_EC2_APPROVE_CODE
+        ? `csr-approver: kubelet serving certificate for node ${d.node ?? "?"}, outside EC2, matches the cluster's nonEc2Nodes rules`
+        : `csr-approver: kubelet serving certificate for node ${d.node ?? "?"} matches EC2 instance ${d.instanceId ?? "?"}; all checks passed`,
   };
 }
 

@@ -3,17 +3,26 @@
 // pass, fail (conclusive: deny), wait (not conclusive yet) or unknown (it depends on something
 // an earlier check could not establish). The first check that does not pass decides whether the
 // CSR is denied or left waiting; a denial lists every failure that could be evaluated.
-import { identifyInstance, isLiveState, type IdentityResult } from "./identity.js";
+import {
+  identifyInstance,
+  isLiveState,
+  parseProviderId,
+  sessionInstanceId,
+  type IdentityResult,
+} from "./identity.js";
 import { canonicalIp } from "./ip.js";
+import { allowedDnsNames, ec2Knowledge, ipsOutsideRanges, matchingPattern } from "./non-ec2.js";
 import { inUseInterfaces, normalizeDnsName, ownedAddresses } from "./ownership.js";
 import {
   APPROVE_CODE,
   KUBELET_SERVING_SIGNER,
+  NON_EC2_APPROVE_CODE,
   type CsrObject,
   type Decision,
   type DenyCode,
   type Ec2Instance,
   type NodeObject,
+  type NonEc2NodeRules,
   type OwnedAddresses,
   type ParsedRequest,
   type PolicyInput,
@@ -112,16 +121,38 @@ export const CHECKS: readonly CheckRow[] = [
   },
   { n: 14, code: "IP_NOT_OWNED", description: "every IP SAN is an address the instance owns (SPEC §4)" },
   { n: 15, code: "DNS_NOT_OWNED", description: "every DNS SAN is a name the instance owns (SPEC §4)" },
+  // Checks 16-18 replace 11-15 for a node outside EC2: only with the cluster's nonEc2Nodes rules,
+  // when node N matches one of their patterns and EC2 has no instance (terminated ones aside)
+  // with N's name, no sessionName names an instance and no Node object of N names an EC2 providerID.
+  {
+    n: 16,
+    code: "NON_EC2_ADDRESS_IN_EC2",
+    description:
+      "nodes outside EC2 (nonEc2Nodes): no EC2 instance that is not terminated holds a requested IP",
+  },
+  {
+    n: 17,
+    code: "NON_EC2_IP_NOT_ALLOWED",
+    description:
+      "nodes outside EC2: every IP SAN lies in nonEc2Nodes.ipRanges and, on EKS, in the cluster's remote node networks",
+  },
+  {
+    n: 18,
+    code: "NON_EC2_DNS_NOT_ALLOWED",
+    description: "nodes outside EC2: every DNS SAN is a nonEc2Nodes.dnsNames template expanded for N",
+  },
 ];
 
 type Outcome =
   | { status: "pass" }
   | { status: "fail"; reason: Reason }
   | { status: "wait"; reason: Reason }
-  | { status: "unknown" }; // depends on a fact an earlier check could not establish
+  | { status: "unknown" } // depends on a fact an earlier check could not establish
+  | { status: "n/a" }; // an EC2 check for a node outside EC2, or the other way round
 
 const PASS: Outcome = { status: "pass" };
 const UNKNOWN: Outcome = { status: "unknown" };
+const NOT_APPLICABLE: Outcome = { status: "n/a" };
 const fail = (code: DenyCode, message: string): Outcome => ({ status: "fail", reason: { code, message } });
 const wait = (code: WaitCode, message: string): Outcome => ({ status: "wait", reason: { code, message } });
 
@@ -136,6 +167,15 @@ interface Context {
   graceSeconds: number;
   identity?: IdentityResult;
   owned?: OwnedAddresses;
+  /** Set when node N is judged by the cluster's nonEc2Nodes rules (checks 16-18). */
+  nonEc2?: NonEc2Context;
+}
+
+interface NonEc2Context {
+  rules: NonEc2NodeRules;
+  pattern: string;
+  requestedIps: string[];
+  ec2HeldIps: { ip: string; instanceId: string }[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -321,6 +361,7 @@ function checkIdentity(ctx: Context): Outcome {
   const identity = ctx.identity;
   if (!identity) return UNKNOWN;
   if (identity.kind === "matched") return PASS;
+  if (ctx.nonEc2) return PASS; // established as a node outside EC2: checks 16-18 decide
   if (identity.kind === "conflict") return fail("IDENTITY_CONFLICT", identity.why);
   const grace = graceState(ctx);
   return grace.expired
@@ -486,7 +527,93 @@ function checkDnsOwnership(ctx: Context): Outcome {
   return fail("DNS_NOT_OWNED", `${parts.join("; ")} of ${matched.id} (owns ${list(ctx.owned.dnsNames)})`);
 }
 
-/** Checks 2..15 in SPEC order: the table the decision walks. */
+// ---------------------------------------------------------------------------------------
+// Nodes outside EC2 (functions/core/non-ec2.ts): checks 16-18
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Whether node N is judged by the static rules: the cluster has them, N matches a pattern, and
+ * nothing ties N to EC2 (no instance that is not terminated has its name, no sessionName
+ * instance ID, no EC2 providerID on its Node object). Only called when identity found none.
+ */
+function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefined {
+  const rules = ctx.input.settings?.nonEc2Nodes;
+  if (!isRecord(rules)) return undefined;
+  const pattern = matchingPattern(rules, nodeName);
+  if (pattern === undefined) return undefined;
+  if (sessionInstanceId(ctx.csr).instanceId !== undefined) return undefined;
+  const nodes = Array.isArray(ctx.input.nodes) ? ctx.input.nodes : [];
+  const name = normalizeDnsName(nodeName);
+  const claimsEc2 = nodes.some(
+    (node) =>
+      normalizeDnsName(node.metadata.name) === name &&
+      parseProviderId(node.spec?.providerID ?? "") !== undefined,
+  );
+  if (claimsEc2) return undefined;
+  const requestedIps = sansOf(ctx.request, "ip").map((san) => san.value);
+  const known = ec2Knowledge(nodeName, requestedIps, ctx.instances, ctx.input.cluster?.region);
+  if (known.byName.length > 0) return undefined;
+  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp };
+}
+
+function checkNonEc2Addresses(ctx: Context): Outcome {
+  const nonEc2 = ctx.nonEc2;
+  if (!nonEc2) return NOT_APPLICABLE;
+  if (nonEc2.ec2HeldIps.length === 0) return PASS;
+  const held = nonEc2.ec2HeldIps.map((entry) => `${entry.ip} (held by ${entry.instanceId})`);
+  return fail(
+    "NON_EC2_ADDRESS_IN_EC2",
+    `node ${ctx.nodeName ?? "?"} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
+  );
+}
+
+function checkNonEc2Ips(ctx: Context): Outcome {
+  const nonEc2 = ctx.nonEc2;
+  if (!nonEc2) return NOT_APPLICABLE;
+  if (!ctx.request) return UNKNOWN;
+  const mismatched = sansOf(ctx.request, "ip").filter((san) => {
+    const ip = canonicalIp(san.value);
+    return !ip || (san.version !== undefined && san.version !== ip.version);
+  });
+  const result = ipsOutsideRanges(
+    nonEc2.rules,
+    nonEc2.requestedIps,
+    ctx.input.cluster?.remoteNodeNetworks,
+    ctx.input.cluster?.kind,
+  );
+  const outside = [...new Set([...mismatched.map((san) => san.value), ...result.outside])];
+  if (outside.length === 0) return PASS;
+  const bounds = result.remote
+    ? `nonEc2Nodes.ipRanges (${list(result.ranges)}) and the cluster's remote node networks (${list(result.remote)})`
+    : `nonEc2Nodes.ipRanges (${list(result.ranges)})`;
+  return fail(
+    "NON_EC2_IP_NOT_ALLOWED",
+    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}`,
+  );
+}
+
+function checkNonEc2Dns(ctx: Context): Outcome {
+  const nonEc2 = ctx.nonEc2;
+  if (!nonEc2) return NOT_APPLICABLE;
+  if (!ctx.request) return UNKNOWN;
+  const allowed = allowedDnsNames(nonEc2.rules, ctx.nodeName ?? "");
+  const requested = sansOf(ctx.request, "dns").map((san) => san.value);
+  const notAllowed = requested.filter(
+    (name) => name.includes("*") || !allowed.includes(normalizeDnsName(name)),
+  );
+  if (notAllowed.length === 0) return PASS;
+  return fail(
+    "NON_EC2_DNS_NOT_ALLOWED",
+    `DNS SAN ${list(notAllowed)} of node ${ctx.nodeName ?? "?"} is not one of the names nonEc2Nodes.dnsNames allows it (${list(allowed)})`,
+  );
+}
+
+/** The EC2 checks 11-15 say nothing about a node judged by the static rules. */
+function ec2Only(run: (ctx: Context) => Outcome): (ctx: Context) => Outcome {
+  return (ctx) => (ctx.nonEc2 ? NOT_APPLICABLE : run(ctx));
+}
+
+/** Checks 2..18 in order: the table the decision walks. */
 const ORDERED_CHECKS: readonly { n: number; run: (ctx: Context) => Outcome }[] = [
   { n: 2, run: checkRequester },
   { n: 3, run: checkParses },
@@ -497,11 +624,14 @@ const ORDERED_CHECKS: readonly { n: number; run: (ctx: Context) => Outcome }[] =
   { n: 8, run: checkSanTypes },
   { n: 9, run: checkExpiration },
   { n: 10, run: checkIdentity },
-  { n: 11, run: checkRunning },
-  { n: 12, run: checkMembership },
-  { n: 13, run: checkLaunchTime },
-  { n: 14, run: checkIpOwnership },
-  { n: 15, run: checkDnsOwnership },
+  { n: 11, run: ec2Only(checkRunning) },
+  { n: 12, run: ec2Only(checkMembership) },
+  { n: 13, run: ec2Only(checkLaunchTime) },
+  { n: 14, run: ec2Only(checkIpOwnership) },
+  { n: 15, run: ec2Only(checkDnsOwnership) },
+  { n: 16, run: checkNonEc2Addresses },
+  { n: 17, run: checkNonEc2Ips },
+  { n: 18, run: checkNonEc2Dns },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -624,6 +754,23 @@ function decideUnsafe(input: PolicyInput): Decision {
   }
   if (skip) return { ...base, decision: "skip", reasons: [skip] };
 
+  // nonNodeRequests: ignore — a requester that is not a node is another tool's business.
+  if (isRecord(input.settings) && input.settings.nonNodeRequests === "ignore") {
+    const groups: unknown = isRecord(csr.spec) ? csr.spec.groups : undefined;
+    if (!nodeName || !Array.isArray(groups) || !groups.includes(NODE_GROUP)) {
+      return {
+        ...base,
+        decision: "skip",
+        reasons: [
+          {
+            code: "NON_NODE_IGNORED",
+            message: `requester ${quote(username)} is not a node (system:node:<name> in ${NODE_GROUP}) and the cluster's nonNodeRequests is ignore`,
+          },
+        ],
+      };
+    }
+  }
+
   const parsed = input.parsed;
   const request =
     isRecord(parsed) && parsed.ok === true && isRecord(parsed.request) ? parsed.request : undefined;
@@ -692,6 +839,9 @@ function decideUnsafe(input: PolicyInput): Decision {
         extraDnsNames: Array.isArray(input.settings?.extraDnsNames) ? input.settings.extraDnsNames : [],
       });
       base.owned = ctx.owned;
+    } else if (ctx.identity.kind === "none") {
+      const nonEc2 = nonEc2Context(ctx, nodeName);
+      if (nonEc2) ctx.nonEc2 = nonEc2;
     }
   }
 
@@ -705,7 +855,7 @@ function decideUnsafe(input: PolicyInput): Decision {
     const reasons = outcomes.flatMap((outcome) => (outcome.status === "wait" ? [outcome.reason] : []));
     return { ...base, decision: "wait", reasons };
   }
-  if (outcomes.some((outcome) => outcome.status !== "pass")) {
+  if (outcomes.some((outcome) => outcome.status !== "pass" && outcome.status !== "n/a")) {
     // Defensive: a check could not be evaluated although nothing before it failed.
     return {
       ...base,
@@ -714,6 +864,19 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
+  if (ctx.nonEc2) {
+    const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
+    return {
+      ...base,
+      decision: "approve",
+      reasons: [
+        {
+          code: NON_EC2_APPROVE_CODE,
+          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
+        },
+      ],
+    };
+  }
   const matched = matchedInstance(ctx);
   const state = matched?.instance.State?.Name;
   if (!matched || !isLiveState(state) || state !== "running") {

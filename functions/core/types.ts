@@ -134,11 +134,23 @@ export interface ClusterFacts {
   kind: "eks" | "self-managed";
   region: string;
   vpcIds: string[];
+  /**
+   * EKS only: the CIDRs of `remoteNetworkConfig.remoteNodeNetworks` from DescribeCluster (EKS
+   * Hybrid Nodes), which bound the addresses of nodes outside EC2; absent: none configured.
+   */
+  remoteNodeNetworks?: string[];
 }
 
 export interface ClusterTag {
   key: string;
   values?: string[]; // absent: any value
+}
+
+/** Static rules for nodes that are not EC2 instances (functions/core/non-ec2.ts). */
+export interface NonEc2NodeRules {
+  nodeNames: string[]; // globs: `*` and `?` within one label
+  ipRanges: string[]; // CIDRs, IPv4 or IPv6
+  dnsNames: string[]; // templates with {{nodeName}} / {{shortName}}
 }
 
 export interface ClusterPolicySettings {
@@ -157,6 +169,10 @@ export interface ClusterPolicySettings {
   maxAlertsPerSweep: number;
   /** Repeated alerts of one node for the same reasons are sent once per this window. */
   alertRepeatWindowSeconds: number;
+  /** `ignore`: CSRs from requesters that are not nodes are left alone (skip) instead of denied. */
+  nonNodeRequests?: "deny" | "ignore"; // absent: deny
+  /** Opt-in static rules for nodes outside EC2; absent: every node must be an EC2 instance. */
+  nonEc2Nodes?: NonEc2NodeRules;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,6 +197,9 @@ export const DENY_CODES = [
   "CSR_PREDATES_INSTANCE",
   "IP_NOT_OWNED",
   "DNS_NOT_OWNED",
+  "NON_EC2_ADDRESS_IN_EC2",
+  "NON_EC2_IP_NOT_ALLOWED",
+  "NON_EC2_DNS_NOT_ALLOWED",
 ] as const;
 export type DenyCode = (typeof DENY_CODES)[number];
 
@@ -191,12 +210,15 @@ export const WAIT_CODES = [
 ] as const;
 export type WaitCode = (typeof WAIT_CODES)[number];
 
-export const SKIP_CODES = ["OTHER_SIGNER", "ALREADY_DECIDED"] as const;
+export const SKIP_CODES = ["OTHER_SIGNER", "ALREADY_DECIDED", "NON_NODE_IGNORED"] as const;
 export type SkipCode = (typeof SKIP_CODES)[number];
 
 export const APPROVE_CODE = "ALL_CHECKS_PASSED" as const;
+/** Approval of a node outside EC2 by the cluster's static `nonEc2Nodes` rules (weaker than EC2's). */
+export const NON_EC2_APPROVE_CODE = "NON_EC2_RULES_PASSED" as const;
+export const APPROVE_CODES = [APPROVE_CODE, NON_EC2_APPROVE_CODE] as const;
 
-export type ReasonCode = DenyCode | WaitCode | SkipCode | typeof APPROVE_CODE;
+export type ReasonCode = DenyCode | WaitCode | SkipCode | (typeof APPROVE_CODES)[number];
 
 export interface Reason {
   code: ReasonCode;

@@ -32,6 +32,7 @@ import {
 } from "../core/config.js";
 import type { ClusterFacts, ClusterPolicySettings } from "../core/types.js";
 import type { AwsClients } from "./aws.js";
+import type { KubeEndpoint } from "./csrs.js";
 import { eksBearerToken } from "./eks-token.js";
 
 export interface ClusterTarget {
@@ -46,6 +47,23 @@ export interface ClusterTarget {
   /** Drops the reused token (the API server said 401: rotated secret, expired token). */
   forgetToken: () => void;
   source: "eks" | "self-managed";
+  /**
+   * How to reach the API server when the target came from a kubeconfig (CLI `--kubeconfig`):
+   * its client certificate, token or exec plugin, resolved on each connect. Absent: endpoint,
+   * caData and token above.
+   */
+  kubeEndpoint?: () => Promise<KubeEndpoint>;
+}
+
+/** The connection facts for a target's API server. */
+export async function kubeEndpointOf(target: ClusterTarget): Promise<KubeEndpoint> {
+  if (target.kubeEndpoint) return target.kubeEndpoint();
+  return {
+    name: target.facts.name,
+    endpoint: target.endpoint,
+    token: await target.token(),
+    ...(target.caData ? { caData: target.caData } : {}),
+  };
 }
 
 export interface ClusterFailure {
@@ -199,8 +217,18 @@ async function resolveEksRegion(
       return;
     }
     const caData = cluster.certificateAuthority?.data;
+    // EKS Hybrid Nodes: their networks bound the addresses of nodes outside EC2 (nonEc2Nodes).
+    const remoteNodeNetworks = (cluster.remoteNetworkConfig?.remoteNodeNetworks ?? []).flatMap(
+      (network) => network.cidrs ?? [],
+    );
     targets.push({
-      facts: { name, kind: "eks", region, vpcIds: [vpcId] },
+      facts: {
+        name,
+        kind: "eks",
+        region,
+        vpcIds: [vpcId],
+        ...(remoteNodeNetworks.length > 0 ? { remoteNodeNetworks } : {}),
+      },
       settings: settingsForCluster(config, name, "eks"),
       endpoint,
       ...(caData ? { caData } : {}),

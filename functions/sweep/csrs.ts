@@ -14,7 +14,12 @@ export interface KubeEndpoint {
   name: string; // cluster name, for error messages only
   endpoint: string; // https://…
   caData?: string; // base64 PEM bundle; absent: the system trust store
-  token: string; // bearer token
+  token: string; // bearer token; "" when the client certificate alone authenticates
+  /** A kubeconfig's client certificate and key (PEM), from its files, data or exec plugin. */
+  clientCert?: string;
+  clientKey?: string;
+  /** A kubeconfig's tls-server-name: the name the serving certificate is checked against. */
+  serverName?: string;
 }
 
 /** A CSR as read: the plain object the policy sees, and the API object as served (written back). */
@@ -101,9 +106,14 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
     keepAlive: true,
     timeout: 30_000,
     ...(target.caData ? { ca: Buffer.from(target.caData, "base64") } : {}),
+    ...(target.clientCert && target.clientKey ? { cert: target.clientCert, key: target.clientKey } : {}),
+    ...(target.serverName ? { servername: target.serverName } : {}),
   });
   const basePath = base.pathname.replace(/\/$/, "");
-  const headers = { Authorization: `Bearer ${target.token}`, Accept: "application/json" };
+  const headers: Record<string, string> = {
+    ...(target.token ? { Authorization: `Bearer ${target.token}` } : {}),
+    Accept: "application/json",
+  };
 
   const open = (
     method: string,

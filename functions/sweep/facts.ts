@@ -21,7 +21,14 @@
 // twins and foreign instances to give the right reason. Results are a superset of what
 // matters; the policy does the exact matching. Errors propagate (the caller turns them into
 // `wait`).
+// Requested IPs (clusters with nonEc2Nodes rules): "EC2 holds no instance with this address"
+// must be conclusive before a static rule may approve, so every address is looked up on every
+// interface: `network-interface.addresses.private-ip-address` (all private IPv4 of all ENIs,
+// not only the primary), `network-interface.addresses.association.public-ip` (public IPv4 and
+// Elastic IPs) and `network-interface.ipv6-addresses.ipv6-address`. Only canonical addresses
+// reach a filter (no wildcard can), IPv4-mapped IPv6 never (EC2 assigns none).
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
+import { canonicalIp } from "../core/ip.js";
 import type { Ec2Instance } from "../core/types.js";
 import { ec2Budget, type TokenBucket } from "./ec2-budget.js";
 
@@ -41,12 +48,17 @@ export interface NodeLookupRequest {
   node: string;
   /** The instance ID named by the CSR's `spec.extra.sessionName` (EKS), when present. */
   sessionInstanceId?: string;
+  /** Requested IP SANs to look up too (only for clusters with nonEc2Nodes rules). */
+  ips?: readonly string[];
 }
 
 export interface InstanceLookupPlan {
   instanceIds: string[];
   /** Exact values for the `private-dns-name` filter. */
   dnsNames: string[];
+  /** Canonical requested addresses, for the interface-address filters. */
+  ipv4: string[];
+  ipv6: string[];
 }
 
 export interface DescribeOptions {
@@ -84,7 +96,14 @@ export function planInstanceLookups(
 ): InstanceLookupPlan {
   const ids = new Set<string>();
   const dns = new Set<string>();
-  for (const { node, sessionInstanceId } of requests) {
+  const ipv4 = new Set<string>();
+  const ipv6 = new Set<string>();
+  for (const { node, sessionInstanceId, ips } of requests) {
+    for (const ip of ips ?? []) {
+      const canonical = canonicalIp(ip);
+      if (canonical?.version === 4) ipv4.add(canonical.value);
+      else if (canonical?.version === 6 && !canonical.value.startsWith("::ffff:")) ipv6.add(canonical.value);
+    }
     const session = sessionInstanceId?.trim().toLowerCase();
     if (session !== undefined && INSTANCE_ID_PATTERN.test(session)) ids.add(session);
     const name = normalise(node);
@@ -101,7 +120,12 @@ export function planInstanceLookups(
     if (name.includes(".")) dns.add(name);
     else for (const domain of privateDnsDomains(region)) dns.add(`${name}.${domain}`);
   }
-  return { instanceIds: [...ids].sort(), dnsNames: [...dns].sort() };
+  return {
+    instanceIds: [...ids].sort(),
+    dnsNames: [...dns].sort(),
+    ipv4: [...ipv4].sort(),
+    ipv6: [...ipv6].sort(),
+  };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -146,6 +170,14 @@ export async function describeInstancesForNodes(
   const queries: Filter[] = [
     ...chunks(plan.instanceIds, size).map((Values) => ({ Name: "instance-id", Values })),
     ...chunks(plan.dnsNames, size).map((Values) => ({ Name: "private-dns-name", Values })),
+    ...chunks(plan.ipv4, size).flatMap((Values) => [
+      { Name: "network-interface.addresses.private-ip-address", Values },
+      { Name: "network-interface.addresses.association.public-ip", Values },
+    ]),
+    ...chunks(plan.ipv6, size).map((Values) => ({
+      Name: "network-interface.ipv6-addresses.ipv6-address",
+      Values,
+    })),
   ];
   const budget = options.budget ?? ec2Budget;
   const results = await Promise.all(queries.map((filter) => describeAll(ec2, filter, pageSize, budget)));

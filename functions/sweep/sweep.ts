@@ -36,7 +36,7 @@ import type {
   Reason,
 } from "../core/types.js";
 import type { AwsClientCache } from "./aws.js";
-import { resolveClusters, type ClusterTarget } from "./clusters.js";
+import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { ec2Budget } from "./ec2-budget.js";
 import { describeInstancesForNodes } from "./facts.js";
@@ -270,12 +270,7 @@ export async function sweepCluster(
   const outcome = emptyOutcome(target, settings);
   try {
     const connect = async (): Promise<KubeApi> =>
-      (deps.kube ?? ((e) => kubeClient(e)))({
-        name: target.facts.name,
-        endpoint: target.endpoint,
-        token: await target.token(),
-        ...(target.caData ? { caData: target.caData } : {}),
-      });
+      (deps.kube ?? ((e) => kubeClient(e)))(await kubeEndpointOf(target));
     let kube = await connect();
     let listing: Listing;
     try {
@@ -515,8 +510,10 @@ async function gatherInstances(
     // The providerID instance is fetched too: it is the cross-check, and with
     // trustNodeProviderId the only way a node whose name matches nothing is identified.
     const fromProvider = providerInstance.get(node);
+    // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
+    const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
     return [
-      { node, ...(session ? { sessionInstanceId: session } : {}) },
+      { node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) },
       ...(fromProvider && fromProvider !== session ? [{ node, sessionInstanceId: fromProvider }] : []),
     ];
   });
@@ -534,6 +531,11 @@ async function gatherInstances(
     });
     return { unavailable: `EC2 DescribeInstances failed: ${errorMessage(err)}` };
   }
+}
+
+function requestedIps(read: ReadCsr): string[] {
+  const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
+  return parsed.ok ? parsed.request.sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])) : [];
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {

@@ -73,12 +73,17 @@ function withCondition(
 }
 
 describe("rig start-up", () => {
-  it("reports its start time and the kube-apiserver first-build time", () => {
+  it("reports its start time and the kube-apiserver first (cold) build time, when one ran here", () => {
+    const first = context.firstBuildSeconds;
     console.log(
-      `[rig] start time ${context.startSeconds.toFixed(1)}s; first build of kube-apiserver took ${context.firstBuildSeconds.toFixed(0)}s`,
+      `[rig] start time ${context.startSeconds.toFixed(1)}s; ${
+        first !== undefined
+          ? `first (cold) build of kube-apiserver took ${first.toFixed(0)}s`
+          : "no cold build ran in this checkout (relinked from the warm Go build cache)"
+      }`,
     );
     expect(context.startSeconds).toBeGreaterThan(0);
-    expect(context.firstBuildSeconds).toBeGreaterThan(0);
+    if (first !== undefined) expect(first).toBeGreaterThan(0);
   });
 
   it("runs independent clusters: each its own endpoint and client CA", async () => {

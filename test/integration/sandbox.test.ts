@@ -116,7 +116,9 @@ describe("npm start's scenario on the integration rig", () => {
 
 describe("npm start's options", () => {
   it("parses the four flags and rejects anything else", () => {
-    expect(parseOptions([])).toEqual({ keep: false, json: false, clean: false, help: false });
+    expect(parseOptions([])).toEqual({ keep: false, noSweep: false, json: false, clean: false, help: false });
+    expect(parseOptions(["--keep", "--no-sweep"])).toMatchObject({ keep: true, noSweep: true });
+    expect(() => parseOptions(["--no-sweep"])).toThrow(/needs --keep/);
     expect(parseOptions(["--keep", "--json"])).toMatchObject({ keep: true, json: true });
     expect(parseOptions(["--clean"]).clean).toBe(true);
     expect(parseOptions(["-h"]).help).toBe(true);

@@ -39,7 +39,9 @@ export interface RigBinaries {
   rig: string;
   // Seconds the last real (non-skipped) build took, and whether it ran just now.
   buildSeconds: number;
-  firstBuildSeconds: number;
+  // The cold build of this checkout (most packages compiled, not taken from the Go build cache);
+  // undefined when every build here relinked from a cache warmed elsewhere.
+  firstBuildSeconds?: number;
   builtNow: boolean;
   builtAt: string;
 }
@@ -48,8 +50,23 @@ interface Stamp {
   hash: string;
   buildSeconds: number;
   builtAt: string;
-  // The cold build on this machine, kept across later (cache-warm) rebuilds.
-  firstBuildSeconds: number;
+  // The cold build, kept across later (cache-warm) rebuilds; absent when none ran here.
+  firstBuildSeconds?: number;
+}
+
+/** A build that compiled at least this share of the packages was a cold one (no warm cache). */
+const COLD_BUILD_SHARE = 0.5;
+
+/** The rig's one line about its binaries: what happened now, and the first (cold) build. */
+export function describeBuild(binaries: RigBinaries): string {
+  const now = binaries.builtNow
+    ? `built just now in ${formatDuration(binaries.buildSeconds)}`
+    : `up to date, built ${binaries.builtAt}`;
+  const first =
+    binaries.firstBuildSeconds !== undefined
+      ? `the first (cold) build of .rig/bin took ${formatDuration(binaries.firstBuildSeconds)}`
+      : "no cold build ran in this checkout (its builds relinked from the warm Go build cache)";
+  return `binaries ${now}; ${first}`;
 }
 
 export function log(message: string): void {
@@ -93,7 +110,7 @@ export { formatDuration };
 
 // go build -v prints each package it compiles (cached ones are not printed), so counting
 // lines against the dependency count gives an honest upper-bounded progress figure.
-function goBuild(packages: string[], outDir: string, label: string, totalPackages: number): Promise<void> {
+function goBuild(packages: string[], outDir: string, label: string, totalPackages: number): Promise<number> {
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn("go", ["build", "-p", "2", "-v", "-trimpath", "-o", outDir + "/", ...packages], {
@@ -125,7 +142,7 @@ function goBuild(packages: string[], outDir: string, label: string, totalPackage
     });
     child.on("close", (code) => {
       clearInterval(heartbeat);
-      if (code === 0) resolvePromise();
+      if (code === 0) resolvePromise(compiled);
       else reject(new Error(`go build ${label} failed (exit ${code}):\n${[...tail, buffered].join("\n")}`));
     });
   });
@@ -173,18 +190,24 @@ export async function ensureBinaries(): Promise<RigBinaries> {
   // Build beside the final names, then rename: a half-written binary is never picked up.
   const tmpDir = join(RIG_BIN_DIR, `.tmp-${process.pid}`);
   mkdirSync(tmpDir, { recursive: true });
-  await goBuild(packages, tmpDir, "kube-apiserver + rig", total);
+  const compiled = await goBuild(packages, tmpDir, "kube-apiserver + rig", total);
   renameSync(join(tmpDir, "kube-apiserver"), apiserver);
   renameSync(join(tmpDir, "rig"), rig);
   rmSync(tmpDir, { recursive: true, force: true });
   const buildSeconds = (Date.now() - started) / 1000;
+  // Only a build that really compiled (most packages not from the Go build cache) is the
+  // "first build"; a relink in a fresh checkout (or after `npm start -- --clean`) is not.
+  const cold = total > 0 && compiled >= total * COLD_BUILD_SHARE;
+  const firstBuildSeconds = previous?.firstBuildSeconds ?? (cold ? buildSeconds : undefined);
   const stamp: Stamp = {
     hash,
     buildSeconds,
     builtAt: statSync(apiserver).mtime.toISOString(),
-    firstBuildSeconds: previous?.firstBuildSeconds ?? buildSeconds,
+    ...(firstBuildSeconds !== undefined ? { firstBuildSeconds } : {}),
   };
   writeFileSync(stampFile, JSON.stringify(stamp, null, 2));
-  log(`built kube-apiserver and rig in ${formatDuration(buildSeconds)}`);
+  log(
+    `built kube-apiserver and rig in ${formatDuration(buildSeconds)} (${compiled} of ${total} packages compiled: ${cold ? "a cold build" : "a relink from the warm Go build cache"})`,
+  );
   return { apiserver, rig, ...stamp, builtNow: true };
 }

@@ -4,7 +4,7 @@
 // cannot start fails the run with its reason: the integration tests never skip.
 import type { TestProject } from "vitest/node";
 import type { ClusterInfo } from "./cluster.js";
-import { formatDuration, log } from "./build.js";
+import { describeBuild, formatDuration, log } from "./build.js";
 import { startRig } from "./index.js";
 
 export interface RigContext {
@@ -12,7 +12,7 @@ export interface RigContext {
   rigBinary: string;
   moto: { endpoint: string; region: string };
   startSeconds: number;
-  firstBuildSeconds: number;
+  firstBuildSeconds?: number;
   builtNow: boolean;
 }
 
@@ -33,13 +33,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     rigBinary: first.rigBinaryPath,
     moto: { endpoint: rig.moto.endpoint, region: rig.moto.region },
     startSeconds: rig.startSeconds,
-    firstBuildSeconds: rig.binaries.firstBuildSeconds,
+    ...(rig.binaries.firstBuildSeconds !== undefined
+      ? { firstBuildSeconds: rig.binaries.firstBuildSeconds }
+      : {}),
     builtNow: rig.binaries.builtNow,
   });
-  log(
-    `rig start time ${formatDuration(rig.startSeconds)}; kube-apiserver first build ${formatDuration(rig.binaries.firstBuildSeconds)}` +
-      (rig.binaries.builtNow ? " (this run)" : " (earlier run, cached now)"),
-  );
+  log(`rig start time ${formatDuration(rig.startSeconds)}; ${describeBuild(rig.binaries)}`);
   return async () => {
     const started = Date.now();
     await rig.stop();

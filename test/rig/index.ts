@@ -2,7 +2,14 @@
 // benchmarks: N independent clusters (each its own etcd, apiserver and CAs) plus one moto.
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { RIG_STATE_DIR, ensureBinaries, formatDuration, log, type RigBinaries } from "./build.js";
+import {
+  RIG_STATE_DIR,
+  describeBuild,
+  ensureBinaries,
+  formatDuration,
+  log,
+  type RigBinaries,
+} from "./build.js";
 import { RigCluster, logCluster } from "./cluster.js";
 import { MOTO_CREDENTIALS, ensureMotoVenv, startMoto, type MotoServer } from "./moto.js";
 
@@ -44,10 +51,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     await venv?.catch(() => undefined);
     throw error;
   }
-  const buildNote = binaries.builtNow ? "built just now" : `up to date, built ${binaries.builtAt}`;
-  log(
-    `binaries ${buildNote}; the first build of .rig/bin took ${formatDuration(binaries.firstBuildSeconds)}`,
-  );
+  log(describeBuild(binaries));
 
   pruneStaleRuns();
   const stateDir = options.stateDir ?? join(RIG_STATE_DIR, `run-${process.pid}`);

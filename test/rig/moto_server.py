@@ -6,6 +6,11 @@
   cluster's vpcId (derived here from its subnets, as EKS does) and a reachable endpoint and
   CA (taken from the tags rig.test/endpoint and rig.test/certificate-authority-data, so a
   test can point an "EKS cluster" at a rig kube-apiserver). See README.md.
+- EC2 DescribeInstances in moto lacks the interface-address filters the approver uses to learn
+  whether EC2 holds a requested IP (nodes outside EC2): network-interface.addresses.
+  private-ip-address, network-interface.addresses.association.public-ip and network-interface.
+  ipv6-addresses.ipv6-address. They are added here with EC2's meaning (any address of any
+  interface of the instance); moto's own filters are untouched.
 """
 import os
 import sys
@@ -24,6 +29,7 @@ def exit_when_parent_gone() -> None:
 threading.Thread(target=exit_when_parent_gone, daemon=True).start()
 
 # Imported after the watchdog is armed (moto's import takes a while).
+from moto.ec2 import utils as ec2_utils  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.eks import models as eks_models  # noqa: E402
 from moto.server import main  # noqa: E402
@@ -53,5 +59,43 @@ def _cluster_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 eks_models.Cluster.__init__ = _cluster_init
+
+
+def _nic_private_ips(nic):  # type: ignore[no-untyped-def]
+    addresses = [item.get("PrivateIpAddress") for item in (nic.private_ip_addresses or [])]
+    return [nic.private_ip_address, *addresses]
+
+
+def _nic_public_ips(nic):  # type: ignore[no-untyped-def]
+    return [nic.public_ip]
+
+
+def _nic_ipv6(nic):  # type: ignore[no-untyped-def]
+    return list(nic.ipv6_addresses or [])
+
+
+INTERFACE_ADDRESS_FILTERS = {
+    "network-interface.addresses.private-ip-address": _nic_private_ips,
+    "network-interface.addresses.association.public-ip": _nic_public_ips,
+    "network-interface.ipv6-addresses.ipv6-address": _nic_ipv6,
+}
+_original_passes_filter_dict = ec2_utils.passes_filter_dict
+
+
+def _passes_filter_dict(instance, filter_dict):  # type: ignore[no-untyped-def]
+    rest = {}
+    for name, values in filter_dict.items():
+        held_by = INTERFACE_ADDRESS_FILTERS.get(name)
+        if held_by is None:
+            rest[name] = values
+            continue
+        nics = getattr(instance, "nics", {}) or {}
+        held = {str(ip) for nic in nics.values() for ip in held_by(nic) if ip}
+        if not held.intersection(values):
+            return False
+    return _original_passes_filter_dict(instance, rest)
+
+
+ec2_utils.passes_filter_dict = _passes_filter_dict
 
 main(sys.argv[1:])

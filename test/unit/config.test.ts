@@ -53,6 +53,7 @@ describe("parseConfig: defaults", () => {
           maxPendingPerNode: 20,
           maxAlertsPerSweep: 20,
           alertRepeatWindowSeconds: 3600,
+          nonNodeRequests: "deny",
         },
         eks: { discovery: true, include: ["*"], exclude: [], tags: {}, clusters: {} },
         selfManaged: [],

@@ -4,10 +4,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CHECKS } from "../../functions/core/policy.js";
-import { APPROVE_CODE, DENY_CODES, SKIP_CODES, WAIT_CODES } from "../../functions/core/types.js";
+import { APPROVE_CODES, DENY_CODES, SKIP_CODES, WAIT_CODES } from "../../functions/core/types.js";
 
 const expected = new Map<string, string>([
-  [APPROVE_CODE, "approve"],
+  ...APPROVE_CODES.map((c) => [c, "approve"] as [string, string]),
   ...SKIP_CODES.map((c) => [c, "skip"] as [string, string]),
   ...WAIT_CODES.map((c) => [c, "wait"] as [string, string]),
   ...DENY_CODES.map((c) => [c, "deny"] as [string, string]),

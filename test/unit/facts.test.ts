@@ -25,6 +25,22 @@ describe("planInstanceLookups", () => {
     ]);
   });
 
+  it("looks requested IPs up in canonical form only (nonEc2Nodes), never a wildcard or a mapped address", () => {
+    const plan = planInstanceLookups(
+      [
+        {
+          node: "onprem-1",
+          ips: ["192.168.10.7", "FD00:10:0::A", "::ffff:10.0.0.1", "10.0.0.*", "010.1.1.1"],
+        },
+        { node: "onprem-2", ips: ["192.168.10.7"] },
+      ],
+      "eu-west-1",
+    );
+    expect(plan.ipv4).toEqual(["192.168.10.7"]);
+    expect(plan.ipv6).toEqual(["fd00:10::a"]);
+    expect(planInstanceLookups([{ node: "onprem-1" }], "eu-west-1")).toMatchObject({ ipv4: [], ipv6: [] });
+  });
+
   it("expands a short hostname to the private DNS names EC2 assigns in the region", () => {
     expect(planInstanceLookups([{ node: "ip-10-0-1-70" }], "eu-west-1").dnsNames).toEqual([
       "ip-10-0-1-70.eu-west-1.compute.internal",

@@ -1,0 +1,258 @@
+// Nodes that are not EC2 instances (on-premises kubespray/kubeadm nodes, EKS Hybrid Nodes):
+// an opt-in, per-cluster set of static rules (`nonEc2Nodes`), applied by the policy's check
+// table only when EC2 conclusively knows nothing of the node. Static rules are weaker than the
+// EC2 check (docs/policy.md, "Nodes outside EC2"): they trust the cluster's node credential to
+// name the node, and the configured ranges to contain only such nodes. So:
+//   - a name or an address that EC2 knows is never approved by them: an instance that is not
+//     terminated (pending, running, stopping, stopped, shutting-down: all hold their names and
+//     addresses) with node N's name, or holding a requested IP, takes the CSR out of their reach;
+//   - the node name must match a configured pattern (a glob matched in linear time, never a
+//     regular expression built from or run on requester text);
+//   - every IP SAN must lie in a configured prefix (and, on EKS, in one of the cluster's remote
+//     node networks); every DNS SAN must be a configured template expanded for N.
+// Pure: no I/O, no clock.
+import { ipBytes, canonicalIp } from "./ip.js";
+import {
+  expandDnsTemplate,
+  firstLabel,
+  isPlainHostname,
+  normalizeDnsName,
+  resourceNameHostnames,
+} from "./ownership.js";
+import type { Ec2Instance, NonEc2NodeRules } from "./types.js";
+
+/** Placeholders of `nonEc2Nodes.dnsNames` templates: both are derived from N itself. */
+export const NON_EC2_DNS_PLACEHOLDERS = ["nodeName", "shortName"];
+/** Node names longer than a DNS name are never matched (and bound the matcher's work). */
+const MAX_NAME = 253;
+/** Pattern syntax: lower-case letters, digits, `-`, `.`, and the wildcards `*` and `?`. */
+export const NODE_NAME_PATTERN_SYNTAX = /^[a-z0-9.*?-]{1,253}$/;
+
+// ---------------------------------------------------------------------------------------
+// Node-name patterns
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Glob match of a whole node name: `?` is one character other than `.`, `*` any run (possibly
+ * empty) of characters other than `.`, so a wildcard never spans a label; everything else is
+ * literal, compared case-insensitively. Matched by walking the pattern's positions as a set
+ * of states over the name once (a Thompson-style simulation, no backtracking): at most
+ * |name| × (|pattern| + 1) steps, both capped at 253 characters.
+ */
+export function nodeNameMatches(pattern: string, name: string): boolean {
+  if (typeof pattern !== "string" || typeof name !== "string") return false;
+  if (!NODE_NAME_PATTERN_SYNTAX.test(pattern) || name.length === 0 || name.length > MAX_NAME) return false;
+  const text = name.toLowerCase();
+  const size = pattern.length + 1;
+  // A state is a position in the pattern; a `*` may also match nothing, so it adds the next one.
+  const close = (states: boolean[]): boolean[] => {
+    for (let p = 0; p < pattern.length; p++) if (states[p] && pattern[p] === "*") states[p + 1] = true;
+    return states;
+  };
+  let states = close(Array.from({ length: size }, (_, p) => p === 0));
+  for (const c of text) {
+    const next = Array.from({ length: size }, () => false);
+    let alive = false;
+    for (let p = 0; p < pattern.length; p++) {
+      if (!states[p]) continue;
+      const want = pattern[p];
+      if (want === "*") {
+        if (c !== ".") next[p] = alive = true;
+      } else if (want === "?" ? c !== "." : want === c) {
+        next[p + 1] = alive = true;
+      }
+    }
+    if (!alive) return false;
+    states = close(next);
+  }
+  return states[pattern.length] === true;
+}
+
+// ---------------------------------------------------------------------------------------
+// IP prefixes
+// ---------------------------------------------------------------------------------------
+
+export interface Cidr {
+  version: 4 | 6;
+  bytes: number[];
+  length: number;
+  text: string;
+}
+
+/** `10.20.0.0/16`, `fd00:10::/64`: the address must have no bits set beyond the prefix. */
+export function parseCidr(text: unknown): Cidr | undefined {
+  if (typeof text !== "string") return undefined;
+  const slash = text.indexOf("/");
+  if (slash < 0 || !/^(0|[1-9]\d{0,2})$/.test(text.slice(slash + 1))) return undefined;
+  const address = ipBytes(text.slice(0, slash));
+  const length = Number(text.slice(slash + 1));
+  if (!address || length > address.bytes.length * 8) return undefined;
+  for (let bit = length; bit < address.bytes.length * 8; bit++) {
+    if (((address.bytes[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) return undefined;
+  }
+  return { ...address, length, text: `${canonicalIp(text.slice(0, slash))?.value ?? ""}/${length}` };
+}
+
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const address = ipBytes(ip);
+  if (!address || address.version !== cidr.version) return false;
+  for (let bit = 0; bit < cidr.length; bit++) {
+    const mask = 1 << (7 - (bit & 7));
+    if (((address.bytes[bit >> 3] ?? 0) & mask) !== ((cidr.bytes[bit >> 3] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// What EC2 knows
+// ---------------------------------------------------------------------------------------
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" && value.length > 0 ? value : undefined;
+}
+
+function list<T>(value: unknown): T[] {
+  return Array.isArray(value)
+    ? (value.filter((item) => item !== null && typeof item === "object") as T[])
+    : [];
+}
+
+/** Every address an instance holds, whatever the state of its interfaces, and its delegated prefixes. */
+function heldAddresses(instance: Ec2Instance): { ips: Set<string>; prefixes: Cidr[] } {
+  const ips = new Set<string>();
+  const prefixes: Cidr[] = [];
+  const add = (value: unknown) => {
+    const ip = canonicalIp(value);
+    if (ip) ips.add(ip.value);
+  };
+  add(instance.PrivateIpAddress);
+  add(instance.PublicIpAddress);
+  for (const eni of list<NonNullable<Ec2Instance["NetworkInterfaces"]>[number]>(instance.NetworkInterfaces)) {
+    add(eni.PrivateIpAddress);
+    add(eni.Association?.PublicIp);
+    for (const address of list<{ PrivateIpAddress?: string; Association?: { PublicIp?: string } }>(
+      eni.PrivateIpAddresses,
+    )) {
+      add(address.PrivateIpAddress);
+      add(address.Association?.PublicIp);
+    }
+    for (const address of list<{ Ipv6Address?: string }>(eni.Ipv6Addresses)) add(address.Ipv6Address);
+    for (const prefix of list<{ Ipv4Prefix?: string }>(eni.Ipv4Prefixes)) {
+      const cidr = parseCidr(prefix.Ipv4Prefix);
+      if (cidr) prefixes.push(cidr);
+    }
+    for (const prefix of list<{ Ipv6Prefix?: string }>(eni.Ipv6Prefixes)) {
+      const cidr = parseCidr(prefix.Ipv6Prefix);
+      if (cidr) prefixes.push(cidr);
+    }
+  }
+  return { ips, prefixes };
+}
+
+function ec2Names(instance: Ec2Instance, region: string | undefined): string[] {
+  const names: string[] = [];
+  const privateDns = str(instance.PrivateDnsName);
+  if (privateDns) names.push(normalizeDnsName(privateDns), firstLabel(normalizeDnsName(privateDns)));
+  const publicDns = str(instance.PublicDnsName);
+  if (publicDns) names.push(normalizeDnsName(publicDns));
+  for (const eni of list<NonNullable<Ec2Instance["NetworkInterfaces"]>[number]>(instance.NetworkInterfaces)) {
+    const eniNames = [
+      eni.PrivateDnsName,
+      eni.Association?.PublicDnsName,
+      ...list<{ PrivateDnsName?: string; Association?: { PublicDnsName?: string } }>(
+        eni.PrivateIpAddresses,
+      ).flatMap((address) => [address.PrivateDnsName, address.Association?.PublicDnsName]),
+    ];
+    for (const eniName of eniNames) {
+      const text = str(eniName);
+      if (text) names.push(normalizeDnsName(text), firstLabel(normalizeDnsName(text)));
+    }
+  }
+  const id = str(instance.InstanceId)?.toLowerCase();
+  if (id) {
+    names.push(id);
+    if (region) names.push(...resourceNameHostnames(id, region));
+  }
+  return names;
+}
+
+/**
+ * What EC2 knows of node N and the requested IPs: instances that are not terminated and carry
+ * N as one of their names, and those that hold a requested IP. Empty lists: EC2 knows nothing.
+ */
+export function ec2Knowledge(
+  nodeName: string,
+  requestedIps: readonly string[],
+  instances: readonly Ec2Instance[],
+  region: string | undefined,
+): { byName: string[]; byIp: { ip: string; instanceId: string }[] } {
+  const name = normalizeDnsName(nodeName);
+  const wanted = requestedIps.flatMap((ip) => canonicalIp(ip)?.value ?? []);
+  const byName = new Set<string>();
+  const byIp: { ip: string; instanceId: string }[] = [];
+  for (const instance of instances) {
+    if (instance === null || typeof instance !== "object") continue;
+    if (instance.State?.Name === "terminated") continue;
+    const id = str(instance.InstanceId) ?? "an instance without an ID";
+    if (ec2Names(instance, region).includes(name)) byName.add(id);
+    const held = heldAddresses(instance);
+    for (const ip of wanted) {
+      if (held.ips.has(ip) || held.prefixes.some((prefix) => cidrContains(prefix, ip))) {
+        if (!byIp.some((entry) => entry.ip === ip && entry.instanceId === id))
+          byIp.push({ ip, instanceId: id });
+      }
+    }
+  }
+  return { byName: [...byName], byIp };
+}
+
+// ---------------------------------------------------------------------------------------
+// The rules' verdict on one CSR
+// ---------------------------------------------------------------------------------------
+
+/** The pattern node N matches, or undefined. */
+export function matchingPattern(rules: NonEc2NodeRules, nodeName: string): string | undefined {
+  const patterns = Array.isArray(rules?.nodeNames) ? rules.nodeNames : [];
+  return patterns.find((pattern) => nodeNameMatches(pattern, nodeName));
+}
+
+/** The DNS names N may have under the rules: each template expanded for N. */
+export function allowedDnsNames(rules: NonEc2NodeRules, nodeName: string): string[] {
+  const name = normalizeDnsName(nodeName);
+  if (!isPlainHostname(name)) return [];
+  const values = { nodeName: name, shortName: firstLabel(name) };
+  const templates = Array.isArray(rules?.dnsNames) ? rules.dnsNames : [];
+  const names = templates.flatMap((template) => expandDnsTemplate(template, values) ?? []);
+  return [...new Set(names)].sort();
+}
+
+/**
+ * IP SANs outside the allowed ranges: every configured `ipRanges` prefix, and on EKS also the
+ * cluster's remote node networks (an IP must lie in one of each list). Undefined remote
+ * networks on EKS (the cluster reported none) allow no address at all.
+ */
+export function ipsOutsideRanges(
+  rules: NonEc2NodeRules,
+  ips: readonly string[],
+  remoteNodeNetworks: readonly string[] | undefined,
+  clusterKind: string | undefined,
+): { outside: string[]; ranges: string[]; remote?: string[] } {
+  const ranges = (Array.isArray(rules?.ipRanges) ? rules.ipRanges : []).flatMap(
+    (text) => parseCidr(text) ?? [],
+  );
+  const remote =
+    clusterKind === "eks"
+      ? (Array.isArray(remoteNodeNetworks) ? remoteNodeNetworks : []).flatMap((text) => parseCidr(text) ?? [])
+      : undefined;
+  const outside = ips.filter((ip) => {
+    const canonical = canonicalIp(ip)?.value;
+    if (!canonical) return true;
+    if (!ranges.some((cidr) => cidrContains(cidr, canonical))) return true;
+    return remote !== undefined && !remote.some((cidr) => cidrContains(cidr, canonical));
+  });
+  return {
+    outside,
+    ranges: ranges.map((cidr) => cidr.text),
+    ...(remote ? { remote: remote.map((cidr) => cidr.text) } : {}),
+  };
+}
