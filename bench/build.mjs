@@ -29,7 +29,7 @@ const lambdaOptions = {
 
 // The harness itself: packages resolved from node_modules at run time.
 await build({
-  entryPoints: { main: path.join(ROOT, "bench/main.ts") },
+  entryPoints: { main: path.join(ROOT, "bench/main.ts"), charts: path.join(ROOT, "bench/charts.ts") },
   outdir: BENCH_OUT,
   outExtension: { ".js": ".mjs" },
   bundle: true,

@@ -19,6 +19,7 @@ import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
+import { writeCharts } from "./lib/charts.js";
 import { measureColdStart } from "./lib/cold-start.js";
 import type { KubeCallCounts, SweepRunResult, SweepWorkerOutput, WorkerJob } from "./lib/job.js";
 import {
@@ -825,6 +826,7 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS, `${name}.json`), json);
   }
   progress(`results: ${join(RESULTS, "latest.md")} (and ${dated}.md/.json)`);
+  for (const chart of await writeCharts(result, RESULTS)) progress(`chart: ${join(RESULTS, chart.file)}`);
   for (const target of result.targets)
     progress(
       `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
