@@ -83,6 +83,11 @@ export interface EventRun {
   minDescribeGapMs: number;
   describePerSecondWhileWatching: number;
   ec2BudgetWaitedMs: number;
+  /** Watch events by type; events older than the resourceVersion the watch started from. */
+  eventTypes: Record<string, number>;
+  staleEvents: number;
+  /** AWS calls by `service:Command` (the first sweep included). */
+  aws: Record<string, number>;
   batches: number;
   events: number;
   ignoredEvents: number;
@@ -107,6 +112,8 @@ interface Done {
   watch: Record<string, WatchStats>;
   describeAtMs: number[];
   ec2BudgetWaitedMs: number;
+  eventTypes: Record<string, number>;
+  staleEvents: number;
   warnings: string[];
 }
 
@@ -281,6 +288,9 @@ async function measure(
       ),
       describePerSecondWhileWatching: done.describeAtMs.length / Math.max(1, done.watchedMs / 1000),
       ec2BudgetWaitedMs: done.ec2BudgetWaitedMs,
+      eventTypes: done.eventTypes,
+      staleEvents: done.staleEvents,
+      aws: Object.fromEntries(Object.entries(done.aws).map(([k, v]) => [k, v.calls])),
       ...watch,
       loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
       latenciesMs: latencies.map((v) => Math.round(v)),
@@ -289,7 +299,8 @@ async function measure(
       `${scenario}: p50 ${Math.round(run.medianMs)} ms, p95 ${Math.round(run.p95Ms)} ms, max ${Math.round(run.maxMs)} ms; ` +
         `${run.csrLists} CSR LIST(s), ${run.nodeLists} node LIST(s), ${run.watchConnects} watch connect(s), ` +
         `${run.describeInstances} DescribeInstances (max ${run.maxDescribePerSecondPerCluster}/s), ` +
-        `${run.batches} batches, ${run.events} events (${run.ignoredEvents} ignored), load ${run.loadAverage.before.toFixed(1)}`,
+        `${run.batches} batches, ${run.events} events (${run.ignoredEvents} ignored; ${JSON.stringify(run.eventTypes)}, ` +
+        `${run.staleEvents} older than the watch's start), AWS ${JSON.stringify(run.aws)}, load ${run.loadAverage.before.toFixed(1)}`,
     );
     for (const warning of done.warnings.slice(0, 5)) progress(`  ${scenario} warning: ${warning}`);
     return run;

@@ -22,6 +22,28 @@ ec2Budget.reserve = () => {
   return reserve();
 };
 
+// Watch events by type, and those whose object is no newer than the resourceVersion the watch
+// started from (a watch that resumes correctly delivers none of those).
+const eventTypes: Record<string, number> = {};
+let staleEvents = 0;
+const factory: typeof kube.factory = (endpoint) => {
+  const inner = kube.factory(endpoint);
+  return {
+    ...inner,
+    watchKubeletServingCsrs: (onEvent, signal, from) =>
+      inner.watchKubeletServingCsrs(
+        (type, read) => {
+          eventTypes[type] = (eventTypes[type] ?? 0) + 1;
+          const version = Number(read.csr.metadata.resourceVersion);
+          if (from !== undefined && version <= Number(from)) staleEvents += 1;
+          onEvent(type, read);
+        },
+        signal,
+        from,
+      ),
+  };
+};
+
 const stats = new Map<string, WatchStats>();
 let sweepMs = 0;
 let watchStartedMs = 0;
@@ -39,6 +61,8 @@ function summary(): void {
       aws: aws.calls.byCommand(),
       watch: Object.fromEntries(stats),
       describeAtMs,
+      eventTypes,
+      staleEvents,
       ec2BudgetWaitedMs: ec2Budget.stats.waitedMs,
       warnings,
     })}\n`,
@@ -52,7 +76,7 @@ process.once("SIGTERM", () => {
 
 const targets = await resolveClusters(config, aws, log);
 const sessions = new Map<string, ClusterSession>();
-const deps = { config, aws, alerts, log, kube: kube.factory };
+const deps = { config, aws, alerts, log, kube: factory };
 const sweepStarted = performance.now();
 await runSweep({ ...deps, targets, sessions });
 sweepMs = performance.now() - sweepStarted;
