@@ -3,6 +3,8 @@
 //
 //   1. sweep scale: 1, 100, 1,000 pending CSRs over 1 and 3 clusters, one sweep each
 //   2. time to approval in event mode (watchClusters), 50 CSRs created one by one
+//   2b. event mode at scale: 1,000-node scale-up, renewals under continuous watch
+//       (bench/lib/event-scaleup.ts; alone with --only-event)
 //   3. cold start of the approver and notifier bundles vs a bare `node -e 0`
 //   4. cost model from measured idle sweeps over 1, 10 and 50 configured clusters
 //

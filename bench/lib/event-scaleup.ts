@@ -394,7 +394,7 @@ const ms = (value: number) => `${Math.round(value).toLocaleString("en-US")} ms`;
 
 export function renderEventMode(r: EventModeResult): string {
   const out: string[] = [];
-  out.push(`## Event mode at scale (issue 14)`);
+  out.push(`## 2b. Event mode at scale (issue 14)`);
   out.push("");
   out.push(
     `One rig cluster. Scale-up: ${r.plan.scaleUpNodes.toLocaleString("en-US")} nodes (one EC2 instance each in moto, ` +
