@@ -48,6 +48,7 @@ await build({
   entryPoints: {
     "sweep-worker": path.join(ROOT, "bench/lib/sweep-worker.ts"),
     "watch-worker": path.join(ROOT, "bench/lib/watch-worker.ts"),
+    "event-worker": path.join(ROOT, "bench/lib/event-worker.ts"),
   },
   outdir: BENCH_OUT,
   outExtension: { ".js": ".mjs" },

@@ -3,6 +3,8 @@
 //
 //   1. sweep scale: 1, 100, 1,000 pending CSRs over 1 and 3 clusters, one sweep each
 //   2. time to approval in event mode (watchClusters), 50 CSRs created one by one
+//   2b. event mode at scale: 1,000-node scale-up, renewals under continuous watch
+//       (bench/lib/event-scaleup.ts; alone with --only-event)
 //   3. cold start of the approver and notifier bundles vs a bare `node -e 0`
 //   4. cost model from measured idle sweeps over 1, 10 and 50 configured clusters
 //
@@ -21,6 +23,16 @@ import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/r
 import { storeApproverToken } from "../test/support/sweep-world.js";
 import { writeCharts } from "./lib/charts.js";
 import { measureColdStart } from "./lib/cold-start.js";
+import {
+  continuousWatchCost,
+  eventModeScenarios,
+  eventTargets,
+  renderContinuousWatchCost,
+  renderEventMode,
+  EVENT_PLAN,
+  EVENT_PLAN_QUICK,
+  type EventModeResult,
+} from "./lib/event-scaleup.js";
 import type { KubeCallCounts, SweepRunResult, SweepWorkerOutput, WorkerJob } from "./lib/job.js";
 import {
   renderMarkdown,
@@ -53,6 +65,9 @@ const STRICT = args.includes("--strict");
 // part, chosen sizes, and a V8 CPU profile of every sweep worker in .rig/bench/prof/.
 const ONLY_SCALE = args.includes("--only-scale");
 const CPU_PROF = args.includes("--cpu-prof");
+// Issue 14's event-mode scenarios alone (1,000-node scale-up, renewals under continuous watch,
+// and the cost model's continuous-watch row): results in bench/results/event-latest.{md,json}.
+const ONLY_EVENT = args.includes("--only-event");
 const listArg = (name: string): number[] | undefined =>
   args
     .find((a) => a.startsWith(`--${name}=`))
@@ -636,6 +651,38 @@ function costModel(idle: IdleRow[]): CostModel {
 
 // ---------------------------------------------------------------------------------------
 
+function runEventMode(world: World): Promise<EventModeResult> {
+  return eventModeScenarios(
+    {
+      world,
+      job: (indexes, windowMs) =>
+        job(
+          world,
+          configDoc(
+            world,
+            indexes.map((i) => ({ name: `rig-${i + 1}`, clusterIndex: i })),
+          ),
+          1,
+          windowMs,
+        ),
+      writeJob,
+      workerPath: join(OUT, "event-worker.mjs"),
+      progress,
+      problem,
+      cpus: cpus().length,
+    },
+    QUICK ? EVENT_PLAN_QUICK : EVENT_PLAN,
+  );
+}
+
+/** The cost model with its continuous-watch row, from the measured idle sweep and watcher. */
+function costWithContinuous(idle: IdleRow[], event?: EventModeResult): CostModel {
+  const model = costModel(idle);
+  const renewal = event?.runs[1];
+  model.continuousWatch = continuousWatchCost(model, model.rows[0]?.billedMs ?? 0, renewal);
+  return model;
+}
+
 function evaluateTargets(r: Omit<BenchResult, "targets">): Target[] {
   const targets: Target[] = [];
   const sec = (value: number) => `${(value / 1000).toFixed(2)} s`;
@@ -696,6 +743,7 @@ function evaluateTargets(r: Omit<BenchResult, "targets">): Target[] {
     measured: sec(t.p95Ms),
     met: t.p95Ms <= TARGET.ttaP95Ms,
   });
+  if (r.eventMode) targets.push(...eventTargets(r.eventMode));
   const approver = r.coldStart.bundles.find((b) => b.fn === "approver" && b.variant === "as deployed");
   if (approver) {
     targets.push({
@@ -742,6 +790,41 @@ async function main(): Promise<number> {
     return problems.length > 0 ? 2 : 0;
   }
 
+  if (ONLY_EVENT) {
+    progress("--only-event: event-mode scale-up, renewals under continuous watch, cost model");
+    const rig = await startRig({ clusters: 3 });
+    let markdown = "";
+    let json = "";
+    try {
+      const world = await setUpWorld(rig);
+      const event = await runEventMode(world);
+      PLAN.idle = [1];
+      const cost = costWithContinuous(await idleSweeps(world), event);
+      const continuous = cost.continuousWatch;
+      markdown =
+        `# csr-approver benchmark: event mode (\`npm run bench -- --only-event\`)\n\n` +
+        `Run ${startedAt} → ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown"}, ` +
+        `Node ${process.versions.node}. See [docs/benchmarks.md](../../docs/benchmarks.md).\n\n` +
+        renderEventMode(event) +
+        `\n## Cost model: continuous watch\n\n` +
+        (continuous ? renderContinuousWatchCost(continuous, cost.schedule, cost.memoryMb) : "");
+      json = `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), quick: QUICK, event, cost, targets: eventTargets(event) }, null, 2)}\n`;
+    } finally {
+      await rig.stop();
+    }
+    if (problems.length > 0) {
+      process.stderr.write(
+        `\n[bench] REFUSED: ${problems.length} problem(s):\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+      );
+      return 2;
+    }
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(join(RESULTS, "event-latest.md"), markdown);
+    writeFileSync(join(RESULTS, "event-latest.json"), json);
+    progress(`results: ${join(RESULTS, "event-latest.md")}`);
+    return 0;
+  }
+
   progress(
     `cold start: ${PLAN.coldIterations} rounds of bare node + approver + notifier (before the rig starts: quiet machine)`,
   );
@@ -777,6 +860,7 @@ async function main(): Promise<number> {
     for (const clusters of PLAN.clusterCounts)
       for (const csrs of PLAN.scales) scale.push(await scaleScenario(world, csrs, clusters));
     const tta = await timeToApproval(world);
+    const eventMode = await runEventMode(world);
     progress(`idle sweeps for the cost model: ${PLAN.idle.join(", ")} configured clusters`);
     const idle = await idleSweeps(world);
     const partial = {
@@ -802,7 +886,8 @@ async function main(): Promise<number> {
       timeToApproval: tta,
       coldStart,
       idle,
-      cost: costModel(idle),
+      eventMode,
+      cost: costWithContinuous(idle, eventMode),
       decisionsVerified: world.verified,
     };
     result = { ...partial, targets: evaluateTargets(partial) };

@@ -1,5 +1,11 @@
 // The benchmark's result document: the data (latest.json) and its rendering (latest.md).
 import type { ColdStartResult } from "./cold-start.js";
+import {
+  renderContinuousWatchCost,
+  renderEventMode,
+  type ContinuousWatchCost,
+  type EventModeResult,
+} from "./event-scaleup.js";
 
 export interface ScaleRow {
   csrs: number;
@@ -59,6 +65,7 @@ export interface CostModel {
   gbSecondsPerEvent: number;
   usdPer1000Events: number;
   rows: CostRow[];
+  continuousWatch?: ContinuousWatchCost;
 }
 
 export interface TimeToApproval {
@@ -94,6 +101,8 @@ export interface BenchResult {
   coldStart: ColdStartResult;
   idle: IdleRow[];
   cost: CostModel;
+  /** Issue 14: 1,000-node scale-up in event mode, renewals under continuous watch. */
+  eventMode?: EventModeResult;
   targets: Target[];
   decisionsVerified: { csrs: number; approved: number; denied: number; alertsDelivered: number };
 }
@@ -242,6 +251,8 @@ export function renderMarkdown(r: BenchResult): string {
   );
   out.push("");
 
+  if (r.eventMode) out.push(renderEventMode(r.eventMode));
+
   const c = r.coldStart;
   out.push(`## 3. Cold start`);
   out.push("");
@@ -368,5 +379,6 @@ export function renderMarkdown(r: BenchResult): string {
       `turn, holding up the scheduled sweep meanwhile.`,
   );
   out.push("");
+  if (m.continuousWatch) out.push(renderContinuousWatchCost(m.continuousWatch, m.schedule, m.memoryMb));
   return `${out.join("\n")}\n`;
 }

@@ -1,0 +1,87 @@
+// Event mode as functions/approver.ts runs it (an EC2 "running" event, or a scheduled run with
+// sweep.continuousWatch): resolveClusters, one runSweep that keeps each cluster's session, then
+// watchClusters continuing from it for `windowMs`. Prints {"event":"watching"} when the sweep is
+// done and the watches open, and on SIGTERM (or at the window's end) a summary line with the
+// WatchStats per cluster, Kubernetes and AWS call counts, and the time of every DescribeInstances
+// call (from the approver's own token bucket, so none is missed).
+import { resolveClusters } from "../../functions/sweep/clusters.js";
+import { ec2Budget } from "../../functions/sweep/ec2-budget.js";
+import { runSweep, type ClusterSession } from "../../functions/sweep/sweep.js";
+import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
+import { workerContext } from "./worker-context.js";
+
+const { job, config, aws, alerts, kube, warnings, log } = workerContext(process.argv[2] ?? "");
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+
+// Every DescribeInstances goes through the bucket first: its reservations time the calls.
+const describeAtMs: number[] = [];
+const reserve = ec2Budget.reserve.bind(ec2Budget);
+ec2Budget.reserve = () => {
+  describeAtMs.push(Math.round(performance.now() - t0));
+  return reserve();
+};
+
+// Watch events by type, and those whose object is no newer than the resourceVersion the watch
+// started from (a watch that resumes correctly delivers none of those).
+const eventTypes: Record<string, number> = {};
+let staleEvents = 0;
+const factory: typeof kube.factory = (endpoint) => {
+  const inner = kube.factory(endpoint);
+  return {
+    ...inner,
+    watchKubeletServingCsrs: (onEvent, signal, from) =>
+      inner.watchKubeletServingCsrs(
+        (type, read) => {
+          eventTypes[type] = (eventTypes[type] ?? 0) + 1;
+          const version = Number(read.csr.metadata.resourceVersion);
+          if (from !== undefined && version <= Number(from)) staleEvents += 1;
+          onEvent(type, read);
+        },
+        signal,
+        from,
+      ),
+  };
+};
+
+const stats = new Map<string, WatchStats>();
+let sweepMs = 0;
+let watchStartedMs = 0;
+
+function summary(): void {
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(
+    `${JSON.stringify({
+      event: "done",
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      sweepMs,
+      watchedMs: Math.round(performance.now() - t0 - watchStartedMs),
+      kube: Object.fromEntries(kube.byCluster),
+      aws: aws.calls.byCommand(),
+      watch: Object.fromEntries(stats),
+      describeAtMs,
+      eventTypes,
+      staleEvents,
+      ec2BudgetWaitedMs: ec2Budget.stats.waitedMs,
+      warnings,
+    })}\n`,
+  );
+}
+
+process.once("SIGTERM", () => {
+  summary();
+  process.exit(0);
+});
+
+const targets = await resolveClusters(config, aws, log);
+const sessions = new Map<string, ClusterSession>();
+const deps = { config, aws, alerts, log, kube: factory };
+const sweepStarted = performance.now();
+await runSweep({ ...deps, targets, sessions });
+sweepMs = performance.now() - sweepStarted;
+watchStartedMs = performance.now() - t0;
+process.stdout.write(`${JSON.stringify({ event: "watching", clusters: targets.targets.length, sweepMs })}\n`);
+await watchClusters(targets.targets, { ...deps, sessions }, { windowMs: job.windowMs ?? 60_000 }, stats);
+summary();
+process.exit(0);
