@@ -625,7 +625,9 @@ function onlyCsrs(api: KubeApi, names: Set<string>): KubeApi {
     listNodes: () => api.listNodes(),
     readCsr: (name) => api.readCsr(name),
     replaceConditions: (read, conditions) => api.replaceConditions(read, conditions),
-    watchKubeletServingCsrs: (onEvent, signal) => api.watchKubeletServingCsrs(onEvent, signal),
+    watchKubeletServingCsrs: (onEvent, signal, resourceVersion) =>
+      api.watchKubeletServingCsrs(onEvent, signal, resourceVersion),
+    readNode: (name) => api.readNode(name),
   };
 }
 

@@ -46,9 +46,13 @@ export function countingKube(): KubeCounter {
         counts().writes += 1;
         return inner.replaceConditions(read, conditions);
       },
-      watchKubeletServingCsrs: (onEvent, signal) => {
+      watchKubeletServingCsrs: (onEvent, signal, resourceVersion) => {
         counts().watches += 1;
-        return inner.watchKubeletServingCsrs(onEvent, signal);
+        return inner.watchKubeletServingCsrs(onEvent, signal, resourceVersion);
+      },
+      readNode: (name) => {
+        counts().nodeList += 1;
+        return inner.readNode(name);
       },
     };
   };

@@ -56,6 +56,8 @@ export interface KubeApi {
    */
   listKubeletServingCsrs(visit: (read: ReadCsr) => void, pageSize?: number): Promise<ListStats>;
   listNodes(): Promise<NodeObject[]>;
+  /** One Node (name and providerID), or undefined when there is none. */
+  readNode(name: string): Promise<NodeObject | undefined>;
   readCsr(name: string): Promise<ReadCsr>;
   /** PUT …/approval with the resourceVersion read earlier; throws KubeError (status 409 on conflict). */
   replaceConditions(read: ReadCsr, conditions: CsrCondition[]): Promise<ReadCsr>;
@@ -238,6 +240,23 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         token = typeof next === "string" && next !== "" ? next : undefined;
       } while (token !== undefined);
       return nodes;
+    },
+    async readNode(name) {
+      let node: { metadata?: { name?: string }; spec?: { providerID?: string } };
+      try {
+        node = (await send(
+          `read node ${name}`,
+          "GET",
+          `/api/v1/nodes/${encodeURIComponent(name)}`,
+        )) as typeof node;
+      } catch (err) {
+        if (err instanceof KubeError && err.status === 404) return undefined;
+        throw err;
+      }
+      return {
+        metadata: { name: node.metadata?.name ?? "" },
+        spec: { ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}) },
+      };
     },
     async readCsr(name) {
       return toRead(

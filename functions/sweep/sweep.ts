@@ -227,6 +227,10 @@ export interface ClusterSession {
   eventMode: boolean;
   /** Pending CSRs last decided `wait`: no event brings them back, so the watch retries them. */
   waiting: Map<string, ReadCsr>;
+  /** Node objects in the cluster at the last full Node LIST (sizes the `auto` backstop). */
+  nodeCount?: number;
+  /** When this session last called DescribeInstances (event mode keeps them ≥ 1 s apart). */
+  lastDescribeAt?: number;
 }
 
 export function newSession(eventMode = false): ClusterSession {
@@ -346,12 +350,21 @@ async function processPending(
   // policy turns into `wait` for every CSR that needs it.
   let instances: PolicyInput["instances"] = [];
   let nodes: PolicyInput["nodes"] = [];
+  // An event batch reads only its requesters' Node objects (the providerID cross-check needs
+  // no other) instead of listing every Node each second; trustNodeProviderId needs them all.
+  const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
   if (kept.length > 0 || followUps.length > 0) {
-    nodes = await kube.listNodes().catch((err: unknown) => ({
+    nodes = await (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
       unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
     }));
+    if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
   }
   if (kept.length > 0) {
+    if (session.eventMode && session.lastDescribeAt !== undefined) {
+      const wait = session.lastDescribeAt + EVENT_DESCRIBE_SPACING_MS - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    session.lastDescribeAt = Date.now();
     instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
   }
 
@@ -368,7 +381,7 @@ async function processPending(
     approved: session.approved,
     history: session.history,
     settings,
-    nodeCount: Array.isArray(nodes) ? nodes.length : 0,
+    nodeCount: session.nodeCount ?? 0,
     now: now(),
     used: session.used,
   });
@@ -426,6 +439,25 @@ async function processPending(
 }
 
 type SummaryState = "none" | "sent" | "failed" | "deferred";
+
+/** Event mode: at most one DescribeInstances a second per cluster. */
+const EVENT_DESCRIBE_SPACING_MS = 1000;
+
+/** The Node objects of the batch's requesters, read one by one (absent ones are left out). */
+async function readNodesOf(kube: KubeApi, reads: ReadCsr[]): Promise<NodeObject[]> {
+  const names = [
+    ...new Set(
+      reads.flatMap((r) => {
+        const user = r.csr.spec.username ?? "";
+        return user.startsWith("system:node:") && user.length > "system:node:".length
+          ? [user.slice("system:node:".length)]
+          : [];
+      }),
+    ),
+  ];
+  const found = await mapBounded(names, WRITE_CONCURRENCY, (name) => kube.readNode(name));
+  return found.filter((n): n is NodeObject => n !== undefined);
+}
 
 /** Writes in flight per cluster: enough to approve a fleet rotation in seconds, few enough for any apiserver. */
 const WRITE_CONCURRENCY = 8;

@@ -22,7 +22,7 @@ export interface WatchOptions {
   windowMs: number;
   /** Pause between a watch ending early (server close, error) and the next one. */
   reconnectDelayMs?: number;
-  /** How long the first event of a batch waits for others (default 200 ms). */
+  /** How long the first event of a batch waits for others (default 100 ms). */
   batchDelayMs?: number;
   /** Least time between two batches of one cluster (default 1 s): ≤ 1 EC2 lookup a second. */
   batchSpacingMs?: number;
@@ -54,7 +54,7 @@ export async function watchClusters(
   const window = AbortSignal.timeout(options.windowMs);
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const timeLeft = () => !window.aborted && (!deps.remainingMillis || deps.remainingMillis() > minRemaining);
-  const batchDelay = options.batchDelayMs ?? 200;
+  const batchDelay = options.batchDelayMs ?? 100;
   const spacing = options.batchSpacingMs ?? 1000;
   const retryWaiting = options.retryWaitingMs ?? 2000;
 
@@ -124,6 +124,12 @@ export async function watchClusters(
         queue.set(csr.metadata.name, read);
         schedule();
       };
+      // The guard and the alert budget are per minute of the window, as for scheduled sweeps:
+      // the window's batches share them, and a long window does not run out.
+      const budgetMinute = setInterval(() => {
+        session.used = { approvals: 0, alerts: 0 };
+        session.guardAlerted = false;
+      }, BUDGET_PERIOD_MS);
       const retry = setInterval(() => {
         for (const [csrName, read] of session.waiting) if (!queue.has(csrName)) queue.set(csrName, read);
         if (queue.size > 0) schedule();
@@ -149,6 +155,7 @@ export async function watchClusters(
         });
       } finally {
         clearInterval(retry);
+        clearInterval(budgetMinute);
         if (timer) clearTimeout(timer);
         timer = undefined;
         await running;
@@ -157,6 +164,8 @@ export async function watchClusters(
   );
   return outcomes;
 }
+
+const BUDGET_PERIOD_MS = 60_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -123,6 +123,7 @@ describe("event mode and call economy", () => {
         readCsr: count("read", real.readCsr),
         replaceConditions: count("write", real.replaceConditions),
         watchKubeletServingCsrs: real.watchKubeletServingCsrs,
+        readNode: count("node", real.readNode),
       };
     };
     aws.calls.reset();
