@@ -368,11 +368,14 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
     alertable.push({ work, alert: alertOf(f.kind, f.csr, decision), age: f.csr });
   }
 
-  const chosen = [...newestPerInstance.values()].sort((a, b) => {
-    const ca = input.approved.holds(requesterOf(a.csr)) ? 1 : 0;
-    const cb = input.approved.holds(requesterOf(b.csr)) ? 1 : 0;
-    return ca - cb || compareAge(a.csr, b.csr);
-  });
+  // Nodes holding nothing approved first, then those holding something, then nodes that
+  // tripped their own flood guard; within each, the oldest CSR first.
+  const flooding = new Set(input.overflows.map((o) => o.requester));
+  const rank = (c: Candidate<T>) =>
+    flooding.has(requesterOf(c.csr)) ? 2 : input.approved.holds(requesterOf(c.csr)) ? 1 : 0;
+  const chosen = [...newestPerInstance.values()].sort(
+    (a, b) => rank(a) - rank(b) || compareAge(a.csr, b.csr),
+  );
   const approvals: CsrWork<T>[] = [];
   for (const c of chosen) {
     if (settings.mode === "dry-run") {

@@ -30,6 +30,7 @@
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
 import { canonicalIp } from "../core/ip.js";
 import type { Ec2Instance } from "../core/types.js";
+import { mapBounded } from "./bounded.js";
 import { ec2Budget, type TokenBucket } from "./ec2-budget.js";
 
 /** Values per EC2 filter accepted in one request (the EC2 API's documented 200). */
@@ -158,6 +159,8 @@ async function describeAll(
   return found;
 }
 
+const DESCRIBE_CONCURRENCY = 4;
+
 export async function describeInstancesForNodes(
   ec2: EC2Client,
   requests: readonly NodeLookupRequest[],
@@ -180,7 +183,10 @@ export async function describeInstancesForNodes(
     })),
   ];
   const budget = options.budget ?? ec2Budget;
-  const results = await Promise.all(queries.map((filter) => describeAll(ec2, filter, pageSize, budget)));
+  // A few queries in flight at a time: a 5,000-node cluster is 25+ filter chunks.
+  const results = await mapBounded(queries, DESCRIBE_CONCURRENCY, (filter) =>
+    describeAll(ec2, filter, pageSize, budget),
+  );
   const byId = new Map<string, Ec2Instance>();
   const withoutId: Ec2Instance[] = [];
   for (const instance of results.flat()) {

@@ -23,6 +23,7 @@ import {
   type MarkerEntry,
 } from "../core/plan.js";
 import { parseProviderId, sessionInstanceId } from "../core/identity.js";
+import { FactsIndex } from "../core/facts-index.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
 import type {
@@ -38,6 +39,7 @@ import type {
 import type { AwsClientCache } from "./aws.js";
 import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
+import { mapBounded } from "./bounded.js";
 import { ec2Budget } from "./ec2-budget.js";
 import { describeInstancesForNodes } from "./facts.js";
 import type { AlertPublisher } from "./publish.js";
@@ -369,6 +371,12 @@ async function processPending(
   }
 
   const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0, session };
+  if (Array.isArray(instances) && Array.isArray(nodes)) {
+    ctx.index = new FactsIndex(instances, nodes, {
+      allInstances: settings.nonEc2Nodes !== undefined,
+      allNodes: settings.trustNodeProviderId,
+    });
+  }
   const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
   for (const c of candidates) {
     if (c.decision.decision === "wait") session.waiting.set(c.csr.metadata.name, c.item);
@@ -472,6 +480,7 @@ interface ClusterContext {
   now: () => Date;
   published: number;
   session: ClusterSession;
+  index?: FactsIndex;
 }
 
 interface Listing {
@@ -571,11 +580,13 @@ function requestedIps(read: ReadCsr): string[] {
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {
+  const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
   return decide({
     csr: read.csr,
-    parsed: parseCertificateRequest(read.csr.spec.request ?? ""),
-    instances: ctx.instances,
-    nodes: ctx.nodes,
+    parsed,
+    // Only the facts that can matter to this CSR: a sweep stays linear in pending CSRs.
+    instances: ctx.index ? ctx.index.instancesFor(read.csr, parsed) : ctx.instances,
+    nodes: ctx.index ? ctx.index.nodesFor(read.csr) : ctx.nodes,
     cluster: ctx.target.facts,
     settings: ctx.settings,
     now: ctx.now(),
@@ -848,16 +859,4 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
-/** Runs fn over items with at most `limit` in flight; results keep the input order. */
-export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
+export { mapBounded };

@@ -4,6 +4,7 @@
 // belongs to a running, in-cluster instance that is provably node N.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { FactsIndex } from "../../functions/core/facts-index.js";
 import { decide } from "../../functions/core/policy.js";
 import { parseCertificateRequest } from "../../functions/core/request.js";
 import {
@@ -571,6 +572,27 @@ function approvalViolation(input: PolicyInput, decision: Decision): string | und
 
 // ---------------------------------------------------------------------------------------
 
+/** Other nodes' instances: IDs and addresses of their own, otherwise any shape. */
+const DECOY_IDS = [
+  "i-0e1e2e3e4e5e6e7e0",
+  "i-0e1e2e3e4e5e6e7e1",
+  "i-0e1e2e3e4e5e6e7e2",
+  "i-0e1e2e3e4e5e6e7e3",
+];
+const decoysArb = fc.uniqueArray(
+  fc.tuple(instanceSpecArb, fc.integer({ min: 0, max: DECOY_IDS.length - 1 })).map(([spec, i]) =>
+    buildInstance({
+      ...spec,
+      id: DECOY_IDS[i]!,
+      ip: `10.0.9.${10 + i}`,
+      second: undefined,
+      publicIp: undefined,
+      ipv6: undefined,
+    }),
+  ),
+  { selector: (instance) => instance.InstanceId, maxLength: 4 },
+);
+
 describe("decide: properties", { timeout: 60_000 }, () => {
   it("the CSR pool covers approvable and hostile requests", () => {
     expect(
@@ -670,5 +692,26 @@ describe("decide: properties", { timeout: 60_000 }, () => {
       ),
       { numRuns: 3000, seed: 1234 },
     );
+  });
+
+  it("the sweep's facts index changes no decision: each CSR is decided the same on its picked facts", () => {
+    let picked = 0;
+    fc.assert(
+      fc.property(inputArb, decoysArb, (input, decoys) => {
+        if (!Array.isArray(input.instances) || !Array.isArray(input.nodes)) return;
+        // The cluster holds more than this CSR's facts: other nodes' instances, in any order.
+        const instances = [...decoys, ...input.instances];
+        const full = decide({ ...input, instances });
+        const index = new FactsIndex(instances, input.nodes, {
+          allNodes: input.settings.trustNodeProviderId,
+        });
+        const narrowed = index.instancesFor(input.csr, input.parsed);
+        picked += narrowed.length < instances.length ? 1 : 0;
+        const indexed = decide({ ...input, instances: narrowed, nodes: index.nodesFor(input.csr) });
+        expect(indexed).toEqual(full);
+      }),
+      { numRuns: 3000, seed: 4321 },
+    );
+    expect(picked).toBeGreaterThan(100); // the index did leave facts out, often
   });
 });

@@ -1,0 +1,156 @@
+// The facts that can matter to one CSR, picked from the cluster's once per sweep (pure).
+// decide() reads its instance and Node lists whole, so handing it the cluster's lists made a
+// sweep cost pending CSRs × (instances + nodes): a 5,000-node rotation did not fit a Lambda.
+// The index hands each CSR a superset of what any check can look at:
+// - instances whose name, short name, interface names or ID the node name could mean (and its
+//   resource-name hostname), the session name's and N's Node objects' providerID instances;
+// - instances holding a requested IP address (ownership, the reused-IP predecessor rule);
+// - every record of an instance whose name one of those carries (a predecessor of it), and
+//   every record of each ID picked (the duplicate-record consistency check);
+// - Node objects named N, unless trustNodeProviderId needs all of them (its rival rule).
+// Clusters with nonEc2Nodes (delegated prefixes can hold any address) get the whole list, and
+// so does everything when a record is not readable: decide() judges those as before.
+// test/unit/policy.property.test.ts checks that decisions with and without the index agree.
+import { canonicalIp } from "./ip.js";
+import { parseProviderId } from "./identity.js";
+import { normalizeDnsName } from "./ownership.js";
+import type { CsrObject, Ec2Instance, NodeObject, ParseResult } from "./types.js";
+
+const firstLabel = (name: string): string => name.split(".")[0] ?? name;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export class FactsIndex {
+  private readonly byKey = new Map<string, Ec2Instance[]>();
+  private readonly byIp = new Map<string, Ec2Instance[]>();
+  private readonly nodesByName = new Map<string, NodeObject[]>();
+  private readonly whole: boolean;
+
+  constructor(
+    private readonly instances: Ec2Instance[],
+    private readonly nodes: NodeObject[],
+    options: { allInstances?: boolean; allNodes?: boolean } = {},
+  ) {
+    this.allNodes = options.allNodes === true || !nodes.every(isReadableNode);
+    this.whole = options.allInstances === true || !instances.every(isRecord);
+    if (!this.whole) {
+      for (const instance of instances) {
+        for (const key of instanceKeys(instance)) push(this.byKey, key, instance);
+        for (const ip of heldIps(instance)) push(this.byIp, ip, instance);
+      }
+    }
+    if (!this.allNodes) {
+      for (const node of nodes) push(this.nodesByName, normalizeDnsName(node.metadata.name), node);
+    }
+  }
+
+  private readonly allNodes: boolean;
+
+  nodesFor(csr: CsrObject): NodeObject[] {
+    if (this.allNodes) return this.nodes;
+    const n = nodeNameOf(csr);
+    return n === undefined ? [] : (this.nodesByName.get(normalizeDnsName(n)) ?? []);
+  }
+
+  instancesFor(csr: CsrObject, parsed: ParseResult): Ec2Instance[] {
+    if (this.whole) return this.instances;
+    const picked = new Set<Ec2Instance>();
+    const add = (list: Ec2Instance[] | undefined) => list?.forEach((i) => picked.add(i));
+    const n = nodeNameOf(csr);
+    if (n !== undefined) {
+      const name = normalizeDnsName(n);
+      add(this.byKey.get(name));
+      add(this.byKey.get(firstLabel(name)));
+      for (const node of this.nodesFor(csr)) {
+        if (normalizeDnsName(node.metadata.name) !== name) continue; // only N's own providerID identifies
+        const id = parseProviderId(node.spec?.providerID ?? "")?.instanceId;
+        if (id) add(this.byKey.get(id.toLowerCase()));
+      }
+    }
+    for (const value of Object.values(csr.spec.extra ?? {}).flat()) {
+      if (typeof value === "string") add(this.byKey.get(value.trim().toLowerCase()));
+    }
+    if (parsed.ok) {
+      for (const san of parsed.request.sans) {
+        if (san.type !== "ip") continue;
+        const ip = canonicalIp(san.value)?.value;
+        if (ip) add(this.byIp.get(ip));
+      }
+    }
+    // Predecessors of what was picked (same name), and every record of each picked ID.
+    for (const instance of [...picked]) {
+      if (typeof instance.PrivateDnsName === "string" && instance.PrivateDnsName !== "") {
+        add(this.byKey.get(normalizeDnsName(instance.PrivateDnsName)));
+      }
+      if (typeof instance.InstanceId === "string") add(this.byKey.get(instance.InstanceId.toLowerCase()));
+    }
+    // The cluster's order, so the checks see the records as they came.
+    return this.instances.filter((i) => picked.has(i));
+  }
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  if (key === "") return;
+  const list = map.get(key);
+  if (list) {
+    if (!list.includes(value)) list.push(value);
+  } else map.set(key, [value]);
+}
+
+/** Every name a node name could be matched to this instance by, lower case, both full and short. */
+function instanceKeys(instance: Ec2Instance): string[] {
+  const names: unknown[] = [instance.PrivateDnsName, instance.PublicDnsName];
+  for (const eni of Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : []) {
+    if (!isRecord(eni)) continue;
+    names.push(eni.PrivateDnsName, publicOf(eni.Association, "PublicDnsName"));
+    for (const address of Array.isArray(eni.PrivateIpAddresses) ? eni.PrivateIpAddresses : []) {
+      if (isRecord(address))
+        names.push(address.PrivateDnsName, publicOf(address.Association, "PublicDnsName"));
+    }
+  }
+  const keys: string[] = [];
+  for (const name of names) {
+    if (typeof name !== "string" || name === "") continue;
+    const normal = normalizeDnsName(name);
+    keys.push(normal, firstLabel(normal));
+  }
+  if (typeof instance.InstanceId === "string") keys.push(instance.InstanceId.toLowerCase());
+  return keys;
+}
+
+/** Every address the instance has on record (private, public, IPv6), canonical. */
+function heldIps(instance: Ec2Instance): string[] {
+  const ips: unknown[] = [instance.PrivateIpAddress, instance.PublicIpAddress];
+  for (const eni of Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : []) {
+    if (!isRecord(eni)) continue;
+    ips.push(eni.PrivateIpAddress, publicOf(eni.Association, "PublicIp"));
+    for (const address of Array.isArray(eni.PrivateIpAddresses) ? eni.PrivateIpAddresses : []) {
+      if (isRecord(address)) ips.push(address.PrivateIpAddress, publicOf(address.Association, "PublicIp"));
+    }
+    for (const v6 of Array.isArray(eni.Ipv6Addresses) ? eni.Ipv6Addresses : []) {
+      if (isRecord(v6)) ips.push(v6.Ipv6Address);
+    }
+  }
+  return ips.flatMap((ip) => (typeof ip === "string" ? (canonicalIp(ip)?.value ?? []) : []));
+}
+
+function publicOf(association: unknown, key: "PublicIp" | "PublicDnsName"): unknown {
+  return isRecord(association) ? association[key] : undefined;
+}
+
+function nodeNameOf(csr: CsrObject): string | undefined {
+  const user = csr.spec?.username;
+  return typeof user === "string" && user.startsWith("system:node:")
+    ? user.slice("system:node:".length)
+    : undefined;
+}
+
+function isReadableNode(value: unknown): boolean {
+  if (!isRecord(value) || !isRecord(value.metadata) || typeof value.metadata.name !== "string") return false;
+  if (value.spec === undefined || value.spec === null) return true;
+  if (!isRecord(value.spec)) return false;
+  const providerId = value.spec.providerID;
+  return providerId === undefined || providerId === null || typeof providerId === "string";
+}
