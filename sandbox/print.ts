@@ -161,13 +161,39 @@ export function formatAlerts(result: ScenarioResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The seed's promise: each approved node serves a certificate metrics-server accepts. */
+export function formatServing(result: ScenarioResult): string {
+  const lines = heading(
+    "Serving certificates, checked as metrics-server does (TLS client trusting only the cluster CA)",
+  );
+  const rows: string[][] = [];
+  for (const v of result.cases) {
+    const node = v.outcome?.node ?? v.case.requester.replace(/^system:node:/, "");
+    const certificate = v.issued ? "issued" : "none issued";
+    if (v.tls.length === 0) {
+      rows.push([v.case.id, cell(node), "-", certificate, `- (${v.stored})`]);
+      continue;
+    }
+    for (const check of v.tls)
+      rows.push([
+        v.case.id,
+        cell(node),
+        cell(check.dialled),
+        certificate,
+        check.ok ? `verified (${cell(check.protocol)})` : `FAILED: ${clip(cell(check.error), 60)}`,
+      ]);
+  }
+  lines.push(...table(["CASE", "NODE", "DIALLED AS", "CERTIFICATE", "TLS"], rows));
+  return `${lines.join("\n")}\n`;
+}
+
 export function formatVerdict(result: ScenarioResult): string {
   const hostile = result.cases.filter((v) => v.case.kind === "hostile");
   const legitimate = result.cases.filter((v) => v.case.kind === "legitimate");
   const lines = [""];
   if (result.problems.length === 0) {
     lines.push(
-      `OK: all ${hostile.length} hostile requests were denied with the expected reason and alerted; all ${legitimate.length} legitimate requests were approved.`,
+      `OK: all ${hostile.length} hostile requests were denied with the expected reason and alerted, and got no certificate; all ${legitimate.length} legitimate requests were approved, issued, and verified over TLS at the node's IP and DNS name.`,
     );
   } else {
     lines.push(`FAILED: ${result.problems.length} thing(s) did not go as they must:`);
@@ -183,6 +209,7 @@ export function formatScenario(result: ScenarioResult): string {
     formatDecisions(result),
     formatStoredState(result),
     formatAlerts(result),
+    formatServing(result),
     formatVerdict(result),
   ].join("");
 }
@@ -207,6 +234,8 @@ function jsonOf(v: CaseVerdict): Record<string, unknown> {
     reasons: (v.outcome?.reasons ?? []).map((r) => ({ code: r.code, message: r.message })),
     stored: v.stored,
     alerts: v.alerts.map((a) => ({ title: a.title, reasonCodes: a.reasonCodes })),
+    issued: v.issued,
+    tls: v.tls.map((t) => ({ dialled: t.dialled, ok: t.ok, error: t.error ?? null })),
     ok: v.problems.length === 0,
     problems: v.problems,
   };

@@ -17,6 +17,7 @@ import {
   formatDecisions,
   formatJsonLines,
   formatNextSteps,
+  formatServing,
   formatStoredState,
   formatVerdict,
 } from "./print.js";
@@ -31,7 +32,11 @@ terminated twin whose IP was reused), has the nodes ask for serving certificates
 kubelet does, adds hostile requests, runs the real sweep with alerts to SNS, and prints the
 decisions, the state read back from the apiserver and the alerts read back from the topic.
 
-Exit status: 0 when every hostile request was denied and every legitimate one approved;
+It ends as metrics-server would: a TLS client trusting only the cluster CA checks each
+approved node's issued certificate at the node's IP and DNS name.
+
+Exit status: 0 when every hostile request was denied (and got no certificate) and every
+legitimate one approved, issued and verified over TLS;
 1 otherwise (what went wrong is printed), or when the rig could not start; 2 on a bad option.
 
 Options:
@@ -168,9 +173,13 @@ export async function main(argv: string[]): Promise<number> {
   if (options.json) emit(formatJsonLines(result));
   else
     say(
-      [formatAccount(result), formatDecisions(result), formatStoredState(result), formatAlerts(result)].join(
-        "",
-      ),
+      [
+        formatAccount(result),
+        formatDecisions(result),
+        formatStoredState(result),
+        formatAlerts(result),
+        formatServing(result),
+      ].join(""),
     );
   say(formatVerdict(result));
   const code = result.problems.length === 0 ? 0 : 1;

@@ -3,7 +3,7 @@
 // to SNS, and everything read back (CSR conditions from the apiserver, alerts through SQS).
 // It takes an already-running rig, so `npm start` and the integration test share it.
 import { TerminateInstancesCommand } from "@aws-sdk/client-ec2";
-import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import type { Config } from "../functions/core/config.js";
 import type { CsrCondition } from "../functions/core/types.js";
 import { createAwsClients } from "../functions/sweep/aws.js";
@@ -13,6 +13,7 @@ import { runSweep, type CsrOutcome, type SweepLogger, type SweepReport } from ".
 import {
   awsClients,
   createAlertSink,
+  describeInstance,
   createVpc,
   launchInstance,
   terminateInstance,
@@ -21,8 +22,16 @@ import {
   type InstanceSpec,
 } from "../test/rig/aws-seed.js";
 import type { ClusterHandle, RigIdentity } from "../test/rig/cluster.js";
-import { createArbitraryCsr, createKubeletCsr } from "../test/rig/kubelet.js";
+import {
+  awsNodeAddresses,
+  createArbitraryCsr,
+  createKubeletCsr,
+  startKubelet,
+  type KubeletRun,
+  type NodeAddress,
+} from "../test/rig/kubelet.js";
 import type { SqsMessage } from "../test/rig/sqs.js";
+import { verifyServing, type ServingCheck } from "./tls.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -69,6 +78,8 @@ export interface SandboxCase {
   /** spec.username as the apiserver recorded it. */
   requester: string;
   expected: { decision: "approve" | "deny"; code?: string };
+  /** Legitimate cases: the Node addresses the kubelet's manager was given (AWS cloud provider's). */
+  addresses?: NodeAddress[];
 }
 
 export interface AlertSummary {
@@ -88,6 +99,12 @@ export interface CaseVerdict {
   stored: string;
   storedCondition: CsrCondition | undefined;
   alerts: AlertSummary[];
+  /** Whether status.certificate is set once the signer had its chance. */
+  issued: boolean;
+  /** Legitimate cases: the metrics-server-style TLS checks against the issued certificate. */
+  tls: ServingCheck[];
+  /** Legitimate cases: the kubelet's stored certificate and key (kubelet-server-current.pem). */
+  certFile?: string;
   /** Empty when the case went as it must. */
   problems: string[];
 }
@@ -147,7 +164,7 @@ export async function runSandboxScenario(
   await terminateGone(clients, world.gone);
 
   progress("creating CSRs: kubelet-serving requests from each node, then the hostile ones");
-  const cases = await createCases(cluster, world, prefix);
+  const { cases, kubelets } = await createCases(cluster, world, prefix, clients);
   // The terminated instance's CSR is denied once it is older than pendingGraceSeconds.
   await sleep(1500);
 
@@ -197,6 +214,23 @@ export async function runSandboxScenario(
     "reading back: CSR conditions from the apiserver, alerts from the SQS queue subscribed to the topic",
   );
   const alerts = (await drain(alertSink)).map(summarizeAlert);
+
+  progress(
+    "waiting for the signer (kube-controller-manager's kubelet-serving controller) and the kubelets' certificate managers",
+  );
+  const served = new Map<string, { certFile?: string; error?: string }>();
+  for (const [csr, run] of kubelets) {
+    try {
+      const outcome = await run.outcome;
+      served.set(csr, outcome.event === "issued" ? { certFile: outcome.certFile } : { error: outcome.event });
+    } catch (error) {
+      served.set(csr, { error: (error as Error).message.split("\n")[0] ?? "" });
+    } finally {
+      run.stop();
+    }
+  }
+  progress("checking each approved node's certificate as metrics-server does (trusting only the cluster CA)");
+  const certificates = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
   const outcomes = report.clusters.flatMap((c) => c.csrs);
   const verdicts: CaseVerdict[] = [];
   for (const sandboxCase of cases) {
@@ -204,13 +238,35 @@ export async function runSandboxScenario(
     const stored = decisionConditionOf(conditions);
     const outcome = outcomes.find((o) => o.name === sandboxCase.csr);
     const caseAlerts = alerts.filter((a) => a.csr === sandboxCase.csr);
+    const read = await certificates.readCertificateSigningRequest({ name: sandboxCase.csr });
+    const issued = !!read.status?.certificate;
+    const kubelet = served.get(sandboxCase.csr);
+    const tls: ServingCheck[] = [];
+    if (kubelet?.certFile && sandboxCase.addresses) {
+      const pick = (type: string) => sandboxCase.addresses?.find((a) => a.type === type)?.address;
+      for (const dialled of [pick("InternalIP"), pick("InternalDNS")].filter((a): a is string => !!a))
+        tls.push(await verifyServing({ certFile: kubelet.certFile, caPem: cluster.signingCaPem, dialled }));
+    }
+    const problems = judge(sandboxCase, outcome, stored, caseAlerts);
+    if (sandboxCase.kind === "legitimate") {
+      if (!issued) problems.push("approved, but no certificate was issued");
+      if (kubelet?.error) problems.push(`the kubelet's certificate manager: ${kubelet.error}`);
+      if (tls.length < 2) problems.push(`only ${tls.length} of 2 TLS checks ran (InternalIP, InternalDNS)`);
+      for (const check of tls.filter((c) => !c.ok))
+        problems.push(`TLS as ${check.dialled}: ${check.error ?? "not verified"}`);
+    } else if (issued) {
+      problems.push("a certificate was issued for a hostile request");
+    }
     verdicts.push({
       case: sandboxCase,
       outcome,
       stored,
       storedCondition: conditions.find((c) => c.type === stored),
       alerts: caseAlerts,
-      problems: judge(sandboxCase, outcome, stored, caseAlerts),
+      issued,
+      tls,
+      ...(kubelet?.certFile ? { certFile: kubelet.certFile } : {}),
+      problems,
     });
   }
 
@@ -235,7 +291,7 @@ export async function runSandboxScenario(
     problems,
     notes: [
       "pendingGraceSeconds is 1 here (default 900) so the terminated instance's CSR is denied now rather than in 15 minutes.",
-      "The rig runs no kube-controller-manager: approved CSRs are not signed here; in a real cluster the kubelet-serving signer issues them.",
+      "The legitimate CSRs come from the kubelet's own certificate manager, given the addresses the AWS cloud provider publishes; the certificates from kube-controller-manager's kubelet-serving signer.",
     ],
   };
 }
@@ -434,8 +490,36 @@ async function createCases(
   cluster: ClusterHandle,
   world: SeededAccount,
   prefix: string,
-): Promise<SandboxCase[]> {
+  clients: AwsClients,
+): Promise<{ cases: SandboxCase[]; kubelets: Map<string, KubeletRun> }> {
   const cases: SandboxCase[] = [];
+  const kubelets = new Map<string, KubeletRun>();
+  // Legitimate: the kubelet's own certificate manager (rig kubelet), given the addresses the
+  // AWS cloud provider publishes for the instance, as a real node with serverTLSBootstrap.
+  const realKubelet = async (
+    id: string,
+    story: string,
+    instance: SandboxInstance,
+    options: { ipv6?: boolean } = {},
+  ) => {
+    const described = await describeInstance(clients, instance.instanceId);
+    const addresses = awsNodeAddresses(described, {
+      ipv6: options.ipv6,
+      ...(instance.nodeName !== described.PrivateDnsName ? { hostname: instance.nodeName } : {}),
+    });
+    const run = await startKubelet(cluster, { node: instance.nodeName, addresses });
+    kubelets.set(run.name, run);
+    cases.push({
+      id,
+      kind: "legitimate",
+      story,
+      csr: run.name,
+      requester: `system:node:${instance.nodeName}`,
+      expected: { decision: "approve" },
+      addresses,
+    });
+  };
+  // Hostile: shapes the kubelet never makes, from the TypeScript CSR generator, as the node.
   const kubelet = async (
     id: string,
     kind: CaseKind,
@@ -447,53 +531,18 @@ async function createCases(
     const created = await createKubeletCsr(cluster, { node: instance.nodeName, ...sans });
     cases.push({ id, kind, story, csr: created.name, requester: created.csr.spec.username ?? "", expected });
   };
-  const approve = { decision: "approve" } as const;
   const { multiEni, publicIp, dualStack, resourceName, twinNew, gone, elsewhere } = world;
-  const shortName = (node: string) => node.split(".")[0] ?? node;
 
-  await kubelet(
+  await realKubelet(
     "multi-eni",
-    "legitimate",
-    "2 ENIs, secondary IPs, IPv6 and an EIP: every address and both names",
+    "2 ENIs, secondary IPs, IPv6 and an EIP: every address AWS publishes",
     multiEni,
-    {
-      dnsNames: [multiEni.nodeName, shortName(multiEni.nodeName)],
-      ips: [...multiEni.privateIps, ...multiEni.publicIps, ...multiEni.ipv6],
-    },
-    approve,
+    { ipv6: true },
   );
-  await kubelet(
-    "public-eip",
-    "legitimate",
-    "private IP and its Elastic IP",
-    publicIp,
-    { dnsNames: [publicIp.nodeName], ips: [...publicIp.privateIps, ...publicIp.publicIps] },
-    approve,
-  );
-  await kubelet(
-    "dual-stack",
-    "legitimate",
-    "IPv4 and IPv6 addresses",
-    dualStack,
-    { dnsNames: [dualStack.nodeName], ips: [...dualStack.privateIps, ...dualStack.ipv6] },
-    approve,
-  );
-  await kubelet(
-    "resource-name",
-    "legitimate",
-    "node named i-….ec2.internal (resource-name hostname)",
-    resourceName,
-    { dnsNames: [resourceName.nodeName], ips: resourceName.privateIps },
-    approve,
-  );
-  await kubelet(
-    "twin-new",
-    "legitimate",
-    "reuses the IP (and IP name) of a terminated instance",
-    twinNew,
-    { dnsNames: [twinNew.nodeName], ips: twinNew.privateIps },
-    approve,
-  );
+  await realKubelet("public-eip", "private IP, its Elastic IP and both DNS names", publicIp);
+  await realKubelet("dual-stack", "IPv4 and IPv6 addresses", dualStack, { ipv6: true });
+  await realKubelet("resource-name", "node named i-….ec2.internal (resource-name hostname)", resourceName);
+  await realKubelet("twin-new", "reuses the IP (and IP name) of a terminated instance", twinNew);
 
   await kubelet(
     "other-ip",
@@ -553,7 +602,7 @@ async function createCases(
     { dnsNames: [elsewhere.nodeName], ips: elsewhere.privateIps },
     { decision: "deny", code: "FOREIGN_INSTANCE" },
   );
-  return cases;
+  return { cases, kubelets };
 }
 
 /** A user outside system:nodes allowed to create CSRs, e.g. a CI job's identity. */

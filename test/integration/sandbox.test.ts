@@ -1,11 +1,13 @@
 // The `npm start` scenario against the integration rig: the same function, an already-running
 // rig. Every hostile request must be denied with its code (and alerted), every legitimate one
 // approved, and what `npm start` prints must show each CSR.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { formatDecisions, formatJsonLines, formatScenario } from "../../sandbox/print.js";
+import { formatDecisions, formatJsonLines, formatScenario, formatServing } from "../../sandbox/print.js";
+import { verifyServing } from "../../sandbox/tls.js";
+import { REPO_ROOT } from "../rig/build.js";
 import { cleanRigState, parseOptions } from "../../sandbox/run.js";
 import {
   removeSandboxScenario,
@@ -91,6 +93,71 @@ describe("npm start's scenario on the integration rig", () => {
     const twin = result.cases.find((v) => v.case.id === "twin-new");
     const running = result.instances.find((i) => i.label === "twin-new");
     expect(twin?.outcome?.instanceId).toBe(running?.instanceId);
+  });
+
+  it("issues each legitimate request (the kubelet's own CSR) and verifies it over TLS as metrics-server does; no certificate for any hostile one", async () => {
+    for (const verdict of result.cases) {
+      if (verdict.case.kind === "hostile") {
+        expect(verdict.issued, verdict.case.id).toBe(false);
+        expect(verdict.tls, verdict.case.id).toEqual([]);
+        continue;
+      }
+      expect(verdict.issued, verdict.case.id).toBe(true);
+      const addresses = verdict.case.addresses ?? [];
+      const internalIp = addresses.find((a) => a.type === "InternalIP")?.address;
+      const internalDns = addresses.find((a) => a.type === "InternalDNS")?.address;
+      expect(
+        verdict.tls.map((t) => [t.dialled, t.ok]),
+        verdict.case.id,
+      ).toEqual([
+        [internalIp, true],
+        [internalDns, true],
+      ]);
+    }
+    // Each legitimate CSR came from the kubelet's manager with the AWS cloud provider's addresses.
+    const multi = result.cases.find((v) => v.case.id === "multi-eni");
+    expect(multi?.case.addresses?.filter((a) => a.type === "InternalIP").length).toBeGreaterThanOrEqual(4);
+    // The check means something: another node's address, or another CA, fails it.
+    const publicEip = result.cases.find((v) => v.case.id === "public-eip");
+    const otherIp = publicEip?.case.addresses?.find((a) => a.type === "InternalIP")?.address ?? "";
+    const wrongNode = await verifyServing({
+      certFile: multi!.certFile!,
+      caPem: rig().clusters[0]!.signingCaPem,
+      dialled: otherIp,
+    });
+    expect(wrongNode).toMatchObject({ ok: false, error: expect.stringContaining(otherIp) });
+    const wrongCa = await verifyServing({
+      certFile: multi!.certFile!,
+      caPem: readFileSync(rig().clusters[0]!.info.clientCaFile, "utf8"),
+      dialled: multi!.tls[0]!.dialled,
+    });
+    expect(wrongCa.ok).toBe(false);
+    expect(wrongCa.error).toMatch(/issuer|verify/i);
+    const serving = formatServing(result);
+    writeFileSync(join(REPO_ROOT, ".rig", "sandbox-serving.txt"), serving);
+    for (const verdict of result.cases) expect(serving, verdict.case.id).toContain(verdict.case.id);
+  });
+
+  it("README.md and docs/sandbox.md show this table as it is printed (instance IDs and the user prefix aside)", () => {
+    const normalize = (text: string) =>
+      text
+        .split("\n")
+        .map((line) =>
+          line
+            .replace(/i-[0-9a-f]{17}/g, "i-ID")
+            .replace(/sandbox(-it)?-ci-bot/g, "sandbox-ci-bot")
+            .replace(/\s+/g, " ")
+            .trim(),
+        )
+        .filter((line) => line && !line.startsWith("```"));
+    const printed = normalize(formatServing(result));
+    for (const doc of ["README.md", "docs/sandbox.md"]) {
+      const text = readFileSync(join(REPO_ROOT, doc), "utf8");
+      const start = text.indexOf("Serving certificates, checked as metrics-server does");
+      expect(start, doc).toBeGreaterThan(0);
+      const block = text.slice(start).split(/\n\s*\n/)[0] ?? "";
+      expect(normalize(block), doc).toEqual(printed);
+    }
   });
 
   it("reports no problem, and its output shows each CSR", () => {

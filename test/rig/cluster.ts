@@ -38,7 +38,15 @@ export interface ClusterInfo {
   apiserverLog: string;
   startSeconds: number;
   identities: Record<string, RigIdentity>;
+  // The kubelet-serving signer run by `rig cluster` (cmd/rig/signer.go) and its CA.
+  signer: SignerMode;
+  signingCaFile: string;
 }
+
+// sign: kube-controller-manager's kubelet-serving signing controller issues approved CSRs;
+// off: no signer (approved CSRs stay without a certificate); refuse: approved CSRs are marked
+// Failed (reason RigSignerRefused), as a signer with a policy of its own would.
+export type SignerMode = "sign" | "off" | "refuse";
 
 export interface ClusterOptions {
   name: string;
@@ -49,6 +57,7 @@ export interface ClusterOptions {
   tokenNodes?: string[];
   // Extra kube-apiserver flags, e.g. --authentication-token-webhook-config-file=...
   extraApiserverArgs?: string[];
+  signer?: SignerMode; // default sign
 }
 
 export const RBAC_MANIFEST = join(REPO_ROOT, "infra/rbac.yaml");
@@ -75,6 +84,15 @@ export class ClusterHandle {
   // PEM of the CA that signed the apiserver's serving certificate.
   get caPem(): string {
     return readFileSync(this.info.caFile, "utf8");
+  }
+
+  // PEM of the CA the kubelet-serving signer issues with (the same cluster CA).
+  get signingCaPem(): string {
+    return readFileSync(this.info.signingCaFile, "utf8");
+  }
+
+  get rigBinaryPath(): string {
+    return this.rigBinary;
   }
 
   identity(id: string): RigIdentity {
@@ -176,10 +194,6 @@ export class RigCluster extends ClusterHandle {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  get rigBinaryPath(): string {
-    return this.rigBinary;
-  }
-
   static async start(options: ClusterOptions): Promise<RigCluster> {
     const args = [
       "cluster",
@@ -189,6 +203,8 @@ export class RigCluster extends ClusterHandle {
       options.name,
       "--apiserver",
       options.apiserverBinary,
+      "--signer",
+      options.signer ?? "sign",
     ];
     for (const node of options.tokenNodes ?? []) args.push("--node", node);
     for (const flag of options.extraApiserverArgs ?? []) args.push(`--apiserver-arg=${flag}`);

@@ -10,10 +10,10 @@ import {
   log,
   type RigBinaries,
 } from "./build.js";
-import { RigCluster, logCluster } from "./cluster.js";
+import { RigCluster, logCluster, type SignerMode } from "./cluster.js";
 import { MOTO_CREDENTIALS, ensureMotoVenv, startMoto, type MotoServer } from "./moto.js";
 
-export { RigCluster, type ClusterInfo, type RigIdentity } from "./cluster.js";
+export { RigCluster, type ClusterInfo, type RigIdentity, type SignerMode } from "./cluster.js";
 export { MOTO_CREDENTIALS, MOTO_REGION, type MotoServer } from "./moto.js";
 
 export interface RigOptions {
@@ -119,7 +119,13 @@ function pruneStaleRuns(): void {
 // One more cluster, e.g. from a test file that needs its own apiserver flags (an EKS token
 // webhook): `const c = await startCluster({ extraApiserverArgs: [...] }); ... await c.stop()`.
 export async function startCluster(
-  options: { name?: string; tokenNodes?: string[]; extraApiserverArgs?: string[]; dir?: string } = {},
+  options: {
+    name?: string;
+    tokenNodes?: string[];
+    extraApiserverArgs?: string[];
+    dir?: string;
+    signer?: SignerMode;
+  } = {},
 ): Promise<RigCluster> {
   const binaries = await ensureBinaries();
   const name = options.name ?? `extra-${process.pid}-${Date.now().toString(36)}`;
@@ -130,5 +136,6 @@ export async function startCluster(
     apiserverBinary: binaries.apiserver,
     tokenNodes: options.tokenNodes ?? DEFAULT_TOKEN_NODES,
     extraApiserverArgs: options.extraApiserverArgs ?? [],
+    signer: options.signer ?? "sign",
   });
 }

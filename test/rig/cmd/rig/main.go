@@ -43,17 +43,20 @@ type identity struct {
 }
 
 type clusterInfo struct {
-	Event        string               `json:"event"`
-	Name         string               `json:"name"`
-	Dir          string               `json:"dir"`
-	Server       string               `json:"server"`
-	Etcd         string               `json:"etcd"`
-	CAFile       string               `json:"caFile"`
-	ClientCAFile string               `json:"clientCaFile"`
-	APIServerPID int                  `json:"apiserverPid"`
-	APIServerLog string               `json:"apiserverLog"`
-	StartSeconds float64              `json:"startSeconds"`
-	Identities   map[string]*identity `json:"identities"`
+	Event        string  `json:"event"`
+	Name         string  `json:"name"`
+	Dir          string  `json:"dir"`
+	Server       string  `json:"server"`
+	Etcd         string  `json:"etcd"`
+	CAFile       string  `json:"caFile"`
+	ClientCAFile string  `json:"clientCaFile"`
+	APIServerPID int     `json:"apiserverPid"`
+	APIServerLog string  `json:"apiserverLog"`
+	StartSeconds float64 `json:"startSeconds"`
+	// The kubelet-serving signer (signer.go): mode and the CA it signs with.
+	Signer        string               `json:"signer"`
+	SigningCAFile string               `json:"signingCaFile"`
+	Identities    map[string]*identity `json:"identities"`
 }
 
 type stringList []string
@@ -63,7 +66,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
 	if len(os.Args) < 2 {
-		fatal(errors.New("usage: rig cluster|client-cert [flags]"))
+		fatal(errors.New("usage: rig cluster|client-cert|kubelet [flags]"))
 	}
 	var err error
 	switch os.Args[1] {
@@ -71,6 +74,8 @@ func main() {
 		err = runCluster(os.Args[2:])
 	case "client-cert":
 		err = runClientCert(os.Args[2:])
+	case "kubelet":
+		err = runKubelet(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -233,8 +238,8 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 }
 
 type clusterFlags struct {
-	dir, name, apiserver string
-	nodes, extraArgs     stringList
+	dir, name, apiserver, signer string
+	nodes, extraArgs             stringList
 }
 
 func runCluster(args []string) error {
@@ -248,11 +253,15 @@ func runCluster(args []string) error {
 	fs.StringVar(&f.apiserver, "apiserver", "", "kube-apiserver binary")
 	fs.Var(&f.nodes, "node", "node name that gets a static token too, repeatable")
 	fs.Var(&f.extraArgs, "apiserver-arg", "extra kube-apiserver flag (--x=y), repeatable")
+	fs.StringVar(&f.signer, "signer", signerSign, "kubelet-serving signer: sign, off or refuse")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if f.dir == "" || f.apiserver == "" {
 		return errors.New("cluster needs --dir and --apiserver")
+	}
+	if !validSignerMode(f.signer) {
+		return fmt.Errorf("--signer must be sign, off or refuse, not %q", f.signer)
 	}
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
@@ -310,6 +319,9 @@ func runCluster(args []string) error {
 		return fmt.Errorf("kube-apiserver did not become ready: %w\n--- last lines of %s ---\n%s", err, info.APIServerLog, logTail(info.APIServerLog))
 	}
 	defer killGroup(apiserver, apiserverExit)
+	if err := startSigner(ctx, info, f.signer); err != nil {
+		return err
+	}
 	info.Event = "ready"
 	info.APIServerPID = apiserver.Process.Pid
 	info.StartSeconds = time.Since(started).Seconds()
@@ -360,6 +372,9 @@ func prepareCluster(dir string, f clusterFlags) (*clusterInfo, error) {
 		ClientCAFile: filepath.Join(pki, "client-ca.crt"),
 		APIServerLog: filepath.Join(dir, "kube-apiserver.log"),
 		Identities:   map[string]*identity{},
+		Signer:       f.signer,
+		// The cluster CA signs kubelet serving certificates too (as on EKS and kubeadm).
+		SigningCAFile: filepath.Join(pki, "server-ca.crt"),
 	}
 	add := func(id, user string, groups ...string) {
 		info.Identities[id] = &identity{ID: id, User: user, Groups: groups}
