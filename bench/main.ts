@@ -9,17 +9,27 @@
 // Every decision is checked against the apiservers' stored state: one wrong decision and the
 // run is not reported (exit 2). Missed targets are reported as missed (exit 0; --strict: 1).
 // --quick: small sizes for trying the harness out; results go to .rig/bench/quick/ only.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { createAlertSink, awsClients, createVpc, type AlertSink } from "../test/rig/aws-seed.js";
+import { createAlertSink, awsClients, createVpc, type AlertSink, type AwsClients } from "../test/rig/aws-seed.js";
 import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
+import {
+  fleetRotation,
+  hostileFlood,
+  replaySweep,
+  type FairnessDeps,
+  type FloodResult,
+} from "./fairness.js";
+import { evaluateFairnessTargets, renderFairnessMarkdown, type FairnessResult } from "./lib/fairness-report.js";
 import { measureColdStart } from "./lib/cold-start.js";
+import { checkAlertDelivery, drainDelivered } from "./lib/alert-check.js";
+import { emptyKubeCounts } from "./lib/instrument.js";
 import type { KubeCallCounts, SweepRunResult, SweepWorkerOutput, WorkerJob } from "./lib/job.js";
 import {
   renderMarkdown,
@@ -51,6 +61,9 @@ const STRICT = args.includes("--strict");
 // Investigation aids (nothing is written to bench/results with these): only the sweep-scale
 // part, chosen sizes, and a V8 CPU profile of every sweep worker in .rig/bench/prof/.
 const ONLY_SCALE = args.includes("--only-scale");
+// The fairness scenarios alone (issue 10): written to bench/results/fairness.{md,json}, which a
+// full run writes too.
+const ONLY_FAIRNESS = args.includes("--only-fairness");
 const CPU_PROF = args.includes("--cpu-prof");
 const listArg = (name: string): number[] | undefined =>
   args
@@ -75,6 +88,20 @@ const PLAN = QUICK
     };
 PLAN.scales = listArg("scales") ?? PLAN.scales;
 PLAN.clusterCounts = listArg("clusters") ?? PLAN.clusterCounts;
+// Fairness scenarios (bench/fairness.ts), at the sizes issue 10 asks for.
+const FAIR = QUICK
+  ? {
+      rotation: 200,
+      maxSweeps: 12,
+      flood: { legit: 20, attackers: 2, perAttacker: 50, sweeps: 2 },
+      replay: { total: 5000, pending: 200, pendingNodes: 50, approvedIssued: 8, denied: 2 },
+    }
+  : {
+      rotation: 5000,
+      maxSweeps: 12,
+      flood: { legit: 100, attackers: 4, perAttacker: 250, sweeps: 2 },
+      replay: { total: 100_000, pending: 1000, pendingNodes: 250, approvedIssued: 40, denied: 10 },
+    };
 const TTA_SPACING_MS = 200;
 const CREATE_CONCURRENCY = 8;
 
@@ -115,6 +142,8 @@ function problem(message: string): void {
 
 interface World {
   rig: Rig;
+  clients: AwsClients;
+  subnetId: string;
   clusters: RigCluster[];
   motoEndpoint: string;
   vpcId: string;
@@ -127,12 +156,23 @@ interface World {
   verified: BenchResult["decisionsVerified"];
 }
 
-function configDoc(world: World, entries: { name: string; clusterIndex: number }[]): Record<string, unknown> {
+/**
+ * The scale, event-mode and idle parts keep `maxApprovalsPerSweep: 2000`, as in earlier runs:
+ * the rig's clusters hold no Node objects, so the default `auto` resolves to its floor of 100
+ * per sweep and would hold back a 1,000-CSR burst in one cluster. The fairness scenarios pass
+ * `null`: the defaults, untouched.
+ */
+const SCALE_DEFAULTS = { maxApprovalsPerSweep: 2000 };
+
+function configDoc(
+  world: World,
+  entries: { name: string; clusterIndex: number }[],
+  defaults: Record<string, unknown> | null = SCALE_DEFAULTS,
+): Record<string, unknown> {
   return {
     regions: [REGION],
     eks: { discovery: false },
-    // Above the largest scale: the default (100 per cluster and sweep) would hold approvals back.
-    defaults: { maxApprovalsPerSweep: 2000 },
+    ...(defaults ? { defaults } : {}),
     selfManaged: entries.map((entry) => {
       const cluster = world.clusters[entry.clusterIndex] as RigCluster;
       return {
@@ -194,7 +234,7 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
 }
 
 function sumKube(kube: Record<string, KubeCallCounts>): KubeCallCounts {
-  const total: KubeCallCounts = { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0 };
+  const total: KubeCallCounts = emptyKubeCounts();
   for (const counts of Object.values(kube))
     for (const key of Object.keys(total) as (keyof KubeCallCounts)[]) total[key] += counts[key];
   return total;
@@ -260,6 +300,8 @@ async function setUpWorld(rig: Rig): Promise<World> {
   });
   return {
     rig,
+    clients,
+    subnetId: vpc.subnets[0]?.subnetId ?? "",
     clusters: rig.clusters,
     motoEndpoint: moto.endpoint,
     vpcId: vpc.vpcId,
@@ -360,9 +402,12 @@ async function scaleScenario(world: World, csrs: number, clusters: number): Prom
   await verifyDecisions(world, label, plan, run);
 
   const hostile = plan.filter((p) => p.expected === "Denied").length;
-  const alerts = await drainAlerts(world.alerts);
-  if (alerts !== hostile) problem(`${label}: ${alerts} alerts delivered for ${hostile} denials`);
-  world.verified.alertsDelivered += alerts;
+  // Alerts are de-duplicated (same requester and reasons within the window) and capped per
+  // cluster with one summary: every denial must have its delivery, and the queue must hold
+  // exactly the messages the sweep says it sent.
+  const delivered = await drainDelivered(world.alerts);
+  const tallies = checkAlertDelivery(label, run, delivered, true, problem);
+  world.verified.alertsDelivered += delivered.length;
   const againKube = sumKube(again.kube);
   if (againKube.writes !== 0 || (again.aws["sns:Publish"]?.calls ?? 0) !== 0)
     problem(`${label}: the second sweep wrote ${againKube.writes} times / published alerts`);
@@ -405,6 +450,13 @@ async function scaleScenario(world: World, csrs: number, clusters: number): Prom
     connections: run.connections,
     approved: run.totals.approved ?? 0,
     denied: run.totals.denied ?? 0,
+    alerts: {
+      messages: delivered.length,
+      own: tallies.reduce((n, t) => n + t.deliveries.alert, 0),
+      repeats: tallies.reduce((n, t) => n + t.deliveries.repeat, 0),
+      summarised: tallies.reduce((n, t) => n + t.deliveries.summary, 0),
+      summaries: tallies.reduce((n, t) => n + (t.byKind.summary ?? 0), 0),
+    },
     resweep: {
       wallMs: again.wallMs,
       writes: againKube.writes,
@@ -728,6 +780,19 @@ async function main(): Promise<number> {
     `plan: scales ${PLAN.scales.join(", ")} CSRs over ${PLAN.clusterCounts.join(" and ")} cluster(s)${QUICK ? " (quick)" : ""}`,
   );
 
+  if (ONLY_FAIRNESS) {
+    progress("--only-fairness: the fairness scenarios only, written to bench/results/fairness.{md,json}");
+    const rig = await startRig({ clusters: 3 });
+    let fairness: FairnessResult;
+    try {
+      fairness = await runFairness(await setUpWorld(rig));
+    } finally {
+      progress("stopping the rig");
+      await rig.stop();
+    }
+    return writeFairness(fairness, startedAt);
+  }
+
   if (ONLY_SCALE) {
     progress("--only-scale: sweep scale only, nothing written to bench/results");
     const rig = await startRig({ clusters: 3 });
@@ -770,6 +835,7 @@ async function main(): Promise<number> {
   progress("starting the rig: 3 clusters + moto (the first build of kube-apiserver takes a while)");
   const rig = await startRig({ clusters: 3 });
   let result: BenchResult;
+  let fairness: FairnessResult;
   try {
     const world = await setUpWorld(rig);
     const scale: ScaleRow[] = [];
@@ -778,6 +844,7 @@ async function main(): Promise<number> {
     const tta = await timeToApproval(world);
     progress(`idle sweeps for the cost model: ${PLAN.idle.join(", ")} configured clusters`);
     const idle = await idleSweeps(world);
+    fairness = await runFairness(world);
     const partial = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -823,12 +890,83 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS, `${name}.json`), json);
   }
   progress(`results: ${join(RESULTS, "latest.md")} (and ${dated}.md/.json)`);
+  const fairnessCode = writeFairness(fairness, startedAt);
   for (const target of result.targets)
     progress(
       `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
     );
   const missed = result.targets.filter((target) => !target.met).length;
-  return STRICT && missed > 0 ? 1 : 0;
+  return STRICT && missed > 0 ? 1 : fairnessCode;
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Fairness and budgets (issue 10)
+
+async function runFairness(world: World): Promise<FairnessResult> {
+  const startedAt = new Date().toISOString();
+  const load = [loadavg()[0] ?? 0];
+  const deps: FairnessDeps = {
+    world,
+    sweep: (config) => runSweepWorker(job(world, config, 1)),
+    config: (entries) => configDoc(world, entries, null),
+    progress,
+    problem,
+  };
+  const rotation = await fleetRotation(deps, FAIR.rotation, FAIR.maxSweeps);
+  load.push(loadavg()[0] ?? 0);
+  const flood: FloodResult[] = [];
+  for (const attackersHoldCertificate of [true, false]) {
+    flood.push(await hostileFlood(deps, { ...FAIR.flood, attackersHoldCertificate }));
+    load.push(loadavg()[0] ?? 0);
+  }
+  const replay = await replaySweep(deps, FAIR.replay);
+  load.push(loadavg()[0] ?? 0);
+  await resetCsrs(world);
+  return {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    quick: QUICK,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.versions.node,
+      platform: `${process.platform}/${process.arch}`,
+    },
+    loadAverage1m: load,
+    uptime: uptimeLine(),
+    rotation,
+    flood,
+    replay,
+    targets: [],
+  };
+}
+
+function uptimeLine(): string {
+  try {
+    return execFileSync("uptime", { encoding: "utf8" }).trim();
+  } catch {
+    return `load average ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(", ")}`;
+  }
+}
+
+function writeFairness(fairness: FairnessResult, startedAt: string): number {
+  fairness.targets = evaluateFairnessTargets(fairness, FAIR);
+  if (problems.length > 0) {
+    process.stderr.write(
+      `\n[bench] REFUSED: ${problems.length} wrong decision(s); no fairness results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+    );
+    return 2;
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, "fairness.md"), renderFairnessMarkdown(fairness));
+  writeFileSync(join(RESULTS, "fairness.json"), `${JSON.stringify(fairness, null, 2)}\n`);
+  progress(`fairness results: ${join(RESULTS, "fairness.md")} (run started ${startedAt})`);
+  for (const target of fairness.targets)
+    progress(`${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`);
+  return STRICT && fairness.targets.some((t) => !t.met) ? 1 : 0;
 }
 
 main().then(

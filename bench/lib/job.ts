@@ -20,6 +20,9 @@ export interface KubeCallCounts {
   writes: number;
   reads: number;
   watches: number;
+  /** Pages and items the paginated CSR listings returned. */
+  listPages: number;
+  listItems: number;
 }
 
 export interface SweepRunResult {
@@ -41,7 +44,28 @@ export interface SweepRunResult {
     cluster: string;
     status: string;
     error?: string;
-    csrs: { name: string; action: string; decision: string; reasons: string[]; error?: string }[];
+    /** CSRs listed (decided included), pending among them, and pending not examined (per-node cap). */
+    listed: number;
+    pending: number;
+    notExamined: number;
+    nodeFloods: { node: string; pending: number; examined: number }[];
+    approvalLimit?: number;
+    floodGuardTripped: boolean;
+    /** SNS messages this cluster's sweep published (alerts, summary, flood alerts). */
+    alertsSent: number;
+    csrs: {
+      name: string;
+      node?: string;
+      requester?: string;
+      instanceId?: string;
+      action: string;
+      decision: string;
+      reasons: string[];
+      alert?: string;
+      /** How its alert went out: alert | repeat | summary. */
+      delivery?: string;
+      error?: string;
+    }[];
   }[];
   warnings: string[];
 }

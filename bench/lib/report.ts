@@ -19,6 +19,8 @@ export interface ScaleRow {
   connections: { tcp: number; tls: number };
   approved: number;
   denied: number;
+  /** SNS messages, and how the denials' alerts went out (own alert, repeat, in the summary). */
+  alerts: { messages: number; own: number; repeats: number; summarised: number; summaries: number };
   resweep: { wallMs: number; writes: number; snsPublishes: number };
 }
 
