@@ -8,6 +8,7 @@
 //
 // Wrong decisions are reported through `problem` (the run is then refused); missed targets
 // are results.
+import { CreateSubnetCommand } from "@aws-sdk/client-ec2";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -42,7 +43,10 @@ export interface FairWorld {
 export interface FairnessDeps {
   world: FairWorld;
   /** One sweep in a fresh worker process over this config document. */
-  sweep(config: Record<string, unknown>): Promise<SweepWorkerOutput>;
+  sweep(
+    config: Record<string, unknown>,
+    options?: { awsRequestTimeoutMs?: number },
+  ): Promise<SweepWorkerOutput>;
   /** The config document for these rig clusters with the default settings. */
   config(entries: { name: string; clusterIndex: number }[]): Record<string, unknown>;
   progress(message: string): void;
@@ -65,13 +69,27 @@ export interface SweepFigures {
   messages: number;
   alertKinds: Record<string, number>;
   ec2DescribeInstances: number;
+  /** HTTP attempts of those calls (retries after timeouts or throttling included). */
+  ec2Attempts: number;
   listPages: number;
+  warnings: number;
 }
+
+/**
+ * The rotation's sweeps run with a 60 s AWS request timeout instead of the product's 10 s: on
+ * this machine moto needs more than 10 s to answer the sweep's 50 concurrent 200-value
+ * DescribeInstances filters over 5,000 instances (EC2 answers such a call in about a second).
+ * With the default the first sweep's lookups time out and every CSR waits (docs/benchmarks.md).
+ */
+export const ROTATION_AWS_TIMEOUT_MS = 60_000;
 
 export interface RotationResult {
   nodes: number;
   setup: { seedSeconds: number; nodeObjectsSeconds: number; mintSeconds: number; csrSeconds: number };
   sweeps: SweepFigures[];
+  /** The first sweep, with the product's default AWS request timeout; counted only if it approved. */
+  defaultTimeoutProbe?: SweepFigures & { ec2TimedOut: boolean; counted: boolean };
+  awsRequestTimeoutMs: number;
   sweepsNeeded: number;
   allApproved: boolean;
   totalSweepWallMs: number;
@@ -119,9 +137,11 @@ function timer() {
 
 function figuresOf(out: SweepWorkerOutput, run: SweepRunResult, tallies: ClusterAlertTally[]): SweepFigures {
   const c = run.clusters;
-  const count = (action: string) => c.reduce((n, x) => n + x.csrs.filter((o) => o.action === action).length, 0);
+  const count = (action: string) =>
+    c.reduce((n, x) => n + x.csrs.filter((o) => o.action === action).length, 0);
   const alertKinds: Record<string, number> = {};
-  for (const t of tallies) for (const [k, v] of Object.entries(t.byKind)) alertKinds[k] = (alertKinds[k] ?? 0) + v;
+  for (const t of tallies)
+    for (const [k, v] of Object.entries(t.byKind)) alertKinds[k] = (alertKinds[k] ?? 0) + v;
   return {
     wallMs: run.wallMs,
     cpuMs: run.cpuMs,
@@ -138,7 +158,9 @@ function figuresOf(out: SweepWorkerOutput, run: SweepRunResult, tallies: Cluster
     messages: tallies.reduce((n, t) => n + t.messages, 0),
     alertKinds,
     ec2DescribeInstances: run.aws["ec2:DescribeInstances"]?.calls ?? 0,
+    ec2Attempts: run.aws["ec2:DescribeInstances"]?.attempts ?? 0,
     listPages: Object.values(run.kube).reduce((n, k) => n + k.listPages, 0),
+    warnings: run.warnings.length,
   };
 }
 
@@ -147,11 +169,13 @@ async function sweepOnce(
   label: string,
   config: Record<string, unknown>,
   freshHistory: boolean,
+  options: { awsRequestTimeoutMs?: number } = {},
 ): Promise<{ run: SweepRunResult; figures: SweepFigures }> {
-  const out = await d.sweep(config);
+  const out = await d.sweep(config, options);
   const run = out.runs[0];
   if (!run) throw new Error(`${label}: the sweep worker returned no run`);
-  for (const c of run.clusters) if (c.status !== "ok") d.problem(`${label}: cluster ${c.cluster} ${c.status}: ${c.error}`);
+  for (const c of run.clusters)
+    if (c.status !== "ok") d.problem(`${label}: cluster ${c.cluster} ${c.status}: ${c.error}`);
   for (const warning of run.warnings) d.progress(`  sweep warning: ${warning.slice(0, 300)}`);
   const delivered = await drainDelivered(d.world.alerts);
   const tallies = checkAlertDelivery(label, run, delivered, freshHistory, d.problem);
@@ -165,8 +189,10 @@ function checkApprovalBounds(d: FairnessDeps, label: string, run: SweepRunResult
     if (c.approvalLimit !== undefined && approved.length > c.approvalLimit)
       d.problem(`${label}: ${approved.length} approvals above the limit ${c.approvalLimit}`);
     const perInstance = new Map<string, number>();
-    for (const o of approved) perInstance.set(o.instanceId ?? o.name, (perInstance.get(o.instanceId ?? o.name) ?? 0) + 1);
-    for (const [instance, n] of perInstance) if (n > 1) d.problem(`${label}: instance ${instance} approved ${n} times in one sweep`);
+    for (const o of approved)
+      perInstance.set(o.instanceId ?? o.name, (perInstance.get(o.instanceId ?? o.name) ?? 0) + 1);
+    for (const [instance, n] of perInstance)
+      if (n > 1) d.problem(`${label}: instance ${instance} approved ${n} times in one sweep`);
   }
 }
 
@@ -178,14 +204,32 @@ async function reset(d: FairnessDeps): Promise<void> {
   await drainDelivered(d.world.alerts);
 }
 
+let extraSubnets = 0;
+
 /** Grows the moto pool to at least n instances. */
 export async function ensurePool(d: FairnessDeps, n: number): Promise<number> {
   const missing = n - d.world.pool.length;
   if (missing <= 0) return 0;
   const elapsed = timer();
   d.progress(`moto: seeding ${missing} more EC2 instances (pool of ${n})`);
+  // A /20 holds 4,091 instances: the extra ones go to subnets of their own in the same VPC.
+  let subnetId = d.world.subnetId;
+  if (d.world.pool.length + missing > 4000) {
+    const third = 16 * (extraSubnets + 1);
+    extraSubnets += 1;
+    const { Subnet } = await d.world.clients.ec2.send(
+      new CreateSubnetCommand({
+        VpcId: d.world.vpcId,
+        CidrBlock: `10.20.${third}.0/20`,
+        AvailabilityZone: "us-east-1a",
+      }),
+    );
+    if (!Subnet?.SubnetId) throw new Error("moto created no subnet");
+    subnetId = Subnet.SubnetId;
+  }
+  if (missing > 4000) throw new Error(`ensurePool: ${missing} instances do not fit one /20 subnet`);
   const seeded = await seedInstances(d.world.clients, {
-    subnetId: d.world.subnetId,
+    subnetId,
     count: missing,
     batch: 100,
     progress: (message) => {
@@ -207,7 +251,11 @@ async function mint(d: FairnessDeps, cluster: RigCluster, nodes: string[]): Prom
 // ---------------------------------------------------------------------------------------
 // A. Fleet rotation
 
-export async function fleetRotation(d: FairnessDeps, size: number, maxSweeps: number): Promise<RotationResult> {
+export async function fleetRotation(
+  d: FairnessDeps,
+  size: number,
+  maxSweeps: number,
+): Promise<RotationResult> {
   const label = `rotation of ${size} nodes`;
   d.progress(`${label}: preparing (one cluster, default settings)`);
   await reset(d);
@@ -252,32 +300,58 @@ export async function fleetRotation(d: FairnessDeps, size: number, maxSweeps: nu
   const sweeps: SweepFigures[] = [];
   let allApproved = false;
   const names = new Set(plan.map((p) => p.name));
-  for (let i = 1; i <= maxSweeps && !allApproved; i++) {
-    const { run, figures } = await sweepOnce(d, `${label}, sweep ${i}`, config, true);
+  let probe: RotationResult["defaultTimeoutProbe"];
+  for (let i = 0; i <= maxSweeps && !allApproved; i++) {
+    // Sweep 0 runs with the product's own AWS timeout: if moto is too slow for it and the
+    // lookups time out, it is reported as a probe and not counted.
+    const { run, figures } = await sweepOnce(
+      d,
+      i === 0 ? `${label}, probe with the default AWS timeout` : `${label}, sweep ${i}`,
+      config,
+      true,
+      i === 0 ? {} : { awsRequestTimeoutMs: ROTATION_AWS_TIMEOUT_MS },
+    );
+    if (i === 0) {
+      probe = {
+        ...figures,
+        ec2TimedOut: run.warnings.some((w) => w.includes("DescribeInstances failed")),
+        counted: figures.approved > 0,
+      };
+      d.progress(
+        `${label}: probe with the default 10 s AWS timeout: ${figures.approved} approved, EC2 lookups ` +
+          `${probe.ec2TimedOut ? "timed out" : "answered"}; ${(figures.wallMs / 1000).toFixed(1)} s wall, ` +
+          `${(figures.peakRssBytes / 2 ** 20).toFixed(0)} MB peak RSS`,
+      );
+      if (!probe.counted) continue;
+    }
     checkApprovalBounds(d, `${label}, sweep ${i}`, run);
     for (const c of run.clusters)
       for (const o of c.csrs) {
-        if (o.action === "denied") d.problem(`${label}, sweep ${i}: legitimate CSR ${o.name} denied (${o.reasons.join(",")})`);
+        if (o.action === "denied")
+          d.problem(`${label}, sweep ${i}: legitimate CSR ${o.name} denied (${o.reasons.join(",")})`);
         if (!names.has(o.name)) d.problem(`${label}, sweep ${i}: an outcome for unknown CSR ${o.name}`);
       }
     sweeps.push(figures);
     const stored = await storedDecisions(cluster);
     const approved = [...stored.values()].filter((s) => s === "Approved").length;
     const wrong = [...stored.values()].filter((s) => s === "Denied" || s === "Failed").length;
-    if (wrong > 0) d.problem(`${label}, sweep ${i}: ${wrong} legitimate CSRs denied or failed on the apiserver`);
+    if (wrong > 0)
+      d.problem(`${label}, sweep ${i}: ${wrong} legitimate CSRs denied or failed on the apiserver`);
     allApproved = approved === size;
     d.progress(
       `${label}: sweep ${i}: ${figures.approved} approved (limit ${figures.approvalLimit}), ${approved}/${size} so far; ` +
         `${(figures.wallMs / 1000).toFixed(1)} s wall, ${(figures.cpuMs / 1000).toFixed(1)} s CPU, ` +
         `${(figures.peakRssBytes / 2 ** 20).toFixed(0)} MB peak RSS, ${figures.messages} SNS messages`,
     );
-    if (figures.approved === 0) break; // stuck: report what is left
+    if (i > 0 && figures.approved === 0) break; // stuck: report what is left
   }
   await deleteAllNodes(cluster);
   return {
     nodes: size,
     setup: { seedSeconds, nodeObjectsSeconds, mintSeconds, csrSeconds },
     sweeps,
+    ...(probe ? { defaultTimeoutProbe: probe } : {}),
+    awsRequestTimeoutMs: ROTATION_AWS_TIMEOUT_MS,
     sweepsNeeded: allApproved ? sweeps.length : Number.NaN,
     allApproved,
     totalSweepWallMs: sweeps.reduce((n, s) => n + s.wallMs, 0),
@@ -290,7 +364,13 @@ export async function fleetRotation(d: FairnessDeps, size: number, maxSweeps: nu
 
 export async function hostileFlood(
   d: FairnessDeps,
-  options: { legit: number; attackers: number; perAttacker: number; attackersHoldCertificate: boolean; sweeps: number },
+  options: {
+    legit: number;
+    attackers: number;
+    perAttacker: number;
+    attackersHoldCertificate: boolean;
+    sweeps: number;
+  },
 ): Promise<FloodResult> {
   const label = `flood (${options.attackersHoldCertificate ? "attackers hold a certificate" : "attackers hold none"})`;
   d.progress(
@@ -318,7 +398,11 @@ export async function hostileFlood(
         expected: "Approved",
         expectedCode: "ALL_CHECKS_PASSED",
       });
-      await issueAsSigner(cluster, name, readFileSync(cluster.nodeCredentials(attacker.node).certFile, "utf8"));
+      await issueAsSigner(
+        cluster,
+        name,
+        readFileSync(cluster.nodeCredentials(attacker.node).certFile, "utf8"),
+      );
     }
   }
 
@@ -372,7 +456,9 @@ export async function hostileFlood(
     );
   });
   const setupSeconds = elapsed();
-  d.progress(`${label}: ${jobs.length} hostile + ${legit.length} legitimate CSRs created in ${setupSeconds.toFixed(0)} s`);
+  d.progress(
+    `${label}: ${jobs.length} hostile + ${legit.length} legitimate CSRs created in ${setupSeconds.toFixed(0)} s`,
+  );
 
   const config = d.config([{ name: "rig-1", clusterIndex: 0 }]);
   const sweeps: FloodResult["sweeps"] = [];
@@ -383,7 +469,8 @@ export async function hostileFlood(
     checkApprovalBounds(d, sweepLabel, run);
     const outcomes = run.clusters.flatMap((c) => c.csrs);
     for (const o of outcomes) {
-      if (o.action === "approved" && neighbourIp.has(o.name)) d.problem(`${sweepLabel}: hostile CSR ${o.name} approved`);
+      if (o.action === "approved" && neighbourIp.has(o.name))
+        d.problem(`${sweepLabel}: hostile CSR ${o.name} approved`);
       if (o.action === "denied" && (legitNames.has(o.name) || selfValid.has(o.name)))
         d.problem(`${sweepLabel}: valid CSR ${o.name} denied (${o.reasons.join(",")})`);
       if (o.action === "denied" && neighbourIp.has(o.name) && !o.reasons.includes("IP_NOT_OWNED"))
@@ -391,9 +478,11 @@ export async function hostileFlood(
     }
     const stored = await storedDecisions(cluster);
     for (const name of neighbourIp)
-      if (stored.get(name) === "Approved") d.problem(`${sweepLabel}: hostile CSR ${name} is Approved on the apiserver`);
+      if (stored.get(name) === "Approved")
+        d.problem(`${sweepLabel}: hostile CSR ${name} is Approved on the apiserver`);
     for (const name of legitNames)
-      if (stored.get(name) === "Denied") d.problem(`${sweepLabel}: legitimate CSR ${name} is Denied on the apiserver`);
+      if (stored.get(name) === "Denied")
+        d.problem(`${sweepLabel}: legitimate CSR ${name} is Denied on the apiserver`);
     const perAttacker = new Map<string, number>();
     for (const o of outcomes)
       if (o.action === "approved" && selfValid.has(o.name)) {
@@ -405,7 +494,9 @@ export async function hostileFlood(
     const legitApprovedSoFar = [...legitNames].filter((n) => stored.get(n) === "Approved").length;
     const storedSelfValid = [...selfValid.keys()].filter((n) => stored.get(n) === "Approved").length;
     if (storedSelfValid !== approvedSelfValid.size)
-      d.problem(`${sweepLabel}: ${storedSelfValid} self-valid duplicates Approved on the apiserver, the sweeps approved ${approvedSelfValid.size}`);
+      d.problem(
+        `${sweepLabel}: ${storedSelfValid} self-valid duplicates Approved on the apiserver, the sweeps approved ${approvedSelfValid.size}`,
+      );
     const row = {
       ...figures,
       legitApproved,
@@ -444,7 +535,10 @@ export async function replaySweep(
   await reset(d);
   const cluster = d.world.clusters[0] as RigCluster;
   const nodes = d.world.pool.slice(0, options.pendingNodes);
-  const decidedNodes = d.world.pool.slice(options.pendingNodes, options.pendingNodes + options.approvedIssued + options.denied);
+  const decidedNodes = d.world.pool.slice(
+    options.pendingNodes,
+    options.pendingNodes + options.approvedIssued + options.denied,
+  );
   await mint(
     d,
     cluster,
@@ -455,7 +549,14 @@ export async function replaySweep(
   // and hostile ones denied by the same sweep (with their alert markers).
   const decidedPlan: PlannedCsr[] = decidedNodes.map((instance, i) =>
     i < options.approvedIssued
-      ? { kind: "legit", clusterIndex: 0, instance, other: instance, expected: "Approved", expectedCode: "ALL_CHECKS_PASSED" }
+      ? {
+          kind: "legit",
+          clusterIndex: 0,
+          instance,
+          other: instance,
+          expected: "Approved",
+          expectedCode: "ALL_CHECKS_PASSED",
+        }
       : {
           kind: "other-ip",
           clusterIndex: 0,
@@ -480,7 +581,11 @@ export async function replaySweep(
     decidedPlan.filter((p) => p.expected === "Approved"),
     CREATE_CONCURRENCY,
     async (csr) =>
-      issueAsSigner(cluster, csr.name ?? "", readFileSync(cluster.nodeCredentials(csr.instance.node).certFile, "utf8")),
+      issueAsSigner(
+        cluster,
+        csr.name ?? "",
+        readFileSync(cluster.nodeCredentials(csr.instance.node).certFile, "utf8"),
+      ),
   );
   // Pending templates: one real kubelet CSR per node, never swept.
   await eachBounded(nodes, CREATE_CONCURRENCY, async (instance) => {
@@ -524,7 +629,8 @@ export async function replaySweep(
     let rv = 1000;
     let p = 0;
     for (let i = 0; items.length < decided + options.pending; i++) {
-      const isPending = p < options.pending && (i % pendingEvery === pendingEvery - 1 || items.length - p >= decided);
+      const isPending =
+        p < options.pending && (i % pendingEvery === pendingEvery - 1 || items.length - p >= decided);
       const template = isPending
         ? (pendingT[p % pendingT.length] as number)
         : (decidedT[(i - p) % decidedT.length] as number);
@@ -579,15 +685,22 @@ export async function replaySweep(
       };
       const { run, figures } = await sweepOnce(d, `${label} (${runLabel})`, replayConfig, true);
       checkApprovalBounds(d, `${label} (${runLabel})`, run);
-      const pendingNames = new Set(items.filter((i) => (templates[i.template] as ReplayTemplate).pending).map((i) => i.name));
+      const pendingNames = new Set(
+        items.filter((i) => (templates[i.template] as ReplayTemplate).pending).map((i) => i.name),
+      );
       for (const o of run.clusters.flatMap((c) => c.csrs)) {
-        if (!pendingNames.has(o.name)) d.problem(`${label}: an outcome for decided CSR ${o.name} (${o.action})`);
-        if (o.action === "denied") d.problem(`${label}: valid pending CSR ${o.name} denied (${o.reasons.join(",")})`);
+        if (!pendingNames.has(o.name))
+          d.problem(`${label}: an outcome for decided CSR ${o.name} (${o.action})`);
+        if (o.action === "denied")
+          d.problem(`${label}: valid pending CSR ${o.name} denied (${o.reasons.join(",")})`);
       }
-      if (server.stats.writesToDecided > 0) d.problem(`${label}: ${server.stats.writesToDecided} writes to decided CSRs`);
-      if (server.stats.unknown.length > 0) d.problem(`${label}: unexpected requests ${server.stats.unknown.slice(0, 5).join(", ")}`);
+      if (server.stats.writesToDecided > 0)
+        d.problem(`${label}: ${server.stats.writesToDecided} writes to decided CSRs`);
+      if (server.stats.unknown.length > 0)
+        d.problem(`${label}: unexpected requests ${server.stats.unknown.slice(0, 5).join(", ")}`);
       for (const [name, types] of server.written)
-        if (types.includes("Approved") && !pendingNames.has(name)) d.problem(`${label}: approved decided CSR ${name}`);
+        if (types.includes("Approved") && !pendingNames.has(name))
+          d.problem(`${label}: approved decided CSR ${name}`);
       const row = {
         ...figures,
         label: runLabel,
@@ -612,10 +725,13 @@ export async function replaySweep(
     decided: options.total - options.pending,
     pending: options.pending,
     pendingNodes: options.pendingNodes,
-    templates: { decidedApprovedIssued: issued, decidedDenied: decidedT.length - issued, pending: pendingT.length },
+    templates: {
+      decidedApprovedIssued: issued,
+      decidedDenied: decidedT.length - issued,
+      pending: pendingT.length,
+    },
     capturedBytesPerItem: Math.round(capturedBytes / captured.length),
     pageSize: 500,
     runs,
   };
 }
-

@@ -14,19 +14,23 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { createAlertSink, awsClients, createVpc, type AlertSink, type AwsClients } from "../test/rig/aws-seed.js";
+import {
+  createAlertSink,
+  awsClients,
+  createVpc,
+  type AlertSink,
+  type AwsClients,
+} from "../test/rig/aws-seed.js";
 import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
+import { fleetRotation, hostileFlood, replaySweep, type FairnessDeps, type FloodResult } from "./fairness.js";
 import {
-  fleetRotation,
-  hostileFlood,
-  replaySweep,
-  type FairnessDeps,
-  type FloodResult,
-} from "./fairness.js";
-import { evaluateFairnessTargets, renderFairnessMarkdown, type FairnessResult } from "./lib/fairness-report.js";
+  evaluateFairnessTargets,
+  renderFairnessMarkdown,
+  type FairnessResult,
+} from "./lib/fairness-report.js";
 import { measureColdStart } from "./lib/cold-start.js";
 import { checkAlertDelivery, drainDelivered } from "./lib/alert-check.js";
 import { emptyKubeCounts } from "./lib/instrument.js";
@@ -834,8 +838,6 @@ async function main(): Promise<number> {
 
   progress("starting the rig: 3 clusters + moto (the first build of kube-apiserver takes a while)");
   const rig = await startRig({ clusters: 3 });
-  let result: BenchResult;
-  let fairness: FairnessResult;
   try {
     const world = await setUpWorld(rig);
     const scale: ScaleRow[] = [];
@@ -844,7 +846,6 @@ async function main(): Promise<number> {
     const tta = await timeToApproval(world);
     progress(`idle sweeps for the cost model: ${PLAN.idle.join(", ")} configured clusters`);
     const idle = await idleSweeps(world);
-    fairness = await runFairness(world);
     const partial = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -869,12 +870,19 @@ async function main(): Promise<number> {
       cost: costModel(idle),
       decisionsVerified: world.verified,
     };
-    result = { ...partial, targets: evaluateTargets(partial) };
+    const result: BenchResult = { ...partial, targets: evaluateTargets(partial) };
+    // The main results are written before the (long) fairness scenarios start.
+    const code = writeMain(result);
+    if (code === 2) return 2;
+    const fairness = await runFairness(world);
+    return Math.max(code, writeFairness(fairness, fairness.startedAt));
   } finally {
     progress("stopping the rig");
     await rig.stop();
   }
+}
 
+function writeMain(result: BenchResult): number {
   if (problems.length > 0) {
     process.stderr.write(
       `\n[bench] REFUSED: ${problems.length} wrong decision(s); no results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
@@ -890,13 +898,12 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS, `${name}.json`), json);
   }
   progress(`results: ${join(RESULTS, "latest.md")} (and ${dated}.md/.json)`);
-  const fairnessCode = writeFairness(fairness, startedAt);
   for (const target of result.targets)
     progress(
       `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
     );
   const missed = result.targets.filter((target) => !target.met).length;
-  return STRICT && missed > 0 ? 1 : fairnessCode;
+  return STRICT && missed > 0 ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -907,7 +914,7 @@ async function runFairness(world: World): Promise<FairnessResult> {
   const load = [loadavg()[0] ?? 0];
   const deps: FairnessDeps = {
     world,
-    sweep: (config) => runSweepWorker(job(world, config, 1)),
+    sweep: (config, options) => runSweepWorker({ ...job(world, config, 1), ...options }),
     config: (entries) => configDoc(world, entries, null),
     progress,
     problem,
@@ -965,7 +972,9 @@ function writeFairness(fairness: FairnessResult, startedAt: string): number {
   writeFileSync(join(RESULTS, "fairness.json"), `${JSON.stringify(fairness, null, 2)}\n`);
   progress(`fairness results: ${join(RESULTS, "fairness.md")} (run started ${startedAt})`);
   for (const target of fairness.targets)
-    progress(`${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`);
+    progress(
+      `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
+    );
   return STRICT && fairness.targets.some((t) => !t.met) ? 1 : 0;
 }
 

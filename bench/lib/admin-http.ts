@@ -23,7 +23,12 @@ function agentFor(cluster: RigCluster): Agent {
 }
 
 /** Sends one request as the admin; resolves with the parsed JSON, rejects on a non-2xx status. */
-export function adminJson(cluster: RigCluster, method: string, path: string, body?: unknown): Promise<unknown> {
+export function adminJson(
+  cluster: RigCluster,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const url = new URL(path, cluster.server);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -80,7 +85,11 @@ export async function rawCsrList(
  * certificate PEM (the node's client certificate, minted by the rig's CA), which is what an
  * issued kubelet-serving CSR looks like to the approver.
  */
-export async function issueAsSigner(cluster: RigCluster, name: string, certificatePem: string): Promise<void> {
+export async function issueAsSigner(
+  cluster: RigCluster,
+  name: string,
+  certificatePem: string,
+): Promise<void> {
   let csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as {
     status?: { conditions?: { type: string }[]; certificate?: string };
   };

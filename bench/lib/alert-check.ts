@@ -21,7 +21,9 @@ export async function drainDelivered(alerts: AlertSink): Promise<DeliveredAlert[
     for (const message of batch) {
       let context: Record<string, string> = {};
       try {
-        const body = JSON.parse(message.Body) as { metadata?: { additionalContext?: Record<string, string> } };
+        const body = JSON.parse(message.Body) as {
+          metadata?: { additionalContext?: Record<string, string> };
+        };
         context = body.metadata?.additionalContext ?? {};
       } catch {
         // not our format: counted, kind unknown
@@ -68,9 +70,7 @@ export function checkAlertDelivery(
     const denialKey = (o: { requester?: string; reasons: string[] }) =>
       `${o.requester ?? ""}\n${[...new Set(o.reasons)].sort().join("+")}`;
     const alertedKeys = new Set(
-      c.csrs
-        .filter((o) => o.action === "denied" && o.delivery === "alert")
-        .map((o) => denialKey(o)),
+      c.csrs.filter((o) => o.action === "denied" && o.delivery === "alert").map((o) => denialKey(o)),
     );
     const deniedCsrsMessaged = new Set(mine.filter((m) => m.kind === "denied").map((m) => m.csr));
     for (const o of c.csrs) {
@@ -78,7 +78,9 @@ export function checkAlertDelivery(
         deliveries[o.delivery] += 1;
       if (o.action !== "denied") continue;
       if (o.delivery !== "alert" && o.delivery !== "repeat" && o.delivery !== "summary") {
-        problem(`${label}: ${c.cluster}/${o.name} denied without an alert (delivery ${o.delivery ?? "none"})`);
+        problem(
+          `${label}: ${c.cluster}/${o.name} denied without an alert (delivery ${o.delivery ?? "none"})`,
+        );
         continue;
       }
       if (o.delivery === "alert" && !deniedCsrsMessaged.has(o.name))
@@ -90,11 +92,15 @@ export function checkAlertDelivery(
     }
     const summaries = byKind.summary ?? 0;
     if (deliveries.summary > 0 && summaries !== 1)
-      problem(`${label}: ${c.cluster}: ${deliveries.summary} denials in the summary, ${summaries} summary messages`);
+      problem(
+        `${label}: ${c.cluster}: ${deliveries.summary} denials in the summary, ${summaries} summary messages`,
+      );
     if (deliveries.summary === 0 && summaries !== 0)
       problem(`${label}: ${c.cluster}: a summary message arrived but no denial was summarised`);
     if (mine.length !== c.alertsSent)
-      problem(`${label}: ${c.cluster}: ${mine.length} SNS messages delivered, the sweep reports ${c.alertsSent}`);
+      problem(
+        `${label}: ${c.cluster}: ${mine.length} SNS messages delivered, the sweep reports ${c.alertsSent}`,
+      );
     tallies.push({ cluster: c.cluster, messages: mine.length, alertsSent: c.alertsSent, byKind, deliveries });
   }
   return tallies;

@@ -70,7 +70,10 @@ export function evaluateFairnessTargets(r: FairnessResult, _plan?: unknown): Tar
       what: `flood (${variant}): hostile CSRs approved per sweep`,
       target: "none, beyond one self-valid per attacker instance",
       measured: f.sweeps
-        .map((x, i) => `sweep ${i + 1}: ${x.selfValidApproved} self-valid (max ${x.selfValidApprovedPerAttackerMax} per attacker), 0 neighbour-IP`)
+        .map(
+          (x, i) =>
+            `sweep ${i + 1}: ${x.selfValidApproved} self-valid (max ${x.selfValidApprovedPerAttackerMax} per attacker), 0 neighbour-IP`,
+        )
         .join("; "),
       met: f.sweeps.every((x) => x.selfValidApprovedPerAttackerMax <= 1),
     });
@@ -140,7 +143,18 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
   out.push("");
   out.push(
     table(
-      ["sweep", "pending", "limit", "approved", "flood-guarded", "wall", "CPU", "peak RSS", "EC2 calls", "SNS"],
+      [
+        "sweep",
+        "pending",
+        "limit",
+        "approved",
+        "flood-guarded",
+        "wall",
+        "CPU",
+        "peak RSS",
+        "EC2 calls",
+        "SNS",
+      ],
       rot.sweeps.map((x, i) => [
         i + 1,
         int(x.pending),
@@ -150,11 +164,24 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
         s(x.wallMs),
         s(x.cpuMs),
         mb(x.peakRssBytes),
-        x.ec2DescribeInstances,
+        `${x.ec2DescribeInstances} (${x.ec2Attempts})`,
         `${x.messages} ${JSON.stringify(x.alertKinds)}`,
       ]),
     ),
   );
+  out.push("");
+  const probe = rot.defaultTimeoutProbe;
+  if (probe)
+    out.push(
+      `The sweeps above ran with a ${rot.awsRequestTimeoutMs / 1000} s AWS request timeout. The first sweep, run ` +
+        `with the product's default of 10 s, ${
+          probe.ec2TimedOut
+            ? `timed out on EC2: moto took longer than 10 s to answer the ${probe.ec2DescribeInstances} ` +
+              `DescribeInstances calls the sweep sends at once (${probe.ec2Attempts} attempts with retries), so ` +
+              `every CSR waited (${int(probe.approved)} approved, ${s(probe.wallMs)} wall, ${mb(probe.peakRssBytes)} peak RSS)`
+            : `answered in time (${int(probe.approved)} approved, ${s(probe.wallMs)} wall)`
+        }; ${probe.counted ? "it is counted as sweep 1" : "it is not counted above"}.`,
+    );
   out.push("");
   out.push(
     `${rot.allApproved ? `All ${int(rot.nodes)} approved in ${rot.sweepsNeeded} sweeps` : "NOT all approved"}; ` +
@@ -222,7 +249,19 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
   out.push("");
   out.push(
     table(
-      ["listing", "items", "pages", "JSON served", "pending", "approved", "writes", "EC2 calls", "wall", "CPU", "peak RSS"],
+      [
+        "listing",
+        "items",
+        "pages",
+        "JSON served",
+        "pending",
+        "approved",
+        "writes",
+        "EC2 calls",
+        "wall",
+        "CPU",
+        "peak RSS",
+      ],
       rp.runs.map((x) => [
         x.label,
         int(x.items),

@@ -10,6 +10,12 @@ export interface WorkerJob {
   account: string;
   /** Sweeps to run one after another in the same process (the first is the measured one). */
   runs: number;
+  /**
+   * The AWS SDK's per-request timeout (createAwsClients; the product's default is 10 s). Only
+   * the fleet-rotation scenario raises it: moto answers a 200-value DescribeInstances filter
+   * over 5,000 instances far more slowly than EC2 does (docs/benchmarks.md).
+   */
+  awsRequestTimeoutMs?: number;
   /** Event mode only: how long watchClusters keeps its watches open. */
   windowMs?: number;
 }

@@ -98,7 +98,15 @@ export async function startReplayServer(options: {
     res.end(text);
   };
   const status = (res: ServerResponse, code: number, reason: string, message: string) =>
-    send(res, code, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
+    send(res, code, {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message,
+      reason,
+      code,
+    });
 
   // The apiserver's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"<key>\u0000"}.
   const encodeContinue = (nextName: string) =>
@@ -108,7 +116,8 @@ export async function startReplayServer(options: {
   const decodeContinue = (token: string): number | undefined => {
     try {
       const parsed = JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { start?: string };
-      const start = (parsed.start ?? "").replace(/\u0000$/, "");
+      const raw = parsed.start ?? "";
+      const start = raw.endsWith("\u0000") ? raw.slice(0, -1) : raw;
       // First item whose name is >= start (binary search over the sorted names).
       let lo = 0;
       let hi = items.length;
@@ -131,7 +140,12 @@ export async function startReplayServer(options: {
     const url = new URL(req.url ?? "/", "https://replay");
     if (req.method === "GET" && url.pathname === CSR_PATH) {
       if (url.searchParams.get("fieldSelector") !== SELECTOR)
-        return status(res, 400, "BadRequest", `unexpected fieldSelector ${url.searchParams.get("fieldSelector")}`);
+        return status(
+          res,
+          400,
+          "BadRequest",
+          `unexpected fieldSelector ${url.searchParams.get("fieldSelector")}`,
+        );
       const limit = Number(url.searchParams.get("limit") ?? "0");
       const token = url.searchParams.get("continue");
       const start = token ? decodeContinue(token) : 0;
@@ -147,7 +161,10 @@ export async function startReplayServer(options: {
         metadata: {
           resourceVersion: String(listRv),
           ...(more
-            ? { continue: encodeContinue((items[end] as ReplayItem).name), remainingItemCount: items.length - end }
+            ? {
+                continue: encodeContinue((items[end] as ReplayItem).name),
+                remainingItemCount: items.length - end,
+              }
             : {}),
         },
         items: page,
@@ -165,7 +182,9 @@ export async function startReplayServer(options: {
         })),
       });
     }
-    const one = url.pathname.startsWith(`${CSR_PATH}/`) ? url.pathname.slice(CSR_PATH.length + 1).split("/") : [];
+    const one = url.pathname.startsWith(`${CSR_PATH}/`)
+      ? url.pathname.slice(CSR_PATH.length + 1).split("/")
+      : [];
     const index = one[0] !== undefined ? byName.get(decodeURIComponent(one[0])) : undefined;
     if (req.method === "GET" && one.length === 1) {
       stats.reads += 1;
@@ -190,7 +209,10 @@ export async function startReplayServer(options: {
         (body.status?.conditions ?? []).map((c) => c.type),
       );
       item.resourceVersion = listRv + stats.writes;
-      return send(res, 200, { ...body, metadata: { ...body.metadata, resourceVersion: String(item.resourceVersion) } });
+      return send(res, 200, {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: String(item.resourceVersion) },
+      });
     }
     stats.unknown.push(`${req.method} ${url.pathname}`);
     return status(res, 404, "NotFound", `the replay serves no ${req.method} ${url.pathname}`);
