@@ -127,8 +127,10 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(
     `Decisions verified against the apiservers: ${int(r.decisionsVerified.csrs)} CSRs, ` +
       `${int(r.decisionsVerified.approved)} approved and ${int(r.decisionsVerified.denied)} denied exactly as ` +
-      `planned, ${int(r.decisionsVerified.alertsDelivered)} alerts delivered (one per denial). ` +
-      `A run with any wrong decision is not reported.`,
+      `planned, ${int(r.decisionsVerified.alertsDelivered)} SNS messages delivered: every denial has its alert ` +
+      `(on its own, as a repeat of one sent for the same requester and reasons, or in the cluster's summary) and the ` +
+      `queue holds exactly the messages the sweeps report sent. A run with any wrong decision is not reported. ` +
+      `Fairness scenarios (issue 10): [fairness.md](fairness.md).`,
   );
   out.push("");
   out.push(`## Targets: ${met} of ${r.targets.length} met`);
@@ -146,7 +148,7 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(
     `Each row: one sweep in a fresh process (like a cold Lambda container), over CSRs created beforehand ` +
       `by real node identities; every 20th CSR is hostile (another node's IP or DNS name, a non-node ` +
-      `requester, an instance from outside the cluster's VPC) and must be denied with an SNS alert. EC2 instances: ${int(r.seeding.instances)} ` +
+      `requester, an instance from outside the cluster's VPC) and must be denied with its alert. EC2 instances: ${int(r.seeding.instances)} ` +
       `seeded in moto with ${r.seeding.runInstancesCalls} RunInstances calls of up to ${r.seeding.batch} ` +
       `(${r.seeding.seconds.toFixed(1)} s). Wall and CPU time cover resolving the clusters (token from Secrets ` +
       `Manager) and the sweep; peak RSS is the worker process's (Node itself included). ` +
