@@ -45,7 +45,7 @@ export interface FairnessDeps {
   /** One sweep in a fresh worker process over this config document. */
   sweep(
     config: Record<string, unknown>,
-    options?: { awsRequestTimeoutMs?: number },
+    options?: { awsRequestTimeoutMs?: number; timeoutMs?: number },
   ): Promise<SweepWorkerOutput>;
   /** The config document for these rig clusters with the default settings. */
   config(entries: { name: string; clusterIndex: number }[]): Record<string, unknown>;
@@ -73,6 +73,8 @@ export interface SweepFigures {
   ec2Attempts: number;
   listPages: number;
   warnings: number;
+  /** Killed at the Lambda timeout (only wall, CPU and peak RSS are known). */
+  timedOut?: boolean;
 }
 
 /**
@@ -82,6 +84,9 @@ export interface SweepFigures {
  * With the default the first sweep's lookups time out and every CSR waits (docs/benchmarks.md).
  */
 export const ROTATION_AWS_TIMEOUT_MS = 60_000;
+
+/** serverless.yml's approver timeout: a sweep still running then is killed, as Lambda would. */
+export const LAMBDA_TIMEOUT_MS = 300_000;
 
 export interface RotationResult {
   nodes: number;
@@ -171,9 +176,15 @@ async function sweepOnce(
   freshHistory: boolean,
   options: { awsRequestTimeoutMs?: number } = {},
 ): Promise<{ run: SweepRunResult; figures: SweepFigures }> {
-  const out = await d.sweep(config, options);
+  const out = await d.sweep(config, { ...options, timeoutMs: LAMBDA_TIMEOUT_MS });
   const run = out.runs[0];
   if (!run) throw new Error(`${label}: the sweep worker returned no run`);
+  if (run.timedOut) {
+    // Killed as Lambda would kill it: what it published before is drained, not checked.
+    d.progress(`${label}: still running after ${LAMBDA_TIMEOUT_MS / 1000} s (the Lambda timeout): killed`);
+    await drainDelivered(d.world.alerts);
+    return { run, figures: { ...figuresOf(out, run, []), timedOut: true } };
+  }
   for (const c of run.clusters)
     if (c.status !== "ok") d.problem(`${label}: cluster ${c.cluster} ${c.status}: ${c.error}`);
   for (const warning of run.warnings) d.progress(`  sweep warning: ${warning.slice(0, 300)}`);
@@ -343,7 +354,7 @@ export async function fleetRotation(
         `${(figures.wallMs / 1000).toFixed(1)} s wall, ${(figures.cpuMs / 1000).toFixed(1)} s CPU, ` +
         `${(figures.peakRssBytes / 2 ** 20).toFixed(0)} MB peak RSS, ${figures.messages} SNS messages`,
     );
-    if (i > 0 && figures.approved === 0) break; // stuck: report what is left
+    if (figures.timedOut || (i > 0 && figures.approved === 0)) break; // stuck: report what is left
   }
   await deleteAllNodes(cluster);
   return {

@@ -25,7 +25,14 @@ import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
-import { fleetRotation, hostileFlood, replaySweep, type FairnessDeps, type FloodResult } from "./fairness.js";
+import {
+  fleetRotation,
+  hostileFlood,
+  replaySweep,
+  type FairnessDeps,
+  type FloodResult,
+  type RotationResult,
+} from "./fairness.js";
 import {
   evaluateFairnessTargets,
   renderFairnessMarkdown,
@@ -95,13 +102,13 @@ PLAN.clusterCounts = listArg("clusters") ?? PLAN.clusterCounts;
 // Fairness scenarios (bench/fairness.ts), at the sizes issue 10 asks for.
 const FAIR = QUICK
   ? {
-      rotation: 200,
+      rotation: [200],
       maxSweeps: 12,
       flood: { legit: 20, attackers: 2, perAttacker: 50, sweeps: 2 },
       replay: { total: 5000, pending: 200, pendingNodes: 50, approvedIssued: 8, denied: 2 },
     }
   : {
-      rotation: 5000,
+      rotation: listArg("rotation") ?? [1000, 5000],
       maxSweeps: 12,
       flood: { legit: 100, attackers: 4, perAttacker: 250, sweeps: 2 },
       replay: { total: 100_000, pending: 1000, pendingNodes: 250, approvedIssued: 40, denied: 10 },
@@ -210,8 +217,13 @@ function writeJob(spec: WorkerJob): string {
   return file;
 }
 
-async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
+/**
+ * `timeoutMs`: the Lambda's timeout. A worker still running then is killed, as Lambda would,
+ * and reported as one timed-out run with its CPU time and peak RSS read from /proc (Linux).
+ */
+async function runSweepWorker(spec: WorkerJob, timeoutMs?: number): Promise<SweepWorkerOutput> {
   const file = writeJob(spec);
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const profile = CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : [];
     const child = spawn(
@@ -226,7 +238,17 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.once("error", reject);
+    let timedOut: SweepWorkerOutput | undefined;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = killedRun(child.pid ?? 0, performance.now() - started);
+            child.kill("SIGKILL");
+          }, timeoutMs);
     child.once("close", (code) => {
+      if (timer) clearTimeout(timer);
+      if (timedOut) return resolve(timedOut);
       if (code !== 0) return reject(new Error(`sweep worker exited ${code}:\n${stderr.slice(-4000)}`));
       try {
         resolve(JSON.parse(readFileSync(`${file}.out.json`, "utf8")) as SweepWorkerOutput);
@@ -235,6 +257,41 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
       }
     });
   });
+}
+
+function killedRun(pid: number, wallMs: number): SweepWorkerOutput {
+  let cpuMs = Number.NaN;
+  let peakRssBytes = Number.NaN;
+  try {
+    // /proc/<pid>/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    cpuMs = ((Number(fields[11]) + Number(fields[12])) / 100) * 1000;
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    if (hwm) peakRssBytes = Number(hwm[1]) * 1024;
+  } catch {
+    // not Linux, or already gone
+  }
+  return {
+    initMs: Number.NaN,
+    runs: [
+      {
+        timedOut: true,
+        wallMs,
+        cpuMs,
+        cpuUserMs: Number.NaN,
+        cpuSystemMs: Number.NaN,
+        peakRssBytes,
+        heapUsedBytes: Number.NaN,
+        kube: {},
+        aws: {},
+        connections: { tcp: 0, tls: 0 },
+        totals: {},
+        clusters: [],
+        warnings: [],
+      },
+    ],
+  };
 }
 
 function sumKube(kube: Record<string, KubeCallCounts>): KubeCallCounts {
@@ -914,13 +971,19 @@ async function runFairness(world: World): Promise<FairnessResult> {
   const load = [loadavg()[0] ?? 0];
   const deps: FairnessDeps = {
     world,
-    sweep: (config, options) => runSweepWorker({ ...job(world, config, 1), ...options }),
+    sweep: (config, options) => {
+      const { timeoutMs, ...jobOptions } = options ?? {};
+      return runSweepWorker({ ...job(world, config, 1), ...jobOptions }, timeoutMs);
+    },
     config: (entries) => configDoc(world, entries, null),
     progress,
     problem,
   };
-  const rotation = await fleetRotation(deps, FAIR.rotation, FAIR.maxSweeps);
-  load.push(loadavg()[0] ?? 0);
+  const rotation: RotationResult[] = [];
+  for (const size of FAIR.rotation) {
+    rotation.push(await fleetRotation(deps, size, FAIR.maxSweeps));
+    load.push(loadavg()[0] ?? 0);
+  }
   const flood: FloodResult[] = [];
   for (const attackersHoldCertificate of [true, false]) {
     flood.push(await hostileFlood(deps, { ...FAIR.flood, attackersHoldCertificate }));

@@ -32,6 +32,8 @@ export interface KubeCallCounts {
 }
 
 export interface SweepRunResult {
+  /** Killed at the Lambda timeout: only wall, CPU and peak RSS are known (from /proc). */
+  timedOut?: boolean;
   wallMs: number;
   cpuMs: number;
   cpuUserMs: number;
