@@ -54,13 +54,18 @@ export function evaluateFairnessTargets(r: FairnessResult, _plan?: unknown): Tar
       id: `rotation-sweep-time-${rot.nodes}`,
       what: `fleet rotation of ${int(rot.nodes)}: the slowest sweep`,
       target: `≤ ${t.lambdaTimeoutMs / 1000} s (Lambda timeout)`,
-      measured:
-        counted.length === rot.sweeps.length
+      measured: !rot.allApproved
+        ? `not shown: the rotation did not go through (slowest sweep ${s(slowest)}, approving ${Math.min(
+            ...rot.sweeps.map((x) => x.approved),
+          )})`
+        : counted.length === rot.sweeps.length
           ? `${s(slowest)} (${slowest <= t.scheduleMs ? "within" : "over"} the 60 s schedule; CPU ${s(
               Math.max(...rot.sweeps.map((x) => x.cpuMs)),
             )})`
           : `killed at ${s(slowest)} after ${s(Math.max(...rot.sweeps.map((x) => x.cpuMs)))} of CPU`,
-      met: counted.length === rot.sweeps.length && slowest <= t.lambdaTimeoutMs,
+      // Only a rotation that went through shows its sweeps' time: a sweep that approved
+      // nothing (facts unavailable) is fast for the wrong reason.
+      met: rot.allApproved && counted.length === rot.sweeps.length && slowest <= t.lambdaTimeoutMs,
     });
   }
   for (const f of r.flood) {
