@@ -11,12 +11,18 @@
 // Every decision is checked against the apiservers' stored state: one wrong decision and the
 // run is not reported (exit 2). Missed targets are reported as missed (exit 0; --strict: 1).
 // --quick: small sizes for trying the harness out; results go to .rig/bench/quick/ only.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { createAlertSink, awsClients, createVpc, type AlertSink } from "../test/rig/aws-seed.js";
+import {
+  createAlertSink,
+  awsClients,
+  createVpc,
+  type AlertSink,
+  type AwsClients,
+} from "../test/rig/aws-seed.js";
 import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
@@ -33,6 +39,21 @@ import {
   EVENT_PLAN_QUICK,
   type EventModeResult,
 } from "./lib/event-scaleup.js";
+import {
+  fleetRotation,
+  hostileFlood,
+  replaySweep,
+  type FairnessDeps,
+  type FloodResult,
+  type RotationResult,
+} from "./fairness.js";
+import {
+  evaluateFairnessTargets,
+  renderFairnessMarkdown,
+  type FairnessResult,
+} from "./lib/fairness-report.js";
+import { checkAlertDelivery, drainDelivered } from "./lib/alert-check.js";
+import { emptyKubeCounts } from "./lib/instrument.js";
 import type { KubeCallCounts, SweepRunResult, SweepWorkerOutput, WorkerJob } from "./lib/job.js";
 import {
   renderMarkdown,
@@ -64,6 +85,9 @@ const STRICT = args.includes("--strict");
 // Investigation aids (nothing is written to bench/results with these): only the sweep-scale
 // part, chosen sizes, and a V8 CPU profile of every sweep worker in .rig/bench/prof/.
 const ONLY_SCALE = args.includes("--only-scale");
+// The fairness scenarios alone (issue 10): written to bench/results/fairness.{md,json}, which a
+// full run writes too.
+const ONLY_FAIRNESS = args.includes("--only-fairness");
 const CPU_PROF = args.includes("--cpu-prof");
 // Issue 14's event-mode scenarios alone (1,000-node scale-up, renewals under continuous watch,
 // and the cost model's continuous-watch row): results in bench/results/event-latest.{md,json}.
@@ -91,6 +115,20 @@ const PLAN = QUICK
     };
 PLAN.scales = listArg("scales") ?? PLAN.scales;
 PLAN.clusterCounts = listArg("clusters") ?? PLAN.clusterCounts;
+// Fairness scenarios (bench/fairness.ts), at the sizes issue 10 asks for.
+const FAIR = QUICK
+  ? {
+      rotation: [200],
+      maxSweeps: 12,
+      flood: { legit: 20, attackers: 2, perAttacker: 50, sweeps: 2 },
+      replay: { total: 5000, pending: 200, pendingNodes: 50, approvedIssued: 8, denied: 2 },
+    }
+  : {
+      rotation: listArg("rotation") ?? [1000, 5000],
+      maxSweeps: 12,
+      flood: { legit: 100, attackers: 4, perAttacker: 250, sweeps: 2 },
+      replay: { total: 100_000, pending: 1000, pendingNodes: 250, approvedIssued: 40, denied: 10 },
+    };
 const TTA_SPACING_MS = 200;
 const CREATE_CONCURRENCY = 8;
 
@@ -131,6 +169,8 @@ function problem(message: string): void {
 
 interface World {
   rig: Rig;
+  clients: AwsClients;
+  subnetId: string;
   clusters: RigCluster[];
   motoEndpoint: string;
   vpcId: string;
@@ -143,12 +183,23 @@ interface World {
   verified: BenchResult["decisionsVerified"];
 }
 
-function configDoc(world: World, entries: { name: string; clusterIndex: number }[]): Record<string, unknown> {
+/**
+ * The scale, event-mode and idle parts keep `maxApprovalsPerSweep: 2000`, as in earlier runs:
+ * the rig's clusters hold no Node objects, so the default `auto` resolves to its floor of 100
+ * per sweep and would hold back a 1,000-CSR burst in one cluster. The fairness scenarios pass
+ * `null`: the defaults, untouched.
+ */
+const SCALE_DEFAULTS = { maxApprovalsPerSweep: 2000 };
+
+function configDoc(
+  world: World,
+  entries: { name: string; clusterIndex: number }[],
+  defaults: Record<string, unknown> | null = SCALE_DEFAULTS,
+): Record<string, unknown> {
   return {
     regions: [REGION],
     eks: { discovery: false },
-    // Above the largest scale: the default (100 per cluster and sweep) would hold approvals back.
-    defaults: { maxApprovalsPerSweep: 2000 },
+    ...(defaults ? { defaults } : {}),
     selfManaged: entries.map((entry) => {
       const cluster = world.clusters[entry.clusterIndex] as RigCluster;
       return {
@@ -182,8 +233,13 @@ function writeJob(spec: WorkerJob): string {
   return file;
 }
 
-async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
+/**
+ * `timeoutMs`: the Lambda's timeout. A worker still running then is killed, as Lambda would,
+ * and reported as one timed-out run with its CPU time and peak RSS read from /proc (Linux).
+ */
+async function runSweepWorker(spec: WorkerJob, timeoutMs?: number): Promise<SweepWorkerOutput> {
   const file = writeJob(spec);
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const profile = CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "prof")}`] : [];
     const child = spawn(
@@ -198,7 +254,17 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.once("error", reject);
+    let timedOut: SweepWorkerOutput | undefined;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = killedRun(child.pid ?? 0, performance.now() - started);
+            child.kill("SIGKILL");
+          }, timeoutMs);
     child.once("close", (code) => {
+      if (timer) clearTimeout(timer);
+      if (timedOut) return resolve(timedOut);
       if (code !== 0) return reject(new Error(`sweep worker exited ${code}:\n${stderr.slice(-4000)}`));
       try {
         resolve(JSON.parse(readFileSync(`${file}.out.json`, "utf8")) as SweepWorkerOutput);
@@ -209,8 +275,43 @@ async function runSweepWorker(spec: WorkerJob): Promise<SweepWorkerOutput> {
   });
 }
 
+function killedRun(pid: number, wallMs: number): SweepWorkerOutput {
+  let cpuMs = Number.NaN;
+  let peakRssBytes = Number.NaN;
+  try {
+    // /proc/<pid>/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    cpuMs = ((Number(fields[11]) + Number(fields[12])) / 100) * 1000;
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    if (hwm) peakRssBytes = Number(hwm[1]) * 1024;
+  } catch {
+    // not Linux, or already gone
+  }
+  return {
+    initMs: Number.NaN,
+    runs: [
+      {
+        timedOut: true,
+        wallMs,
+        cpuMs,
+        cpuUserMs: Number.NaN,
+        cpuSystemMs: Number.NaN,
+        peakRssBytes,
+        heapUsedBytes: Number.NaN,
+        kube: {},
+        aws: {},
+        connections: { tcp: 0, tls: 0 },
+        totals: {},
+        clusters: [],
+        warnings: [],
+      },
+    ],
+  };
+}
+
 function sumKube(kube: Record<string, KubeCallCounts>): KubeCallCounts {
-  const total: KubeCallCounts = { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0 };
+  const total: KubeCallCounts = emptyKubeCounts();
   for (const counts of Object.values(kube))
     for (const key of Object.keys(total) as (keyof KubeCallCounts)[]) total[key] += counts[key];
   return total;
@@ -276,6 +377,8 @@ async function setUpWorld(rig: Rig): Promise<World> {
   });
   return {
     rig,
+    clients,
+    subnetId: vpc.subnets[0]?.subnetId ?? "",
     clusters: rig.clusters,
     motoEndpoint: moto.endpoint,
     vpcId: vpc.vpcId,
@@ -376,9 +479,12 @@ async function scaleScenario(world: World, csrs: number, clusters: number): Prom
   await verifyDecisions(world, label, plan, run);
 
   const hostile = plan.filter((p) => p.expected === "Denied").length;
-  const alerts = await drainAlerts(world.alerts);
-  if (alerts !== hostile) problem(`${label}: ${alerts} alerts delivered for ${hostile} denials`);
-  world.verified.alertsDelivered += alerts;
+  // Alerts are de-duplicated (same requester and reasons within the window) and capped per
+  // cluster with one summary: every denial must have its delivery, and the queue must hold
+  // exactly the messages the sweep says it sent.
+  const delivered = await drainDelivered(world.alerts);
+  const tallies = checkAlertDelivery(label, run, delivered, true, problem);
+  world.verified.alertsDelivered += delivered.length;
   const againKube = sumKube(again.kube);
   if (againKube.writes !== 0 || (again.aws["sns:Publish"]?.calls ?? 0) !== 0)
     problem(`${label}: the second sweep wrote ${againKube.writes} times / published alerts`);
@@ -421,6 +527,13 @@ async function scaleScenario(world: World, csrs: number, clusters: number): Prom
     connections: run.connections,
     approved: run.totals.approved ?? 0,
     denied: run.totals.denied ?? 0,
+    alerts: {
+      messages: delivered.length,
+      own: tallies.reduce((n, t) => n + t.deliveries.alert, 0),
+      repeats: tallies.reduce((n, t) => n + t.deliveries.repeat, 0),
+      summarised: tallies.reduce((n, t) => n + t.deliveries.summary, 0),
+      summaries: tallies.reduce((n, t) => n + (t.byKind.summary ?? 0), 0),
+    },
     resweep: {
       wallMs: again.wallMs,
       writes: againKube.writes,
@@ -777,6 +890,19 @@ async function main(): Promise<number> {
     `plan: scales ${PLAN.scales.join(", ")} CSRs over ${PLAN.clusterCounts.join(" and ")} cluster(s)${QUICK ? " (quick)" : ""}`,
   );
 
+  if (ONLY_FAIRNESS) {
+    progress("--only-fairness: the fairness scenarios only, written to bench/results/fairness.{md,json}");
+    const rig = await startRig({ clusters: 3 });
+    let fairness: FairnessResult;
+    try {
+      fairness = await runFairness(await setUpWorld(rig));
+    } finally {
+      progress("stopping the rig");
+      await rig.stop();
+    }
+    return writeFairness(fairness, startedAt);
+  }
+
   if (ONLY_SCALE) {
     progress("--only-scale: sweep scale only, nothing written to bench/results");
     const rig = await startRig({ clusters: 3 });
@@ -853,7 +979,6 @@ async function main(): Promise<number> {
 
   progress("starting the rig: 3 clusters + moto (the first build of kube-apiserver takes a while)");
   const rig = await startRig({ clusters: 3 });
-  let result: BenchResult;
   try {
     const world = await setUpWorld(rig);
     const scale: ScaleRow[] = [];
@@ -890,12 +1015,19 @@ async function main(): Promise<number> {
       cost: costWithContinuous(idle, eventMode),
       decisionsVerified: world.verified,
     };
-    result = { ...partial, targets: evaluateTargets(partial) };
+    const result: BenchResult = { ...partial, targets: evaluateTargets(partial) };
+    // The main results are written before the (long) fairness scenarios start.
+    const code = await writeMain(result);
+    if (code === 2) return 2;
+    const fairness = await runFairness(world);
+    return Math.max(code, writeFairness(fairness, fairness.startedAt));
   } finally {
     progress("stopping the rig");
     await rig.stop();
   }
+}
 
+async function writeMain(result: BenchResult): Promise<number> {
   if (problems.length > 0) {
     process.stderr.write(
       `\n[bench] REFUSED: ${problems.length} wrong decision(s); no results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
@@ -918,6 +1050,84 @@ async function main(): Promise<number> {
     );
   const missed = result.targets.filter((target) => !target.met).length;
   return STRICT && missed > 0 ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Fairness and budgets (issue 10)
+
+async function runFairness(world: World): Promise<FairnessResult> {
+  const startedAt = new Date().toISOString();
+  const load = [loadavg()[0] ?? 0];
+  const deps: FairnessDeps = {
+    world,
+    sweep: (config, options) => {
+      const { timeoutMs, ...jobOptions } = options ?? {};
+      return runSweepWorker({ ...job(world, config, 1), ...jobOptions }, timeoutMs);
+    },
+    config: (entries) => configDoc(world, entries, null),
+    progress,
+    problem,
+  };
+  const rotation: RotationResult[] = [];
+  for (const size of FAIR.rotation) {
+    rotation.push(await fleetRotation(deps, size, FAIR.maxSweeps));
+    load.push(loadavg()[0] ?? 0);
+  }
+  const flood: FloodResult[] = [];
+  for (const attackersHoldCertificate of [true, false]) {
+    flood.push(await hostileFlood(deps, { ...FAIR.flood, attackersHoldCertificate }));
+    load.push(loadavg()[0] ?? 0);
+  }
+  const replay = await replaySweep(deps, FAIR.replay);
+  load.push(loadavg()[0] ?? 0);
+  await resetCsrs(world);
+  return {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    quick: QUICK,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.versions.node,
+      platform: `${process.platform}/${process.arch}`,
+    },
+    loadAverage1m: load,
+    uptime: uptimeLine(),
+    rotation,
+    flood,
+    replay,
+    targets: [],
+  };
+}
+
+function uptimeLine(): string {
+  try {
+    return execFileSync("uptime", { encoding: "utf8" }).trim();
+  } catch {
+    return `load average ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(", ")}`;
+  }
+}
+
+function writeFairness(fairness: FairnessResult, startedAt: string): number {
+  fairness.targets = evaluateFairnessTargets(fairness, FAIR);
+  if (problems.length > 0) {
+    process.stderr.write(
+      `\n[bench] REFUSED: ${problems.length} wrong decision(s); no fairness results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+    );
+    return 2;
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, "fairness.md"), renderFairnessMarkdown(fairness));
+  writeFileSync(join(RESULTS, "fairness.json"), `${JSON.stringify(fairness, null, 2)}\n`);
+  progress(`fairness results: ${join(RESULTS, "fairness.md")} (run started ${startedAt})`);
+  for (const target of fairness.targets)
+    progress(
+      `${target.met ? "met   " : "MISSED"} ${target.what}: ${target.measured} (goal ${target.target})`,
+    );
+  return STRICT && fairness.targets.some((t) => !t.met) ? 1 : 0;
 }
 
 main().then(

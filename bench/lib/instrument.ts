@@ -7,7 +7,7 @@ import { kubeClient, type KubeApi, type KubeEndpoint } from "../../functions/swe
 import type { KubeCallCounts } from "./job.js";
 
 export function emptyKubeCounts(): KubeCallCounts {
-  return { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0 };
+  return { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0, listPages: 0, listItems: 0 };
 }
 
 export interface KubeCounter {
@@ -30,9 +30,12 @@ export function countingKube(): KubeCounter {
     const inner = kubeClient(endpoint);
     const counts = () => countsFor(endpoint.name);
     return {
-      listKubeletServingCsrs: (visit, pageSize) => {
+      listKubeletServingCsrs: async (visit, pageSize) => {
         counts().list += 1;
-        return inner.listKubeletServingCsrs(visit, pageSize);
+        const stats = await inner.listKubeletServingCsrs(visit, pageSize);
+        counts().listPages += stats.pages;
+        counts().listItems += stats.items;
+        return stats;
       },
       listNodes: () => {
         counts().nodeList += 1;

@@ -10,6 +10,12 @@ export interface WorkerJob {
   account: string;
   /** Sweeps to run one after another in the same process (the first is the measured one). */
   runs: number;
+  /**
+   * The AWS SDK's per-request timeout (createAwsClients; the product's default is 10 s). Only
+   * the fleet-rotation scenario raises it: moto answers a 200-value DescribeInstances filter
+   * over 5,000 instances far more slowly than EC2 does (docs/benchmarks.md).
+   */
+  awsRequestTimeoutMs?: number;
   /** Event mode only: how long watchClusters keeps its watches open. */
   windowMs?: number;
 }
@@ -20,9 +26,14 @@ export interface KubeCallCounts {
   writes: number;
   reads: number;
   watches: number;
+  /** Pages and items the paginated CSR listings returned. */
+  listPages: number;
+  listItems: number;
 }
 
 export interface SweepRunResult {
+  /** Killed at the Lambda timeout: only wall, CPU and peak RSS are known (from /proc). */
+  timedOut?: boolean;
   wallMs: number;
   cpuMs: number;
   cpuUserMs: number;
@@ -41,7 +52,28 @@ export interface SweepRunResult {
     cluster: string;
     status: string;
     error?: string;
-    csrs: { name: string; action: string; decision: string; reasons: string[]; error?: string }[];
+    /** CSRs listed (decided included), pending among them, and pending not examined (per-node cap). */
+    listed: number;
+    pending: number;
+    notExamined: number;
+    nodeFloods: { node: string; pending: number; examined: number }[];
+    approvalLimit?: number;
+    floodGuardTripped: boolean;
+    /** SNS messages this cluster's sweep published (alerts, summary, flood alerts). */
+    alertsSent: number;
+    csrs: {
+      name: string;
+      node?: string;
+      requester?: string;
+      instanceId?: string;
+      action: string;
+      decision: string;
+      reasons: string[];
+      alert?: string;
+      /** How its alert went out: alert | repeat | summary. */
+      delivery?: string;
+      error?: string;
+    }[];
   }[];
   warnings: string[];
 }

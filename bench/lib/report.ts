@@ -25,6 +25,8 @@ export interface ScaleRow {
   connections: { tcp: number; tls: number };
   approved: number;
   denied: number;
+  /** SNS messages, and how the denials' alerts went out (own alert, repeat, in the summary). */
+  alerts: { messages: number; own: number; repeats: number; summarised: number; summaries: number };
   resweep: { wallMs: number; writes: number; snsPublishes: number };
 }
 
@@ -134,8 +136,10 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(
     `Decisions verified against the apiservers: ${int(r.decisionsVerified.csrs)} CSRs, ` +
       `${int(r.decisionsVerified.approved)} approved and ${int(r.decisionsVerified.denied)} denied exactly as ` +
-      `planned, ${int(r.decisionsVerified.alertsDelivered)} alerts delivered (one per denial). ` +
-      `A run with any wrong decision is not reported.`,
+      `planned, ${int(r.decisionsVerified.alertsDelivered)} SNS messages delivered: every denial has its alert ` +
+      `(on its own, as a repeat of one sent for the same requester and reasons, or in the cluster's summary) and the ` +
+      `queue holds exactly the messages the sweeps report sent. A run with any wrong decision is not reported. ` +
+      `Fairness scenarios (issue 10): [fairness.md](fairness.md).`,
   );
   out.push("");
   out.push(`## Targets: ${met} of ${r.targets.length} met`);
@@ -153,11 +157,13 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(
     `Each row: one sweep in a fresh process (like a cold Lambda container), over CSRs created beforehand ` +
       `by real node identities; every 20th CSR is hostile (another node's IP or DNS name, a non-node ` +
-      `requester, an instance from outside the cluster's VPC) and must be denied with an SNS alert. EC2 instances: ${int(r.seeding.instances)} ` +
+      `requester, an instance from outside the cluster's VPC) and must be denied with its alert. EC2 instances: ${int(r.seeding.instances)} ` +
       `seeded in moto with ${r.seeding.runInstancesCalls} RunInstances calls of up to ${r.seeding.batch} ` +
       `(${r.seeding.seconds.toFixed(1)} s). Wall and CPU time cover resolving the clusters (token from Secrets ` +
       `Manager) and the sweep; peak RSS is the worker process's (Node itself included). ` +
-      `The flood guard (\`maxApprovalsPerSweep\`, default 100 per cluster) is raised to 2,000 for these runs.`,
+      `\`maxApprovalsPerSweep\` is set to 2,000 for these runs, as before: the rig's clusters hold no Node objects, ` +
+      `so the default \`auto\` would resolve to its floor of 100. Alerts: at most 20 per cluster and sweep on their ` +
+      `own, then one summary; the \`not-a-node\` denials all come from the admin identity and repeat its first alert.`,
   );
   out.push("");
   out.push(
@@ -174,7 +180,7 @@ export function renderMarkdown(r: BenchResult): string {
         "EC2 DescribeInstances (bound)",
         "EKS",
         "STS",
-        "SNS",
+        "SNS messages (denials: own alert / repeat / in summary)",
         "Secrets Mgr",
         "new TCP conns (TLS: k8s)",
         "re-sweep wall / writes",
@@ -191,7 +197,9 @@ export function renderMarkdown(r: BenchResult): string {
         `${row.ec2DescribeInstances} (≤ ${row.ec2Bound})`,
         row.aws.eks,
         row.aws.sts,
-        row.aws.sns,
+        row.alerts
+          ? `${row.alerts.messages} (${row.alerts.own} / ${row.alerts.repeats} / ${row.alerts.summarised})`
+          : row.aws.sns,
         row.aws.secretsManager,
         `${int(row.connections.tcp)} (${int(row.connections.tls)})`,
         `${s(row.resweep.wallMs)} / ${row.resweep.writes}`,

@@ -12,7 +12,11 @@ import type { WorkerJob } from "./job.js";
 export function workerContext(jobFile: string) {
   const job = JSON.parse(readFileSync(jobFile, "utf8")) as WorkerJob;
   const config = parseConfig(job.config);
-  const aws = createAwsClients({ endpoint: job.moto.endpoint, credentials: MOTO_CREDENTIALS });
+  const aws = createAwsClients({
+    endpoint: job.moto.endpoint,
+    credentials: MOTO_CREDENTIALS,
+    ...(job.awsRequestTimeoutMs !== undefined ? { requestTimeoutMs: job.awsRequestTimeoutMs } : {}),
+  });
   const alerts = snsAlertPublisher({
     topicArn: job.topicArn,
     sns: aws.forRegion(job.moto.region).sns,
