@@ -1,5 +1,6 @@
 // Which instance is node N (SPEC §3)? Only facts the node cannot forge establish identity:
-// EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw.
+// EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw
+// (on every cluster kind a session name that is an instance ID vetoes a mismatch).
 // The Node object's providerID is written by the kubelet itself, so it only ever cross-checks.
 import { firstLabel, normalizeDnsName, resourceNameHostnames } from "./ownership.js";
 import type { CsrObject, Ec2Instance, NodeObject } from "./types.js";
@@ -133,18 +134,23 @@ export function identifyInstance(
     if (inCluster.length > 0) candidates = inCluster;
   }
 
-  const session = options.clusterKind === "eks" ? sessionInstanceId(csr) : {};
+  // The session name is set by the API server's authenticator, never by the client: on every
+  // cluster kind it vetoes a node name that names another instance; only on EKS (where EC2
+  // names the node's IAM session after the instance) may it identify the instance by itself.
+  const session = sessionInstanceId(csr);
   const sessionId = session.instanceId;
+  const sessionIdentifies = options.clusterKind === "eks";
+
+  if (sessionId && candidates.length > 0 && !candidates.includes(sessionId)) {
+    return {
+      kind: "conflict",
+      instanceIds: [...candidates, sessionId],
+      why: `node name ${nodeName} matches ${candidates.join(", ")} but the IAM session name says ${sessionId}`,
+    };
+  }
 
   let chosen: { id: string; matchedBy: IdentitySource[]; nodeNameMatched: boolean } | undefined;
-  if (sessionId) {
-    if (candidates.length > 0 && !candidates.includes(sessionId)) {
-      return {
-        kind: "conflict",
-        instanceIds: [...candidates, sessionId],
-        why: `node name ${nodeName} matches ${candidates.join(", ")} but the IAM session name says ${sessionId}`,
-      };
-    }
+  if (sessionId && sessionIdentifies) {
     if (!live.has(sessionId)) {
       return {
         kind: "none",
@@ -154,6 +160,7 @@ export function identifyInstance(
     const sources = byName.get(sessionId) ?? [];
     chosen = { id: sessionId, matchedBy: [...sources, "session-name"], nodeNameMatched: sources.length > 0 };
   } else if (candidates.length > 1) {
+    // Outside EKS the session name vetoes but never picks one of several live namesakes.
     return {
       kind: "conflict",
       instanceIds: candidates,
@@ -163,22 +170,46 @@ export function identifyInstance(
     };
   } else if (candidates.length === 1 && candidates[0]) {
     const id = candidates[0];
-    chosen = { id, matchedBy: byName.get(id) ?? [], nodeNameMatched: true };
+    const sources = byName.get(id) ?? [];
+    // The veto above guarantees a session instance ID here is this instance: it agrees.
+    chosen = { id, matchedBy: sessionId ? [...sources, "session-name"] : sources, nodeNameMatched: true };
   }
 
   // providerID: the kubelet wrote it, so it may veto but never vouch (unless configured to).
-  const providerIds = new Set<string>();
-  for (const nodeObject of Array.isArray(options.nodes) ? options.nodes : []) {
+  const nodeObjects = (Array.isArray(options.nodes) ? options.nodes : []).flatMap((nodeObject) => {
     const name = nodeObject?.metadata?.name;
-    if (typeof name !== "string" || normalizeDnsName(name) !== nodeName) continue;
-    const parsed = parseProviderId(nodeObject.spec?.providerID ?? "");
-    if (parsed) providerIds.add(parsed.instanceId);
+    if (typeof name !== "string") return [];
+    const providerId = nodeObject.spec?.providerID;
+    const parsed = typeof providerId === "string" ? parseProviderId(providerId) : undefined;
+    return [{ name: normalizeDnsName(name), instanceId: parsed?.instanceId }];
+  });
+  const providerIds = new Set<string>();
+  for (const nodeObject of nodeObjects) {
+    if (nodeObject.name === nodeName && nodeObject.instanceId) providerIds.add(nodeObject.instanceId);
   }
 
   if (!chosen) {
     const [onlyProviderId] = providerIds;
-    if (options.trustNodeProviderId && providerIds.size === 1 && onlyProviderId && live.has(onlyProviderId)) {
-      chosen = { id: onlyProviderId, matchedBy: ["provider-id"], nodeNameMatched: false };
+    const claimed = onlyProviderId ? live.get(onlyProviderId) : undefined;
+    if (options.trustNodeProviderId && providerIds.size === 1 && onlyProviderId && claimed) {
+      // Trusted, the providerID still may not take an instance another Node object stands for:
+      // one that carries the same providerID, or whose name is one of the instance's EC2 names.
+      const rivals = nodeObjects.filter(
+        (other) =>
+          other.name !== nodeName &&
+          (other.instanceId === onlyProviderId || nameMatches(other.name, claimed, region).length > 0),
+      );
+      if (rivals.length > 0) {
+        const rivalNames = [...new Set(rivals.map((other) => other.name))];
+        return {
+          kind: "conflict",
+          instanceIds: [onlyProviderId],
+          why: `node ${nodeName}'s Node object's providerID names ${onlyProviderId}, but Node ${rivalNames.join(", ")} also stands for that instance (same providerID or one of its EC2 names)`,
+        };
+      }
+      const matchedBy: IdentitySource[] =
+        sessionId === onlyProviderId ? ["provider-id", "session-name"] : ["provider-id"];
+      chosen = { id: onlyProviderId, matchedBy, nodeNameMatched: false };
     } else {
       const hint =
         providerIds.size > 0
@@ -189,12 +220,25 @@ export function identifyInstance(
             }`
           : "";
       const sessionHint =
-        session.raw && !sessionId ? ` (IAM session name ${session.raw} is not an instance ID)` : "";
+        session.raw && !sessionId
+          ? ` (IAM session name ${session.raw} is not an instance ID)`
+          : sessionId && !sessionIdentifies
+            ? ` (IAM session name ${sessionId} identifies an instance on its own only on EKS)`
+            : "";
       return {
         kind: "none",
         why: `no pending or running instance has the name ${nodeName}${sessionHint}${hint}`,
       };
     }
+  }
+
+  if (sessionId && sessionId !== chosen.id) {
+    // Only reachable through a trusted providerID: the session name vetoes it too.
+    return {
+      kind: "conflict",
+      instanceIds: [chosen.id, sessionId],
+      why: `node ${nodeName} is ${chosen.id} by ${chosen.matchedBy.join(", ")}, but the IAM session name says ${sessionId}`,
+    };
   }
 
   const conflicting = [...providerIds].filter((id) => id !== chosen.id);

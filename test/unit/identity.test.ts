@@ -208,19 +208,121 @@ describe("identifyInstance", () => {
         kind: "none",
       });
     });
-    it("is ignored on self-managed clusters (extra is not authenticator-controlled there)", () => {
-      expect(
-        identify(A_NAME, ALL, { clusterKind: "self-managed" }, csr({ sessionName: [B_ID] })),
-      ).toMatchObject({
-        kind: "matched",
-        instanceId: A_ID,
-      });
-    });
     it("ignores session names that are not instance IDs", () => {
       expect(identify(A_NAME, ALL, eks, csr({ sessionName: ["EKS-hybrid-node-1"] }))).toMatchObject({
         kind: "matched",
         instanceId: A_ID,
       });
+    });
+  });
+
+  describe("session name outside EKS: a veto, never an identification", () => {
+    const selfManaged: IdentityOptions = { clusterKind: "self-managed" };
+    it.each([
+      ["self-managed", selfManaged],
+      ["unspecified kind", {}],
+    ])("%s: names another instance than the node name: conflict", (_label, options) => {
+      expect(identify(A_NAME, ALL, options, csr({ sessionName: [B_ID] }))).toMatchObject({
+        kind: "conflict",
+        instanceIds: [A_ID, B_ID],
+      });
+    });
+    it("names an instance that is not in the facts: conflict, never a match", () => {
+      expect(identify(A_NAME, ALL, selfManaged, csr({ sessionName: ["i-0999999999999999f"] }))).toMatchObject(
+        { kind: "conflict" },
+      );
+    });
+    it("agrees with the name", () => {
+      const result = identify(A_NAME, ALL, selfManaged, csr({ sessionName: [A_ID.toUpperCase()] }));
+      expect(result).toMatchObject({ kind: "matched", instanceId: A_ID, nodeNameMatched: true });
+      expect(result.kind === "matched" && result.matchedBy).toEqual(["private-dns-name", "session-name"]);
+    });
+    it("does not identify a custom hostname on its own", () => {
+      const result = identify("worker-7", ALL, selfManaged, csr({ sessionName: [A_ID] }));
+      expect(result).toMatchObject({ kind: "none" });
+      expect(result.why).toContain("only on EKS");
+    });
+    it("does not settle an ambiguous name", () => {
+      expect(
+        identify(
+          A_NAME,
+          [A, TWIN],
+          { ...selfManaged, vpcIds: [CLUSTER_VPC, OTHER_VPC] },
+          csr({ sessionName: [A_ID] }),
+        ),
+      ).toMatchObject({ kind: "conflict", instanceIds: [A_ID, TWIN_ID] });
+    });
+    it("vetoes a trusted providerID that names another instance", () => {
+      const options = {
+        ...selfManaged,
+        trustNodeProviderId: true,
+        nodes: [node("worker-7", providerId(A_ID))],
+      };
+      expect(identify("worker-7", ALL, options, csr({ sessionName: [B_ID] }))).toMatchObject({
+        kind: "conflict",
+        instanceIds: [A_ID, B_ID],
+      });
+      expect(identify("worker-7", ALL, options, csr({ sessionName: [A_ID] }))).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+        matchedBy: ["provider-id", "session-name"],
+      });
+    });
+    it("ignores session names that are not instance IDs", () => {
+      expect(identify(A_NAME, ALL, selfManaged, csr({ sessionName: ["alice"] }))).toMatchObject({
+        kind: "matched",
+        instanceId: A_ID,
+      });
+    });
+  });
+
+  describe("trusted providerID may not take a live neighbour (SPEC §3)", () => {
+    const trusted = { trustNodeProviderId: true };
+    it("another Node object's name is the instance's private DNS name: conflict", () => {
+      const result = identify("worker-7", ALL, {
+        ...trusted,
+        nodes: [node("worker-7", providerId(B_ID)), node(B_NAME)],
+      });
+      expect(result).toMatchObject({ kind: "conflict", instanceIds: [B_ID] });
+      expect(result.why).toContain(B_NAME);
+    });
+    it.each([
+      ["short hostname", "ip-10-0-2-9"],
+      ["instance ID", B_ID],
+      ["resource-name hostname", `${B_ID}.${REGION}.compute.internal`],
+      ["private DNS name in upper case with a trailing dot", `${B_NAME.toUpperCase()}.`],
+    ])("another Node object is named by the instance's %s: conflict", (_label, name) => {
+      expect(
+        identify("worker-7", ALL, {
+          ...trusted,
+          nodes: [node(name, providerId(B_ID)), node("worker-7", providerId(B_ID))],
+        }),
+      ).toMatchObject({ kind: "conflict" });
+      expect(
+        identify("worker-7", ALL, { ...trusted, nodes: [node("worker-7", providerId(B_ID)), node(name)] }),
+      ).toMatchObject({ kind: "conflict" });
+    });
+    it("another Node object carries the same providerID: conflict", () => {
+      expect(
+        identify("worker-7", ALL, {
+          ...trusted,
+          nodes: [node("worker-7", providerId(B_ID)), node("worker-8", providerId(B_ID, `${REGION}b`))],
+        }),
+      ).toMatchObject({ kind: "conflict", instanceIds: [B_ID] });
+    });
+    it("unrelated Node objects do not stand in the way", () => {
+      expect(
+        identify("worker-7", ALL, {
+          ...trusted,
+          nodes: [
+            node(A_NAME, providerId(A_ID)),
+            node("worker-7", providerId(B_ID)),
+            node("worker-8"),
+            node("ip-10-0-2-9.evil.example"),
+            node(`${B_NAME}x`),
+          ],
+        }),
+      ).toMatchObject({ kind: "matched", instanceId: B_ID, matchedBy: ["provider-id"] });
     });
   });
 
