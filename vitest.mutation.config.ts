@@ -6,12 +6,15 @@ import { defineConfig } from "vitest/config";
 // they stay in `npm test`.
 export default defineConfig({
   test: {
+    // RSA key generation in request.test.ts takes seconds on a busy machine.
+    testTimeout: 30_000,
     include: [
       "test/unit/ip.test.ts",
       "test/unit/ownership.test.ts",
       "test/unit/identity.test.ts",
       "test/unit/request.test.ts",
       "test/unit/policy.test.ts",
+      "test/unit/policy.branches.test.ts",
       "test/unit/redteam.test.ts",
     ],
   },
