@@ -216,6 +216,16 @@ describe("expandDnsTemplate", () => {
     expect(expandDnsTemplate(template, { ...values, nodeName: "worker-7" })).toBe(expected);
   });
 
+  it("a placeholder without a value spoils the whole template, even next to one with a value", () => {
+    expect(expandDnsTemplate("x{{nodeName}}{{shortName}}.example.com", values)).toBeUndefined();
+    expect(
+      expandDnsTemplate("x{{nodeName}}{{shortName}}.example.com", { ...values, nodeName: "" }),
+    ).toBeUndefined();
+    expect(expandDnsTemplate("x{{nodeName}}{{shortName}}.example.com", { ...values, nodeName: "n" })).toBe(
+      `xn${A_SHORT}.example.com`,
+    );
+  });
+
   it("treats an empty value as no value, and anything but text as no template", () => {
     expect(expandDnsTemplate("{{shortName}}.x.example.com", { ...values, shortName: "" })).toBeUndefined();
     expect(expandDnsTemplate(7 as unknown as string, values)).toBeUndefined();
@@ -227,10 +237,11 @@ describe("expandDnsTemplate", () => {
 });
 
 describe("ownedAddresses", () => {
-  const owned = ownedAddresses(A, { region: REGION, extraDnsNames: [] });
+  // Computed inside each test, so that Stryker's per-test coverage sees every assertion on it.
+  const owned = () => ownedAddresses(A, { region: REGION, extraDnsNames: [] });
 
   it("owns every in-use interface's private, public and IPv6 addresses", () => {
-    expect(owned.ips).toEqual([A_IPV6, A_IP, A_SECONDARY_ENI_IP, A_SECONDARY_PUBLIC, A_PUBLIC].sort());
+    expect(owned().ips).toEqual([A_IPV6, A_IP, A_SECONDARY_ENI_IP, A_SECONDARY_PUBLIC, A_PUBLIC].sort());
   });
 
   it("does not own delegated prefixes, detaching interfaces or metadata/loopback addresses", () => {
@@ -243,12 +254,12 @@ describe("ownedAddresses", () => {
       "127.0.0.1",
       "::1",
     ]) {
-      expect(owned.ips).not.toContain(ip);
+      expect(owned().ips).not.toContain(ip);
     }
   });
 
   it("owns the private/public/interface names, the short name and the resource names", () => {
-    expect(owned.dnsNames).toEqual(
+    expect(owned().dnsNames).toEqual(
       [
         A_NAME,
         A_SHORT,
@@ -264,7 +275,7 @@ describe("ownedAddresses", () => {
   it("adds N only when given (N matched this instance by name)", () => {
     const withNode = ownedAddresses(A, { nodeName: "Worker-7.", region: REGION, extraDnsNames: [] });
     expect(withNode.dnsNames).toContain("worker-7");
-    expect(owned.dnsNames).not.toContain("worker-7");
+    expect(owned().dnsNames).not.toContain("worker-7");
   });
 
   it("expands extraDnsNames for this instance only, ignoring unsafe templates", () => {
@@ -323,6 +334,7 @@ describe("ownedAddresses", () => {
         {
           Status: "in-use",
           PrivateIpAddress: "10.0.7.1",
+          PrivateDnsName: "eni-private.example.com",
           Association: { PublicIp: "52.0.0.1", PublicDnsName: "eni-public.example.com" },
           PrivateIpAddresses: [
             {
@@ -339,6 +351,7 @@ describe("ownedAddresses", () => {
     expect(result.dnsNames).toEqual(
       [
         "eni-public.example.com",
+        "eni-private.example.com",
         "addr-private.example.com",
         "addr-public.example.com",
         A_ID,
@@ -358,6 +371,27 @@ describe("ownedAddresses", () => {
       ips: ["52.0.0.9"],
       dnsNames: expect.arrayContaining(["ec2-52-0-0-9.compute.example.com"]) as unknown,
     });
+  });
+
+  it("owns the instance-level PrivateDnsName and its first label without interfaces", () => {
+    const bare: Ec2Instance = {
+      InstanceId: A_ID,
+      PrivateDnsName: A_NAME.toUpperCase(),
+      PrivateIpAddress: A_IP,
+    };
+    expect(ownedAddresses(bare, { region: "", extraDnsNames: [] })).toEqual({
+      ips: [A_IP],
+      dnsNames: [A_ID, A_NAME, A_SHORT].sort(),
+    });
+  });
+
+  it("counts a list of junk interfaces as no interfaces (falls back to PrivateIpAddress)", () => {
+    const junk = {
+      InstanceId: A_ID,
+      PrivateIpAddress: A_IP,
+      NetworkInterfaces: ["eni", 5],
+    } as unknown as Ec2Instance;
+    expect(ownedAddresses(junk, { region: REGION, extraDnsNames: [] }).ips).toEqual([A_IP]);
   });
 
   it("skips empty names and null associations", () => {
