@@ -581,6 +581,58 @@ describe("identity patterns and edges (mutation-tested)", () => {
     expect(identifyInstance(7 as unknown as string, csr(), [A], REGION).kind).toBe("none");
   });
 
+  it("a providerID that is not text is none, whatever it prints as", () => {
+    const sneaky = { toString: () => `aws:///eu-west-1a/${A_ID}` };
+    expect(parseProviderId(sneaky as unknown as string)).toBeUndefined();
+  });
+
+  it("an empty node name never matches an instance without a PrivateDnsName", () => {
+    const noName = { ...A, PrivateDnsName: undefined };
+    expect(identify(".", [noName]).kind).toBe("none");
+    expect(identify(".", [{ ...A, PrivateDnsName: "" }]).kind).toBe("none");
+  });
+
+  it("sessionInstanceId: no CSR, or no sessionName key, is no session", () => {
+    expect(sessionInstanceId(undefined as unknown as CsrObject)).toEqual({});
+    expect(sessionInstanceId(csr({ arn: ["x"] }))).toEqual({});
+  });
+
+  it("explains outcomes that list several instances or rules", () => {
+    const twinInCluster = { ...TWIN, VpcId: CLUSTER_VPC };
+    expect(identify(A_NAME, [A, twinInCluster], {}, csr({ sessionName: [B_ID] })).why).toBe(
+      `node name ${A_NAME} matches ${A_ID}, ${TWIN_ID} but the IAM session name says ${B_ID}`,
+    );
+    expect(identify(A_NAME, ALL, {}, csr({ sessionName: [A_ID] })).why).toBe(
+      `node ${A_NAME} is ${A_ID} by private-dns-name, session-name`,
+    );
+    expect(
+      identify(
+        A_NAME,
+        ALL,
+        { nodes: [node(A_NAME, providerId(B_ID)), node(A_NAME.toUpperCase(), providerId(C_ID))] },
+        csr({ sessionName: [A_ID] }),
+      ).why,
+    ).toBe(
+      `node ${A_NAME} is ${A_ID} by private-dns-name, session-name, but its Node object's providerID names ${B_ID}, ${C_ID}`,
+    );
+    expect(
+      identify("worker-7", ALL, {
+        nodes: [node("worker-7", providerId(A_ID)), node("WORKER-7", providerId(B_ID))],
+      }).why,
+    ).toBe(
+      `no pending or running instance has the name worker-7; the Node object's providerID names ${A_ID}, ${B_ID}, which is not trusted alone`,
+    );
+  });
+
+  it("EKS: a session instance that is not live is none, not a match", () => {
+    expect(identify("worker-7", [A], { clusterKind: "eks" }, csr({ sessionName: [GONE_ID] }))).toMatchObject({
+      kind: "none",
+    });
+    expect(identify(A_NAME, [A, DEAD], { clusterKind: "eks" }, csr({ sessionName: [B_ID] }))).toMatchObject({
+      kind: "conflict",
+    });
+  });
+
   it("trusted providerID: needs exactly one providerID on N's Node object, for a live instance", () => {
     const trusted = { trustNodeProviderId: true };
     // Two Node objects named N (upper and lower case) with different providerIDs: not one.
