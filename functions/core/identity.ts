@@ -67,8 +67,8 @@ function nameMatches(nodeName: string, instance: Ec2Instance, region: string): I
   const id = instanceIdOf(instance);
   // normalizeDnsName maps a non-string to "" itself; a placeholder here could never equal a
   // normalised (lower-case) N either.
-  // Stryker disable next-line ConditionalExpression,StringLiteral: see above
   const privateDns =
+    // Stryker disable next-line ConditionalExpression,StringLiteral: see above
     typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
   if (privateDns !== "" && nodeName === privateDns) sources.push("private-dns-name");
   if (privateDns !== "" && nodeName === firstLabel(privateDns) && !nodeName.includes(".")) {
@@ -192,8 +192,11 @@ export function identifyInstance(
         .map((id) => describe(live.get(id) ?? {}))
         .join(", ")}`,
     };
+  } else if (
     // Stryker disable next-line ConditionalExpression,LogicalOperator: with no candidate, candidates[0] is undefined
-  } else if (candidates.length === 1 && candidates[0]) {
+    candidates.length === 1 &&
+    candidates[0]
+  ) {
     const id = candidates[0];
     // Stryker disable next-line ArrayDeclaration: every candidate is a key of byName
     const sources = byName.get(id) ?? [];
