@@ -558,3 +558,21 @@ describe("facts that are missing or unreadable", () => {
     expect(decide(input({ parsed: withRequest({ sans: "x" }) })).requestedSans).toBeUndefined();
   });
 });
+
+describe("an exception inside the decision", () => {
+  it("is a wait naming the error, never an approval or a throw", () => {
+    const hostile = { ...A };
+    Object.defineProperty(hostile, "InstanceId", {
+      enumerable: true,
+      get() {
+        throw new Error("getter exploded");
+      },
+    });
+    const decision = decide(input({ instances: [hostile] }));
+    expect(decision).toEqual({
+      name: "csr-branches",
+      decision: "wait",
+      reasons: [{ code: "FACTS_UNAVAILABLE", message: "the CSR could not be evaluated: getter exploded" }],
+    });
+  });
+});
