@@ -6,7 +6,17 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["node_modules/", "dist/", ".serverless/", ".esbuild/", ".rig/", "coverage/", "bench/results/"],
+    ignores: [
+      "node_modules/",
+      "dist/",
+      ".serverless/",
+      ".esbuild/",
+      ".rig/",
+      "coverage/",
+      "bench/results/",
+      "reports/",
+      ".stryker-tmp/",
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

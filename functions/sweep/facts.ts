@@ -8,7 +8,7 @@
 //
 // Candidates are derived from what the node cannot forge plus its claimed name (SPEC §3):
 //   - instance IDs: node names that are IDs, resource-name hostnames
-//     (`i-….<region>.compute.internal`, `i-….ec2.internal`), EKS session names;
+//     (`i-….<region>.compute.internal`, `i-….ec2.internal`), IAM session names (every kind);
 //   - private DNS names: full names exactly; a short name (`ip-10-0-1-70`, Ubuntu's hostname)
 //     expanded to the only names EC2 assigns in this region (`<short>.<region>.compute.internal`,
 //     and `<short>.ec2.internal` in us-east-1). Exact values rather than an `ip-10-0-1-70.*`
@@ -47,7 +47,7 @@ const DNS_NAME =
 export interface NodeLookupRequest {
   /** N from `system:node:N`. */
   node: string;
-  /** The instance ID named by the CSR's `spec.extra.sessionName` (EKS), when present. */
+  /** The instance ID named by the CSR's `spec.extra.sessionName` (any cluster kind), or by N's providerID. */
   sessionInstanceId?: string;
   /** Requested IP SANs to look up too (only for clusters with nonEc2Nodes rules). */
   ips?: readonly string[];

@@ -547,7 +547,8 @@ async function gatherInstances(
     const username = r.csr.spec.username ?? "";
     if (!username.startsWith("system:node:")) return [];
     const node = username.slice("system:node:".length);
-    const session = target.source === "eks" ? sessionInstanceId(r.csr).instanceId : undefined;
+    // On every cluster kind: the session instance vetoes a mismatch (SPEC §3), decided on facts.
+    const session = sessionInstanceId(r.csr).instanceId;
     // The providerID instance is fetched too: it is the cross-check, and with
     // trustNodeProviderId the only way a node whose name matches nothing is identified.
     const fromProvider = providerInstance.get(node);

@@ -91,6 +91,25 @@ describe("providerID in the sweep", () => {
     expect(decisionConditionOf(await conditionsOf(cluster, name))).toBe("Approved");
   });
 
+  it("trusted, a providerID may not claim a live neighbour that has its own Node object (SPEC §3)", async () => {
+    // multi is a live node under its EC2 name; another node registers itself with multi's
+    // providerID and asks for multi's addresses.
+    await register(multi.node, multi.instanceId);
+    const impostor = `impostor-${Date.now()}.corp.example`;
+    await register(impostor, multi.instanceId);
+    const { name } = await createKubeletCsr(cluster, {
+      node: impostor,
+      dnsNames: [multi.node],
+      ips: multi.privateIps,
+    });
+    csrs.push(name);
+    const report = await sweep("provider-neighbour", { trustNodeProviderId: true, deny: false });
+    expect(outcomeOf(report, name)?.decision).toBe("deny");
+    expect(outcomeOf(report, name)?.reasons.map((r) => r.code)).toEqual(["IDENTITY_CONFLICT"]);
+    expect(outcomeOf(report, name)?.reasons[0]?.message).toContain(multi.node);
+    expect(decisionConditionOf(await conditionsOf(cluster, name))).not.toBe("Approved");
+  });
+
   it("a providerID naming another instance than the node name is a conflict, trusted or not", async () => {
     // The node is plain's by name, but registered itself as multi's instance.
     await register(plain.node, multi.instanceId);

@@ -420,6 +420,40 @@ describe("evaluate: decisions", () => {
     expect(selfManaged?.instanceId).toBeNull();
   });
 
+  it("without --eks the IAM session name still vetoes a node name that names another instance", async () => {
+    const csrFor = (name: string, sessionName: string) =>
+      kubeletCsrObject({
+        name,
+        node: NODES.web,
+        creationTimestamp: CREATED,
+        dnsNames: [NODES.web],
+        ips: ["10.0.1.70"],
+        extra: { sessionName: [sessionName] },
+      });
+    writeFileSync(
+      file("session-csrs.json"),
+      JSON.stringify({
+        kind: "List",
+        items: [
+          csrFor("csr-veto1", INSTANCE_IDS.booting),
+          csrFor("csr-veto2", "i-0a1b2c3d4e5f6ffff"),
+          csrFor("csr-agree", INSTANCE_IDS.web),
+        ],
+      }),
+    );
+    const args = ["evaluate", "--csr", "session-csrs.json", "--instances", "instances.json"];
+    for (const kind of [[], ["--eks"]]) {
+      const out = byName(
+        await runMain([...args, "--cluster-vpc", CLUSTER_VPC, ...kind, "--now", NOW_WITHIN_GRACE]),
+      );
+      for (const vetoed of ["csr-veto1", "csr-veto2"]) {
+        expect(out[vetoed]?.decision, `${vetoed} ${kind.join("")}`).toBe("deny");
+        expect(codes(out[vetoed])).toEqual(["IDENTITY_CONFLICT"]);
+      }
+      expect(out["csr-agree"]).toMatchObject({ decision: "approve", instanceId: INSTANCE_IDS.web });
+    }
+  });
+
   it("--config and --cluster supply the settings, VPCs, region and cluster tag", async () => {
     writeFileSync(
       file("config.yaml"),

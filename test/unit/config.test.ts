@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   ConfigError,
@@ -400,7 +401,83 @@ describe("globMatch", () => {
     ["a.b", "axb", false],
     ["*-legacy", "old-legacy", true],
     ["exact", "Exact", false],
+    ["a*b*c", "abc", true],
+    ["a*b*c", "aXbYc", true],
+    ["a*b*c", "aXbYcZ", false],
+    ["a*b?c", "abbbXc", true],
+    ["*?", "", false],
+    ["?*", "x", true],
+    ["**", "", true],
+    ["*a", "aaa", true],
+    ["a*", "ba", false],
+    ["*.*", "a.b", true],
+    ["*.*", "ab", false],
+    ["?", "", false],
+    ["", "", true],
+    ["", "a", false],
   ])("%s vs %s → %s", (pattern, name, expected) => {
     expect(globMatch(pattern, name)).toBe(expected);
+  });
+
+  // The matcher it replaced: one regex, `*` as `.*` (correct, but it backtracks).
+  function reference(pattern: string, name: string): boolean {
+    const regex = pattern
+      .split("")
+      .map((char) => (char === "*" ? ".*" : char === "?" ? "." : char.replace(/[\\^$.|+()[\]{}]/g, "\\$&")))
+      .join("");
+    return new RegExp(`^${regex}$`, "s").test(name);
+  }
+
+  it("agrees with the regex reference on random patterns and names", () => {
+    // A small alphabet so that matches are frequent; lengths small so the reference stays fast.
+    const char = fc.constantFrom("a", "b", "-", ".", "_", "A", "0");
+    const patternChar = fc.oneof(char, fc.constantFrom("*", "?"));
+    fc.assert(
+      fc.property(
+        fc.array(patternChar, { maxLength: 10 }).map((chars) => chars.join("")),
+        fc.array(char, { maxLength: 14 }).map((chars) => chars.join("")),
+        (pattern, name) => globMatch(pattern, name) === reference(pattern, name),
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it("agrees with the reference when the name is built to match the pattern", () => {
+    // Expand each `*` into some text and each `?` into one character: always a match.
+    const char = fc.constantFrom("a", "b", "-", ".");
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom("*", "?", "a", "b", "-"), fc.array(char, { maxLength: 4 })), {
+          maxLength: 8,
+        }),
+        (parts) => {
+          const pattern = parts.map(([token]) => token).join("");
+          const name = parts
+            .map(([token, fill]) =>
+              token === "*" ? fill.join("") : token === "?" ? (fill[0] ?? "x") : token,
+            )
+            .join("");
+          return globMatch(pattern, name) && reference(pattern, name);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("takes linear time on adversarial names (no backtracking blow-up)", () => {
+    const adversarial: [string, string][] = [
+      ["*-*-*-*-*-*-prod", "a-".repeat(50)], // the reported case: ~10 s with the regex
+      ["*-*-*-*-*-*-prod", "-".repeat(100)],
+      ["*a*a*a*a*a*a*a*a*a*a*b", "a".repeat(100)],
+      ["*?*?*?*?*?*?*?*?*?*?x", "y".repeat(100)],
+      ["*-*-*-*-*-*-prod", "a-".repeat(5_000)], // far longer than EKS allows (100)
+    ];
+    const started = performance.now();
+    for (let round = 0; round < 20; round++) {
+      for (const [pattern, name] of adversarial) expect(globMatch(pattern, name)).toBe(false);
+    }
+    // ~2 ms on an idle laptop; the bound leaves room for a loaded CI machine.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(globMatch("*-*-*-*-*-*-prod", `${"a-".repeat(50)}prod`)).toBe(true);
   });
 });
