@@ -49,11 +49,6 @@ export const SUPPRESSED = [
     why: "the environment holds only names and ARNs; tokens and the webhook URL are read from Secrets Manager/SSM at run time",
   },
   {
-    check: "CKV_AWS_115",
-    resources: ["AWS::Lambda::Function.NotifierLambdaFunction"],
-    why: "the notifier runs only for alerts on its own topic (the approver, which has reserved concurrency 1, and the stack's alarms publish there)",
-  },
-  {
     check: "CKV_AWS_26",
     resources: ["AWS::SNS::Topic.AlertTopic"],
     why: "a customer-managed key is opt-in (param alertTopicKmsKeyArn, whose key policy must let CloudWatch alarms publish), and alerts carry no secret",
