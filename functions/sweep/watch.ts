@@ -22,9 +22,9 @@ export interface WatchOptions {
   windowMs: number;
   /** Pause between a watch ending early (server close, error) and the next one. */
   reconnectDelayMs?: number;
-  /** How long the first event of a batch waits for others (default 100 ms). */
+  /** How long the first event of a batch waits for others (default 20 ms). */
   batchDelayMs?: number;
-  /** Least time between two batches of one cluster (default 1 s): ≤ 1 EC2 lookup a second. */
+  /** Least time between two batches of one cluster (default 1.05 s): never 2 EC2 lookups in a second. */
   batchSpacingMs?: number;
   /** How often CSRs decided `wait` are looked at again within the window (default 2 s). */
   retryWaitingMs?: number;
@@ -54,8 +54,8 @@ export async function watchClusters(
   const window = AbortSignal.timeout(options.windowMs);
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const timeLeft = () => !window.aborted && (!deps.remainingMillis || deps.remainingMillis() > minRemaining);
-  const batchDelay = options.batchDelayMs ?? 100;
-  const spacing = options.batchSpacingMs ?? 1000;
+  const batchDelay = options.batchDelayMs ?? 20;
+  const spacing = options.batchSpacingMs ?? 1050;
   const retryWaiting = options.retryWaitingMs ?? 2000;
 
   await Promise.all(
