@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { putSecret, type AlertSink, type AwsClients } from "../test/rig/aws-seed.js";
 import type { RigCluster } from "../test/rig/cluster.js";
 import { createArbitraryCsr } from "../test/rig/kubelet.js";
-import { createNodeObject, deleteAllNodes, issueAsSigner, rawCsrList } from "./lib/admin-http.js";
+import { createNodeObject, deleteAllNodes, approveAndAwaitIssue, rawCsrList } from "./lib/admin-http.js";
 import { checkAlertDelivery, drainDelivered, type ClusterAlertTally } from "./lib/alert-check.js";
 import type { SweepRunResult, SweepWorkerOutput } from "./lib/job.js";
 import { startReplayServer, type ReplayItem, type ReplayTemplate } from "./lib/replay-server.js";
@@ -409,11 +409,7 @@ export async function hostileFlood(
         expected: "Approved",
         expectedCode: "ALL_CHECKS_PASSED",
       });
-      await issueAsSigner(
-        cluster,
-        name,
-        readFileSync(cluster.nodeCredentials(attacker.node).certFile, "utf8"),
-      );
+      await approveAndAwaitIssue(cluster, name);
     }
   }
 
@@ -556,7 +552,7 @@ export async function replaySweep(
     [...nodes, ...decidedNodes].map((n) => n.node),
   );
 
-  // Decided templates: legitimate CSRs approved by a real sweep, then issued (signer stand-in),
+  // Decided templates: legitimate CSRs approved by a real sweep, then issued by the rig's signer,
   // and hostile ones denied by the same sweep (with their alert markers).
   const decidedPlan: PlannedCsr[] = decidedNodes.map((instance, i) =>
     i < options.approvedIssued
@@ -591,12 +587,7 @@ export async function replaySweep(
   await eachBounded(
     decidedPlan.filter((p) => p.expected === "Approved"),
     CREATE_CONCURRENCY,
-    async (csr) =>
-      issueAsSigner(
-        cluster,
-        csr.name ?? "",
-        readFileSync(cluster.nodeCredentials(csr.instance.node).certFile, "utf8"),
-      ),
+    async (csr) => approveAndAwaitIssue(cluster, csr.name ?? ""),
   );
   // Pending templates: one real kubelet CSR per node, never swept.
   await eachBounded(nodes, CREATE_CONCURRENCY, async (instance) => {

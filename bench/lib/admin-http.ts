@@ -1,6 +1,6 @@
 // Raw JSON requests to a rig apiserver as its cluster admin (client certificate), for what
 // the typed client does not give as served: CSR JSON exactly as the apiserver writes it,
-// Node objects in bulk, and a signer stand-in that sets status.certificate.
+// Node objects in bulk, and approval that waits for the rig's real signer to issue.
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import type { RigCluster } from "../../test/rig/cluster.js";
@@ -80,19 +80,13 @@ export async function rawCsrList(
 }
 
 /**
- * A signer stand-in: the rig runs no kube-controller-manager, so nothing issues certificates.
- * Approves the CSR as the admin (unless it already is) and sets status.certificate to a real
- * certificate PEM (the node's client certificate, minted by the rig's CA), which is what an
- * issued kubelet-serving CSR looks like to the approver.
+ * Approves the CSR as the admin (unless it already is) and waits for the rig's real
+ * kubelet-serving signer (kube-controller-manager's, started by `rig cluster`) to issue it, so
+ * the CSR looks to the approver exactly as an issued kubelet-serving CSR does in a cluster.
  */
-export async function issueAsSigner(
-  cluster: RigCluster,
-  name: string,
-  certificatePem: string,
-): Promise<void> {
-  let csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as {
-    status?: { conditions?: { type: string }[]; certificate?: string };
-  };
+export async function approveAndAwaitIssue(cluster: RigCluster, name: string, timeoutMs = 60_000): Promise<void> {
+  type Csr = { status?: { conditions?: { type: string }[]; certificate?: string } };
+  let csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as Csr;
   if (!(csr.status?.conditions ?? []).some((c) => c.type === "Approved")) {
     csr = (await adminJson(cluster, "PUT", `${CSR_API}/${name}/approval`, {
       ...csr,
@@ -103,12 +97,15 @@ export async function issueAsSigner(
           { type: "Approved", status: "True", reason: "BenchSetup", message: "approved by the bench set-up" },
         ],
       },
-    })) as typeof csr;
+    })) as Csr;
   }
-  await adminJson(cluster, "PUT", `${CSR_API}/${name}/status`, {
-    ...csr,
-    status: { ...csr.status, certificate: Buffer.from(certificatePem).toString("base64") },
-  });
+  const deadline = Date.now() + timeoutMs;
+  while (!csr.status?.certificate) {
+    if (Date.now() > deadline)
+      throw new Error(`bench set-up: the rig's signer did not issue CSR ${name} within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as Csr;
+  }
 }
 
 /** Registers a Node object as the kubelet (or the cloud controller) would: name and providerID. */

@@ -149,8 +149,8 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
     out.push(
       `${int(rot.nodes)} EC2 instances in moto, a Node object per instance (with its providerID, so \`auto\` sizes ` +
         `the limit from ${int(rot.nodes)} nodes), and one kubelet CSR per node created as that node. Sweeps run one ` +
-        `after another until every CSR is approved. The rig runs no signer, so no node holds an issued certificate: ` +
-        `all count as "without a certificate", and the order is oldest first. Set-up (not product time): ` +
+        `after another until every CSR is approved. Every node starts without an issued certificate (the rig's ` +
+        `signer issues each one once it is approved), so all count as "without a certificate" and the order is oldest first. Set-up (not product time): ` +
         `${rot.setup.seedSeconds.toFixed(0)} s seeding instances, ${rot.setup.nodeObjectsSeconds.toFixed(0)} s Node ` +
         `objects, ${rot.setup.mintSeconds.toFixed(0)} s node certificates, ${rot.setup.csrSeconds.toFixed(0)} s CSRs.`,
     );
@@ -228,8 +228,8 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
       `${f0.attackers} attacking nodes each create ${int((f0.hostile.neighbourIp + f0.hostile.selfValidDuplicates) / f0.attackers)} ` +
         `CSRs before anyone else: half ask for a legitimate neighbour's IP (must be denied), half are valid for the ` +
         `attacker itself and named \`0000-…\` to sort first. Then ${f0.legit} legitimate nodes file one CSR each. ` +
-        `Two variants: the attackers are compromised nodes that already hold an issued certificate (set by a signer ` +
-        `stand-in, as the rig has no signer), or new nodes holding none (the hardest case for the order: their CSRs ` +
+        `Two variants: the attackers are compromised nodes that already hold an issued certificate (approved, then ` +
+        `issued by the rig's kube-controller-manager signer), or new nodes holding none (the hardest case for the order: their CSRs ` +
         `are older than everyone's and they are not "certified"). No Node objects: \`auto\` is at its floor of 100.`,
     );
   out.push("");
@@ -269,7 +269,7 @@ export function renderFairnessMarkdown(r: FairnessResult): string {
   out.push(
     `The LIST is served by a local HTTPS stand-in (bench/lib/replay-server.ts) that replays CSR JSON captured from ` +
       `the rig's real kube-apiserver: ${rp.templates.decidedApprovedIssued} CSRs approved by a real sweep and then ` +
-      `issued (signer stand-in), ${rp.templates.decidedDenied} denied by it (with alert markers), and ` +
+      `issued by the rig's kube-controller-manager signer, ${rp.templates.decidedDenied} denied by it (with alert markers), and ` +
       `${rp.templates.pending} pending kubelet CSRs of nodes that exist in moto (about ${int(rp.capturedBytesPerItem)} ` +
       `bytes of JSON each). Clones differ only in name, uid, resourceVersion and creationTimestamp; pages of ` +
       `${rp.pageSize} with \`limit\`/\`continue\` in name order, as the apiserver serves them; approval PUTs are ` +
