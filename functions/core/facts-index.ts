@@ -7,7 +7,9 @@
 // - instances holding a requested IP address (ownership, the reused-IP predecessor rule);
 // - every record of an instance whose name one of those carries (a predecessor of it), and
 //   every record of each ID picked (the duplicate-record consistency check);
-// - Node objects named N, unless trustNodeProviderId needs all of them (its rival rule).
+// - Node objects named N; with trustNodeProviderId also every Node object its rival rule can
+//   name: those whose providerID names the instance N's providerID names, or whose name is
+//   one of that instance's EC2 names (private DNS name, its first label, ID, resource name).
 // Clusters with nonEc2Nodes (delegated prefixes can hold any address) get the whole list, and
 // so does everything when a record is not readable: decide() judges those as before.
 // test/unit/policy.property.test.ts checks that decisions with and without the index agree.
@@ -26,15 +28,25 @@ export class FactsIndex {
   private readonly byKey = new Map<string, Ec2Instance[]>();
   private readonly byIp = new Map<string, Ec2Instance[]>();
   private readonly nodesByName = new Map<string, NodeObject[]>();
+  // For the trusted-providerID rival rule: by providerID instance, and by first name label
+  // (an instance ID, or a resource-name hostname i-….ec2.internal).
+  private readonly nodesByProviderId = new Map<string, NodeObject[]>();
+  private readonly nodesByFirstLabel = new Map<string, NodeObject[]>();
   private readonly whole: boolean;
+  private readonly allNodes: boolean;
+  private readonly rivals: boolean;
 
   constructor(
     private readonly instances: Ec2Instance[],
     private readonly nodes: NodeObject[],
-    options: { allInstances?: boolean; allNodes?: boolean } = {},
+    // providerIdRivals: the cluster trusts providerIDs (trustNodeProviderId).
+    options: { allInstances?: boolean; allNodes?: boolean; providerIdRivals?: boolean } = {},
   ) {
-    this.allNodes = options.allNodes === true || !nodes.every(isReadableNode);
     this.whole = options.allInstances === true || !instances.every(isRecord);
+    this.rivals = options.providerIdRivals === true;
+    // The rival rule reads the claimed instance's EC2 names: without the instance index
+    // (whole lists), hand every Node object over rather than guess.
+    this.allNodes = options.allNodes === true || !nodes.every(isReadableNode) || (this.rivals && this.whole);
     if (!this.whole) {
       for (const instance of instances) {
         for (const key of instanceKeys(instance)) push(this.byKey, key, instance);
@@ -42,16 +54,39 @@ export class FactsIndex {
       }
     }
     if (!this.allNodes) {
-      for (const node of nodes) push(this.nodesByName, normalizeDnsName(node.metadata.name), node);
+      for (const node of nodes) {
+        const name = normalizeDnsName(node.metadata.name);
+        push(this.nodesByName, name, node);
+        if (!this.rivals) continue;
+        push(this.nodesByFirstLabel, firstLabel(name), node);
+        const id = providerInstanceOf(node);
+        if (id) push(this.nodesByProviderId, id, node);
+      }
     }
   }
-
-  private readonly allNodes: boolean;
 
   nodesFor(csr: CsrObject): NodeObject[] {
     if (this.allNodes) return this.nodes;
     const n = nodeNameOf(csr);
-    return n === undefined ? [] : (this.nodesByName.get(normalizeDnsName(n)) ?? []);
+    const own = n === undefined ? [] : (this.nodesByName.get(normalizeDnsName(n)) ?? []);
+    if (!this.rivals) return own;
+    const picked = new Set<NodeObject>(own);
+    const add = (list: NodeObject[] | undefined) => list?.forEach((node) => picked.add(node));
+    for (const node of own) {
+      const id = providerInstanceOf(node);
+      if (!id) continue;
+      add(this.nodesByProviderId.get(id));
+      add(this.nodesByFirstLabel.get(id));
+      // Every record that could be the claimed instance (byKey holds it under its ID).
+      for (const instance of this.byKey.get(id) ?? []) {
+        if (typeof instance.PrivateDnsName !== "string" || instance.PrivateDnsName === "") continue;
+        const dns = normalizeDnsName(instance.PrivateDnsName);
+        add(this.nodesByName.get(dns));
+        add(this.nodesByName.get(firstLabel(dns)));
+      }
+    }
+    // The cluster's order, so the checks see the objects as they came.
+    return picked.size === own.length ? own : this.nodes.filter((node) => picked.has(node));
   }
 
   instancesFor(csr: CsrObject, parsed: ParseResult): Ec2Instance[] {
@@ -145,6 +180,10 @@ function nodeNameOf(csr: CsrObject): string | undefined {
   return typeof user === "string" && user.startsWith("system:node:")
     ? user.slice("system:node:".length)
     : undefined;
+}
+
+function providerInstanceOf(node: NodeObject): string | undefined {
+  return parseProviderId(node.spec?.providerID ?? "")?.instanceId.toLowerCase();
 }
 
 function isReadableNode(value: unknown): boolean {

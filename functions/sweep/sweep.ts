@@ -374,7 +374,7 @@ async function processPending(
   if (Array.isArray(instances) && Array.isArray(nodes)) {
     ctx.index = new FactsIndex(instances, nodes, {
       allInstances: settings.nonEc2Nodes !== undefined,
-      allNodes: settings.trustNodeProviderId,
+      providerIdRivals: settings.trustNodeProviderId,
     });
   }
   const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));

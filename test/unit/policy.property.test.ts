@@ -593,6 +593,33 @@ const decoysArb = fc.uniqueArray(
   { selector: (instance) => instance.InstanceId, maxLength: 4 },
 );
 
+// Other Node objects of the cluster: named like decoy or real instances (their private DNS
+// names, short names, IDs, resource names) and carrying decoy or real providerIDs, so that
+// with trustNodeProviderId some are rivals of the CSR's node and most are not.
+const DECOY_NODE_NAMES = [
+  ...NODE_NAMES,
+  ...DECOY_IDS.map((_, i) => privateName(`10.0.9.${10 + i}`)),
+  ...DECOY_IDS,
+  ...DECOY_IDS.map(resourceName),
+  "worker-8",
+];
+const decoyNodesArb: fc.Arbitrary<NodeObject[]> = fc
+  .array(
+    fc.record({
+      name: fc.constantFrom(...DECOY_NODE_NAMES),
+      providerID: sometimes(
+        fc.constantFrom(...[...IDS, ...DECOY_IDS].map((id) => `aws:///${REGION}a/${id}`)),
+        2,
+      ),
+    }),
+    { maxLength: 6 },
+  )
+  .map((nodes) =>
+    nodes.map(({ name, providerID }) =>
+      providerID ? { metadata: { name }, spec: { providerID } } : { metadata: { name } },
+    ),
+  );
+
 describe("decide: properties", { timeout: 60_000 }, () => {
   it("the CSR pool covers approvable and hostile requests", () => {
     expect(
@@ -696,22 +723,28 @@ describe("decide: properties", { timeout: 60_000 }, () => {
 
   it("the sweep's facts index changes no decision: each CSR is decided the same on its picked facts", () => {
     let picked = 0;
+    let pickedNodes = 0;
     fc.assert(
-      fc.property(inputArb, decoysArb, (input, decoys) => {
+      fc.property(inputArb, decoysArb, decoyNodesArb, (input, decoys, decoyNodes) => {
         if (!Array.isArray(input.instances) || !Array.isArray(input.nodes)) return;
-        // The cluster holds more than this CSR's facts: other nodes' instances, in any order.
+        // The cluster holds more than this CSR's facts: other nodes' instances and Node
+        // objects (some of them rivals for the CSR's instance), in any order.
         const instances = [...decoys, ...input.instances];
-        const full = decide({ ...input, instances });
-        const index = new FactsIndex(instances, input.nodes, {
-          allNodes: input.settings.trustNodeProviderId,
+        const nodes = [...decoyNodes, ...input.nodes];
+        const full = decide({ ...input, instances, nodes });
+        const index = new FactsIndex(instances, nodes, {
+          providerIdRivals: input.settings.trustNodeProviderId,
         });
         const narrowed = index.instancesFor(input.csr, input.parsed);
+        const narrowedNodes = index.nodesFor(input.csr);
         picked += narrowed.length < instances.length ? 1 : 0;
-        const indexed = decide({ ...input, instances: narrowed, nodes: index.nodesFor(input.csr) });
+        if (input.settings.trustNodeProviderId && narrowedNodes.length < nodes.length) pickedNodes += 1;
+        const indexed = decide({ ...input, instances: narrowed, nodes: narrowedNodes });
         expect(indexed).toEqual(full);
       }),
-      { numRuns: 3000, seed: 4321 },
+      { numRuns: 5000, seed: 4321 },
     );
     expect(picked).toBeGreaterThan(100); // the index did leave facts out, often
+    expect(pickedNodes).toBeGreaterThan(100); // and Node objects too, with trusted providerIDs
   });
 });
