@@ -192,8 +192,8 @@ export interface KubeletOptions {
 }
 
 /**
- * Starts the kubelet's serving-certificate manager for `node` (authenticated as
- * system:node:<node>) with the given Node addresses; resolves once its CSR exists. The
+ * Starts the kubelet's serving-certificate manager for `node` (a client certificate for
+ * system:node:<node>, or `token`) with the given Node addresses; resolves once its CSR exists. The
  * manager keeps running until the CSR is issued, denied or failed (`outcome`), or `stop()`.
  */
 export async function startKubelet(cluster: ClusterHandle, options: KubeletOptions): Promise<KubeletRun> {
