@@ -25,7 +25,7 @@ import type { ClusterHandle, RigIdentity } from "../test/rig/cluster.js";
 import {
   awsNodeAddresses,
   createArbitraryCsr,
-  createKubeletCsr,
+  forgeNodeCsr,
   startKubelet,
   type KubeletRun,
   type NodeAddress,
@@ -519,7 +519,7 @@ async function createCases(
       addresses,
     });
   };
-  // Hostile: shapes the kubelet never makes, from the TypeScript CSR generator, as the node.
+  // Hostile: shapes the kubelet never makes, forged by the TypeScript CSR generator, as the node.
   const kubelet = async (
     id: string,
     kind: CaseKind,
@@ -528,7 +528,7 @@ async function createCases(
     sans: { dnsNames?: string[]; ips?: string[] },
     expected: SandboxCase["expected"],
   ) => {
-    const created = await createKubeletCsr(cluster, { node: instance.nodeName, ...sans });
+    const created = await forgeNodeCsr(cluster, { node: instance.nodeName, ...sans });
     cases.push({ id, kind, story, csr: created.name, requester: created.csr.spec.username ?? "", expected });
   };
   const { multiEni, publicIp, dualStack, resourceName, twinNew, gone, elsewhere } = world;

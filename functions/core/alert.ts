@@ -30,7 +30,7 @@ export const ALERT_KINDS = [
   "would-deny", // dry-run: it would have been denied
   "left-pending", // `deny: false`: a failing CSR is left pending
   "flood-guard", // more approvals than maxApprovalsPerSweep: the rest were held
-  "not-issued", // approved by us more than 10 minutes ago, still no certificate
+  "not-issued", // approved by us more than notIssuedAfterSeconds ago (10 minutes), still no certificate
   "failed", // a CSR we approved carries a Failed condition
   "cluster-error", // the cluster could not be swept
   "node-flood", // one node has more pending CSRs than maxPendingPerNode: only its newest were examined

@@ -84,6 +84,7 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   maxPendingPerNode: 20,
   maxAlertsPerSweep: 20,
   alertRepeatWindowSeconds: 3600,
+  notIssuedAfterSeconds: 600,
   nonNodeRequests: "deny",
 }) as ClusterPolicySettings;
 
@@ -95,6 +96,14 @@ export const DEFAULT_SWEEP: SweepConfig = Object.freeze({
   describeInstancesPerSecond: 5,
   describeInstancesBurst: 20,
 });
+
+/**
+ * The smallest `notIssuedAfterSeconds`: a healthy signer issues within about a second of the
+ * approval (the rig's kube-controller-manager controller does), so 10 s still cannot alert on
+ * normal latency, and the alert changes no decision (it is sent once per CSR), so a low value
+ * costs at most a spurious alert. It lets the integration test wait for real.
+ */
+export const NOT_ISSUED_MIN_SECONDS = 10;
 
 export const EXTRA_DNS_PLACEHOLDERS = ["shortName", "privateDnsName", "instanceId", "region", "nodeName"];
 
@@ -177,6 +186,13 @@ const SETTING_REFERENCE: {
     default: "`3600`",
     description:
       "A node denied again for the same reasons alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (denied ones are deleted after 1 hour by kube-controller-manager).",
+  },
+  {
+    key: "notIssuedAfterSeconds",
+    type: "integer 10–86400",
+    default: "`600`",
+    description:
+      "A CSR the approver approved that still has no certificate this long after the approval raises one `not-issued` alert (the signer is down or stuck). kube-controller-manager issues within about a second.",
   },
   {
     key: "clusterTag",
@@ -649,6 +665,21 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
     if (value < 60 || value > 86_400)
       fail(at("alertRepeatWindowSeconds"), "an integer from 60 to 86400", value);
     out.alertRepeatWindowSeconds = value;
+  }
+  if (source.notIssuedAfterSeconds !== undefined) {
+    const value = source.notIssuedAfterSeconds;
+    const inRange =
+      typeof value === "number" &&
+      Number.isSafeInteger(value) &&
+      value >= NOT_ISSUED_MIN_SECONDS &&
+      value <= 86_400;
+    if (!inRange)
+      fail(
+        at("notIssuedAfterSeconds"),
+        `an integer from ${NOT_ISSUED_MIN_SECONDS} to 86400 (seconds)`,
+        value,
+      );
+    out.notIssuedAfterSeconds = value;
   }
   if (source.clusterTag !== undefined) {
     out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);

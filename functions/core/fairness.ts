@@ -256,7 +256,12 @@ export interface ClusterPlanInput<T> {
   history: AlertHistory;
   settings: Pick<
     ClusterPolicySettings,
-    "mode" | "deny" | "maxApprovalsPerSweep" | "maxAlertsPerSweep" | "alertRepeatWindowSeconds"
+    | "mode"
+    | "deny"
+    | "maxApprovalsPerSweep"
+    | "maxAlertsPerSweep"
+    | "alertRepeatWindowSeconds"
+    | "notIssuedAfterSeconds"
   >;
   nodeCount: number;
   now: Date;
@@ -330,6 +335,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
     maxApprovalsPerSweep: Number.POSITIVE_INFINITY,
     approvalsSoFar: 0,
     now,
+    notIssuedAfterSeconds: settings.notIssuedAfterSeconds,
   };
   const held: ClusterPlan<T>["held"] = [];
 

@@ -14,8 +14,6 @@ export const DENIED_REASON = "CsrApproverDenied";
  */
 export const ALERTED_CONDITION = "CsrApproverAlerted";
 
-export const NOT_ISSUED_AFTER_SECONDS = 600;
-
 /** The per-CSR alert kinds (the others are per cluster or per node). */
 export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "cluster-error" | "node-flood" | "summary">;
 
@@ -33,14 +31,19 @@ export interface PlanContext {
   maxApprovalsPerSweep: number;
   approvalsSoFar: number; // approvals already planned in this cluster this sweep
   now: Date;
+  /** The cluster's `notIssuedAfterSeconds`: our approval older than this without a certificate alerts. */
+  notIssuedAfterSeconds: number;
 }
+
+/** What the follow-up of a CSR we approved needs to know: the time and the cluster's threshold. */
+export type FollowUpContext = Pick<PlanContext, "now" | "notIssuedAfterSeconds">;
 
 export function planFor(decision: Decision, csr: CsrObject, ctx: PlanContext): Plan {
   switch (decision.decision) {
     case "wait":
       return { action: "none" };
     case "skip":
-      return followUp(csr, ctx.now);
+      return followUp(csr, ctx);
     case "approve":
       if (ctx.mode === "dry-run") return { action: "would-approve" };
       if (ctx.approvalsSoFar >= ctx.maxApprovalsPerSweep) return { action: "flood-guarded" };
@@ -53,14 +56,14 @@ export function planFor(decision: Decision, csr: CsrObject, ctx: PlanContext): P
 }
 
 /** CSRs we approved earlier: alert once if the signer failed or never issued. */
-function followUp(csr: CsrObject, now: Date): Plan {
+function followUp(csr: CsrObject, { now, notIssuedAfterSeconds }: FollowUpContext): Plan {
   const conditions = csr.status?.conditions ?? [];
   const approved = conditions.find((c) => c.type === "Approved" && c.reason === APPROVED_REASON);
   if (!approved) return { action: "none" };
   if (conditions.some((c) => c.type === "Failed")) return alertOnce(csr, "failed");
   if (csr.status?.certificate) return { action: "none" };
   const approvedAt = Date.parse(approved.lastUpdateTime ?? approved.lastTransitionTime ?? "");
-  if (Number.isFinite(approvedAt) && now.getTime() - approvedAt > NOT_ISSUED_AFTER_SECONDS * 1000) {
+  if (Number.isFinite(approvedAt) && now.getTime() - approvedAt > notIssuedAfterSeconds * 1000) {
     return alertOnce(csr, "not-issued");
   }
   return { action: "none" };
@@ -129,8 +132,8 @@ export function withAlertMarker(csr: CsrObject, kind: AlertKind): CsrCondition[]
 }
 
 /** The follow-up alert a CSR we approved earlier needs now, if any (signer failed or silent). */
-export function followUpFor(csr: CsrObject, now: Date): "failed" | "not-issued" | undefined {
-  const plan = followUp(csr, now);
+export function followUpFor(csr: CsrObject, ctx: FollowUpContext): "failed" | "not-issued" | undefined {
+  const plan = followUp(csr, ctx);
   return plan.action === "alert" && (plan.alert === "failed" || plan.alert === "not-issued")
     ? plan.alert
     : undefined;

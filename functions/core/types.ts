@@ -169,6 +169,8 @@ export interface ClusterPolicySettings {
   maxAlertsPerSweep: number;
   /** Repeated alerts of one node for the same reasons are sent once per this window. */
   alertRepeatWindowSeconds: number;
+  /** A CSR we approved that still has no certificate after this long raises one `not-issued` alert. */
+  notIssuedAfterSeconds: number;
   /** `ignore`: CSRs from requesters that are not nodes are left alone (skip) instead of denied. */
   nonNodeRequests?: "deny" | "ignore"; // absent: deny
   /** Opt-in static rules for nodes outside EC2; absent: every node must be an EC2 instance. */

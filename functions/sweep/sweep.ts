@@ -507,7 +507,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
     approved: new ApprovedLedger(),
     history: new AlertHistory(),
   };
-  const at = now();
+  const followUpContext = { now: now(), notIssuedAfterSeconds: settings.notIssuedAfterSeconds };
   const stats = await kube.listKubeletServingCsrs((read) => {
     listing.listed += 1;
     const csr = read.csr;
@@ -518,7 +518,7 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
       return;
     }
     listing.approved.note(csr);
-    const kind = followUpFor(csr, at);
+    const kind = followUpFor(csr, followUpContext);
     if (kind) listing.followUps.push({ item: read, csr, kind });
   });
   if (stats.resourceVersion !== undefined) listing.resourceVersion = stats.resourceVersion;

@@ -13,7 +13,7 @@ import {
 } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -132,8 +132,9 @@ describe("approver Lambda handler", () => {
 
   it("a scheduled sweep approves, denies with an alert, logs each decision and emits EMF metrics", async () => {
     stdout = [];
-    const ok = (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;
-    const bad = (await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
+    const ok = (await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses })).name;
+    // plain asking for multi's IP: forged, no kubelet makes that request.
+    const bad = (await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
 
     const result = await handler(scheduled, context(60_000));
     expect(result).toMatchObject({ clusters: 1, failedClusters: [], watched: false });
@@ -182,7 +183,7 @@ describe("approver Lambda handler", () => {
     stdout = [];
     const invocation = handler(running(new Date()), context(60_000));
     await new Promise((r) => setTimeout(r, 1000));
-    const ok = (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;
+    const ok = (await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses })).name;
     const result = await invocation;
     expect(result.watched).toBe(true);
     expect(decisionConditionOf(await conditionsOf(cluster, ok))).toBe("Approved");

@@ -13,7 +13,7 @@ import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -145,10 +145,10 @@ describe("csr-approver sweep --kubeconfig", () => {
       }),
     );
 
-    csr.legit = (
-      await createKubeletCsr(cluster, { node: multi.node, dnsNames: [multi.node], ips: multi.privateIps })
-    ).name;
-    csr.hostile = (await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
+    // multi's kubelet (its own code, AWS's Node addresses); plain asking for multi's IP is
+    // forged: no kubelet makes that request.
+    csr.legit = (await kubeletCsr(cluster, { node: multi.node, addresses: multi.addresses })).name;
+    csr.hostile = (await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
   });
 
   afterAll(async () => {

@@ -14,7 +14,7 @@ import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type AwsClients, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -111,16 +111,11 @@ describe("csr-approver sweep against a rig cluster and moto", () => {
       }),
     );
 
-    // The kubelet of `multi` asking for its own names and addresses, and the kubelet of
-    // `plain` asking for an address of `multi`.
-    csr.legit = (
-      await createKubeletCsr(cluster, {
-        node: multi.node,
-        dnsNames: [multi.node],
-        ips: [...multi.privateIps, ...multi.publicIps],
-      })
-    ).name;
-    csr.hostile = (await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
+    // The kubelet of `multi` asking for its own names and addresses (its own code, given the
+    // Node addresses AWS publishes), and `plain` asking for an address of `multi` (forged:
+    // no kubelet asks for another instance's IP).
+    csr.legit = (await kubeletCsr(cluster, { node: multi.node, addresses: multi.addresses })).name;
+    csr.hostile = (await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
     await drainAlerts(world.alerts);
   });
 

@@ -47,6 +47,7 @@ import { runSweep, type CsrOutcome, type SweepReport } from "../../functions/swe
 import {
   awsClients,
   createEksCluster,
+  describeInstance,
   seedStandardWorld,
   type AwsClients,
   type StandardWorld,
@@ -60,7 +61,7 @@ import {
   type EksAuthnWebhook,
 } from "../rig/eks-authn-webhook.js";
 import { startCluster } from "../rig/index.js";
-import { KUBELET_SERVING, KUBELET_USAGES } from "../rig/kubelet.js";
+import { KUBELET_SERVING, KUBELET_USAGES, awsNodeAddresses, kubeletCsr } from "../rig/kubelet.js";
 import type { SqsMessage } from "../rig/sqs.js";
 import { createCsrPem, toRequestField } from "../support/csr-factory.js";
 import {
@@ -156,7 +157,7 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     return kc;
   }
 
-  /** The kubelet's serving CSR, sent with the node's EKS token (session = instance ID). */
+  /** A kubelet-serving CSR forged in TypeScript, sent with a node's EKS token (session = instance ID). */
   async function kubeletCsrWithToken(
     session: string,
     request: { node: string; dnsNames?: string[]; ips?: string[] },
@@ -263,21 +264,23 @@ describe("EKS end to end: discovery, EKS tokens through the authenticator webhoo
     });
     await drainAlerts();
 
+    // Legitimate: each node's kubelet (its own certificate manager, `rig kubelet`) with the
+    // Node addresses AWS publishes, authenticated with its EKS token (session = instance ID).
     csr.plain = (
-      await kubeletCsrWithToken(plain.instanceId, {
+      await kubeletCsr(cluster, {
         node: plain.node,
-        dnsNames: [plain.node],
-        ips: plain.privateIps,
+        addresses: plain.addresses,
+        token: await nodeToken(plain.instanceId),
       })
-    ).metadata!.name!;
+    ).name;
     csr.multi = (
-      await kubeletCsrWithToken(multi.instanceId, {
+      await kubeletCsr(cluster, {
         node: multi.node,
-        dnsNames: [multi.node, multi.node.split(".")[0]!],
-        ips: [...multi.privateIps, ...multi.publicIps, ...multi.ipv6],
+        addresses: awsNodeAddresses(await describeInstance(clients, multi.instanceId), { ipv6: true }),
+        token: await nodeToken(multi.instanceId),
       })
-    ).metadata!.name!;
-    // Session says instance `twin`, the name is instance `plain`'s.
+    ).name;
+    // Hostile, forged in TypeScript: session says instance `twin`, the name is instance `plain`'s.
     csr.otherName = (
       await kubeletCsrWithToken(twin.instanceId, { node: plain.node, ips: plain.privateIps })
     ).metadata!.name!;

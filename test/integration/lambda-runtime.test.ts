@@ -18,7 +18,7 @@ import {
 import { RIG_STATE_DIR } from "../rig/build.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { awsNodeAddresses, createKubeletCsr, startKubelet } from "../rig/kubelet.js";
+import { awsNodeAddresses, forgeNodeCsr, startKubelet } from "../rig/kubelet.js";
 import {
   EmulatedFunction,
   ensureRie,
@@ -163,10 +163,8 @@ describe("the packaged functions in the Lambda runtime emulator", () => {
     const node = instance.PrivateDnsName!;
     const kubelet = await startKubelet(cluster, { node, addresses: awsNodeAddresses(instance) });
     csrs.push(kubelet.name);
-    const hostile = await createKubeletCsr(cluster, {
-      node,
-      ips: [`${world.net}.1.70`],
-    });
+    // Another instance's IP: forged, no kubelet makes that request.
+    const hostile = await forgeNodeCsr(cluster, { node, ips: [`${world.net}.1.70`] });
     csrs.push(hostile.name);
 
     const first = await approver.invoke(scheduledEvent());

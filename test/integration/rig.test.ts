@@ -21,7 +21,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import { rig } from "../rig/context.js";
 import { startCluster } from "../rig/index.js";
-import { KUBELET_SERVING, certificatesApi, createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
+import {
+  KUBELET_SERVING,
+  certificatesApi,
+  createArbitraryCsr,
+  forgeNodeCsr,
+  kubeletCsr,
+  type NodeAddress,
+} from "../rig/kubelet.js";
 
 const { clusters, moto, context } = rig();
 const cluster = clusters[0]!;
@@ -34,11 +41,23 @@ afterAll(async () => {
 });
 const createdCsrs: string[] = [];
 const createdNodes: string[] = [];
-async function kubeletCsr(...args: Parameters<typeof createKubeletCsr>) {
-  const created = await createKubeletCsr(...args);
+// The kubelet's own certificate manager (`rig kubelet`) makes these.
+async function realKubeletCsr(...args: Parameters<typeof kubeletCsr>) {
+  const created = await kubeletCsr(...args);
   createdCsrs.push(created.name);
   return created;
 }
+// SANs no kubelet would ask for: made by TypeScript.
+async function forgedCsr(...args: Parameters<typeof forgeNodeCsr>) {
+  const created = await forgeNodeCsr(...args);
+  createdCsrs.push(created.name);
+  return created;
+}
+// A node outside any cloud: its hostname and --node-ip (the kubelet asks for nothing without an IP).
+const plainNode = (node: string, ip: string): NodeAddress[] => [
+  { type: "InternalIP", address: ip },
+  { type: "Hostname", address: node },
+];
 async function arbitraryCsr(...args: Parameters<typeof createArbitraryCsr>) {
   const created = await createArbitraryCsr(...args);
   createdCsrs.push(created.name);
@@ -126,10 +145,13 @@ describe("an extra cluster with extra kube-apiserver flags", () => {
 
 describe("a kubelet's CSR through the real apiserver", () => {
   const node = `ip-10-0-1-70.ec2.internal`;
-  let created: Awaited<ReturnType<typeof createKubeletCsr>>;
+  let created: Awaited<ReturnType<typeof kubeletCsr>>;
 
   beforeAll(async () => {
-    created = await kubeletCsr(cluster, { node, dnsNames: [node], ips: ["10.0.1.70"] });
+    created = await realKubeletCsr(cluster, {
+      node,
+      addresses: plainNode(node, "10.0.1.70"),
+    });
   });
 
   it("is listed by the approver with the kubelet-serving field selector, username and groups set by the apiserver", async () => {
@@ -162,7 +184,7 @@ describe("a kubelet's CSR through the real apiserver", () => {
   });
 
   it("works the same with the approver's static bearer token", async () => {
-    const second = await kubeletCsr(cluster, { node, dnsNames: [node] });
+    const second = await realKubeletCsr(cluster, { node, addresses: plainNode(node, "10.0.1.70") });
     const api = certificatesApi(cluster, cluster.approver, true);
     const current = await api.readCertificateSigningRequest({ name: second.name });
     const result = await api.replaceCertificateSigningRequestApproval({
@@ -232,7 +254,10 @@ describe("the approver's RBAC is exactly SPEC §9", () => {
       core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: `s-${suffix}` } } }),
     );
     expect(secret.code).toBe(403);
-    const csr = await kubeletCsr(cluster, { node: `victim-${suffix}`, dnsNames: [`victim-${suffix}`] });
+    const csr = await realKubeletCsr(cluster, {
+      node: `victim-${suffix}`,
+      addresses: plainNode(`victim-${suffix}`, "10.0.9.1"),
+    });
     const deletion = await statusOf(approverApi().deleteCertificateSigningRequest({ name: csr.name }));
     expect(deletion.code).toBe(403);
     const update = await statusOf(
@@ -264,7 +289,7 @@ describe("NodeRestriction on CSRs", () => {
 
   it("lets a node request SANs it does not own (that is the approver's job)", async () => {
     const me = `node-c-${suffix}`;
-    const created = await kubeletCsr(cluster, {
+    const created = await forgedCsr(cluster, {
       node: me,
       dnsNames: ["kubernetes.default.svc"],
       ips: ["10.9.9.9"],

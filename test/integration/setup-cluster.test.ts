@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approverClusterRole, approverClusterRoleBinding } from "../../functions/cli/setup-cluster.js";
 import type { ClusterHandle, RigIdentity } from "../rig/cluster.js";
 import { rig } from "../rig/context.js";
-import { certificatesApi, createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
+import { certificatesApi, createArbitraryCsr, kubeletCsr } from "../rig/kubelet.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = join(ROOT, "bin/csr-approver.mjs");
@@ -150,7 +150,14 @@ describe("csr-approver setup-cluster against a rig cluster", () => {
   it("lets the approver approve a kubelet-serving CSR, and nothing beyond SPEC §9", async () => {
     await eventually(async () => expect(await listCsrsAs(cluster.approver)).toBe(200));
     const node = `setup-${suffix}.ec2.internal`;
-    const kubelet = await createKubeletCsr(cluster, { node, dnsNames: [node] });
+    // The kubelet's own CSR for a node with a hostname and an IP.
+    const kubelet = await kubeletCsr(cluster, {
+      node,
+      addresses: [
+        { type: "InternalIP", address: "10.0.1.80" },
+        { type: "Hostname", address: node },
+      ],
+    });
     created.push(kubelet.name);
     expect(await approveAs(cluster, cluster.approver, kubelet.name)).toBe(200);
     const stored = await cluster

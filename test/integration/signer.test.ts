@@ -3,11 +3,13 @@
 // node addresses the AWS cloud provider publishes, the sweep approves it, and
 // kube-controller-manager's kubelet-serving signing controller (run by `rig cluster`)
 // issues the certificate, which the kubelet's manager stores. Then the follow-up alerts
-// with the signer stopped (not issued) or refusing (Failed).
+// with the signer stopped (not issued, after a short notIssuedAfterSeconds waited for in
+// real time) or refusing (Failed).
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { CertificatesV1Api } from "@kubernetes/client-node";
+import { CertificatesV1Api, type V1CertificateSigningRequest } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NOT_ISSUED_MIN_SECONDS } from "../../functions/core/config.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
 import { runSweep } from "../../functions/sweep/sweep.js";
@@ -40,11 +42,19 @@ describe("the kubelet's CSR, approved, then issued by the real signer", () => {
   const own: RigCluster[] = [];
   const made: { cluster: ClusterHandle; name: string }[] = [];
 
-  const sweeper = async (cluster: ClusterHandle, name: string) => {
+  const sweeper = async (cluster: ClusterHandle, name: string, overrides?: Record<string, unknown>) => {
     const secret = await storeApproverToken(clients, cluster, `signer/${name}/token`);
     return (now?: Date) =>
       runSweep({
-        config: selfManagedConfig([{ cluster, name, vpcIds: [world.clusterVpc.vpcId], secretArn: secret }]),
+        config: selfManagedConfig([
+          {
+            cluster,
+            name,
+            vpcIds: [world.clusterVpc.vpcId],
+            secretArn: secret,
+            ...(overrides ? { overrides } : {}),
+          },
+        ]),
         aws,
         alerts,
         log: memoryLog(),
@@ -79,7 +89,7 @@ describe("the kubelet's CSR, approved, then issued by the real signer", () => {
   it("the kubelet's request carries the cloud provider's addresses; approved, issued, chained to the cluster CA", async () => {
     const cluster = rig().clusters[0]!;
     expect(cluster.info.signer).toBe("sign");
-    const sweep = await sweeper(cluster, "signer-issue");
+    const sweep = await sweeper(cluster, "signer-issue", { notIssuedAfterSeconds: NOT_ISSUED_MIN_SECONDS });
     const { node, addresses, run } = await kubeletOf(cluster, world.multiEni.instanceId);
     // What AWS publishes for the 2-ENI instance with an Elastic IP.
     const ips = addresses.filter((a) => a.type.endsWith("IP")).map((a) => a.address);
@@ -113,32 +123,38 @@ describe("the kubelet's CSR, approved, then issued by the real signer", () => {
     expect(new X509Certificate(stored).fingerprint256).toBe(cert.fingerprint256);
     expect(stored).toMatch(/PRIVATE KEY/);
 
-    // Issued: nothing to follow up, even long after the approval.
-    await sweep(new Date(Date.now() + 11 * 60_000));
+    // Issued: nothing to follow up, even past the not-issued threshold (real time).
+    const approvedAt = approvedAtOf(issued);
+
+    await sleep(Math.max(0, approvedAt + (NOT_ISSUED_MIN_SECONDS + 1) * 1000 - Date.now()));
+    await sweep();
     expect(await alertsFor(run.name)).toEqual([]);
-  });
+  }, 60_000);
 
   it("signer stopped: the approved CSR gets no certificate, and one not-issued alert once it is overdue", async () => {
     const cluster = await startCluster({ name: `signer-off-${process.pid}`, signer: "off" });
     own.push(cluster);
     expect(cluster.info.signer).toBe("off");
-    const sweep = await sweeper(cluster, "signer-off");
+    // The smallest threshold the configuration allows, waited for in real time.
+    const sweep = await sweeper(cluster, "signer-off", { notIssuedAfterSeconds: NOT_ISSUED_MIN_SECONDS });
     const { run } = await kubeletOf(cluster, world.plain.instanceId);
     await sweep();
     expect(decisionConditionOf(await conditionsOf(cluster, run.name))).toBe("Approved");
-    await sleep(3000); // a running signer issues within a second
     const api = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
+    const approvedAt = approvedAtOf(await api.readCertificateSigningRequest({ name: run.name }));
+    await sleep(3000); // a running signer issues within a second
     expect((await api.readCertificateSigningRequest({ name: run.name })).status?.certificate).toBeUndefined();
     await sweep();
-    expect(await alertsFor(run.name)).toEqual([]); // not overdue yet (10 minutes)
+    expect(await alertsFor(run.name)).toEqual([]); // not overdue yet
 
-    // The 10-minute threshold is a constant of plan.ts: the sweep's clock is moved past it.
-    const later = new Date(Date.now() + 11 * 60_000);
-    await sweep(later);
-    await sweep(later);
+    // Past the threshold on the real clock (the condition's time has whole seconds).
+    await sleep(Math.max(0, approvedAt + (NOT_ISSUED_MIN_SECONDS + 1) * 1000 - Date.now()));
+    await sweep();
+    await sweep();
     expect((await alertsFor(run.name)).map((c) => c.alertKind)).toEqual(["not-issued"]);
+    expect((await api.readCertificateSigningRequest({ name: run.name })).status?.certificate).toBeUndefined();
     run.stop();
-  });
+  }, 60_000);
 
   it("signer refusing: the CSR is marked Failed by the signer, one failed alert, then silence", async () => {
     const cluster = await startCluster({ name: `signer-refuse-${process.pid}`, signer: "refuse" });
@@ -168,6 +184,14 @@ function sanList(cert: X509Certificate): string[] {
 function expectedSans(addresses: NodeAddress[]): string[] {
   const entries = addresses.map((a) => (a.type.endsWith("IP") ? `IP:${a.address}` : `DNS:${a.address}`));
   return [...new Set(entries)].sort();
+}
+
+/** When the API server recorded the approval (whole seconds, its own clock). */
+function approvedAtOf(csr: V1CertificateSigningRequest): number {
+  const at = csr.status?.conditions?.find((c) => c.type === "Approved")?.lastUpdateTime;
+  const ms = at === undefined ? Number.NaN : new Date(at).getTime();
+  if (!Number.isFinite(ms)) throw new Error(`${csr.metadata?.name}: no Approved condition with a time`);
+  return ms;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -12,7 +12,7 @@ import { runSweep } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   alertContext,
   conditionsOf,
@@ -48,7 +48,8 @@ describe("alert once, recorded on the CSR", () => {
   const myAlerts = async () =>
     (await drainAlerts(world.alerts)).map(alertContext).filter((c) => mine.has(c.csr ?? ""));
   const hostile = async () => {
-    const { name } = await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] });
+    // plain asking for multi's IP: forged, no kubelet makes that request.
+    const { name } = await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] });
     mine.add(name);
     return name;
   };
@@ -106,10 +107,11 @@ describe("alert once, recorded on the CSR", () => {
 
   it("flood guard: one approval per instance per sweep, the cluster-wide backstop holds the rest with one alert; the next sweep continues", async () => {
     const fromPlain: string[] = [];
+    // plain's kubelet filed three times (restarted twice before an answer), multi's once.
     for (let i = 0; i < 3; i++) {
-      fromPlain.push((await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name);
+      fromPlain.push((await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses })).name);
     }
-    const fromMulti = (await createKubeletCsr(cluster, { node: multi.node, ips: multi.privateIps })).name;
+    const fromMulti = (await kubeletCsr(cluster, { node: multi.node, addresses: multi.addresses })).name;
     const first = await sweep("once-flood", { maxApprovalsPerSweep: 1 });
     const outcome = first.clusters[0]!;
     const action = (name: string) => outcome.csrs.find((o) => o.name === name)?.action;

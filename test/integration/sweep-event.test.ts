@@ -11,7 +11,7 @@ import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
 import { awsClients, createVpc, MOTO_AMI, type AwsClients } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { awsNodeAddresses, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -30,12 +30,16 @@ async function launchMany(clients: AwsClients, subnetId: string, count: number) 
       SubnetId: subnetId,
     }),
   );
+  // RunInstances answers with the instance as DescribeInstances would: its Node addresses.
   return (Instances ?? []).map((i) => ({
     node: i.PrivateDnsName!,
     ip: i.PrivateIpAddress!,
     id: i.InstanceId!,
+    addresses: awsNodeAddresses(i),
   }));
 }
+
+const KUBELETS_AT_ONCE = 8;
 
 describe("event mode and call economy", () => {
   let clients: AwsClients;
@@ -73,8 +77,11 @@ describe("event mode and call economy", () => {
     );
     await new Promise((r) => setTimeout(r, 1000)); // the watch is open and has swept once
 
-    const created = Date.now();
-    const { name } = await createKubeletCsr(cluster, { node: instance!.node, ips: [instance!.ip] });
+    // The kubelet's own CSR; the time counts from its creation, not from the helper's start.
+    const { name, createdAt: created } = await kubeletCsr(cluster, {
+      node: instance!.node,
+      addresses: instance!.addresses,
+    });
     const admin = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
     let approvedAfter = -1;
     while (Date.now() - created < 5000) {
@@ -95,9 +102,14 @@ describe("event mode and call economy", () => {
   it("200 pending CSRs in one cluster: one CSR list, one node list, at most 2 EC2 calls, all approved", async () => {
     const instances = await launchMany(clients, subnetId, 200);
     expect(new Set(instances.map((i) => i.node)).size).toBe(200);
+    // Each node's kubelet, a few at a time (a process each).
     const names: string[] = [];
-    for (const instance of instances) {
-      names.push((await createKubeletCsr(cluster, { node: instance.node, ips: [instance.ip] })).name);
+    for (let i = 0; i < instances.length; i += KUBELETS_AT_ONCE) {
+      const batch = instances.slice(i, i + KUBELETS_AT_ONCE);
+      const made = await Promise.all(
+        batch.map((instance) => kubeletCsr(cluster, { node: instance.node, addresses: instance.addresses })),
+      );
+      names.push(...made.map((m) => m.name));
     }
     const config = selfManagedConfig([
       {
@@ -163,8 +175,10 @@ describe("event mode and call economy", () => {
     const latencies: number[] = [];
     const admin = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
     for (const instance of instances) {
-      const created = Date.now();
-      const { name } = await createKubeletCsr(cluster, { node: instance.node, ips: [instance.ip] });
+      const { name, createdAt: created } = await kubeletCsr(cluster, {
+        node: instance.node,
+        addresses: instance.addresses,
+      });
       names.push(name);
       for (;;) {
         const csr = await admin.readCertificateSigningRequest({ name });
@@ -217,7 +231,7 @@ describe("event mode and call economy", () => {
       stats,
     );
     await new Promise((r) => setTimeout(r, 1200)); // the first watch is down, the next not yet open
-    const { name } = await createKubeletCsr(cluster, { node: instance!.node, ips: [instance!.ip] });
+    const { name } = await kubeletCsr(cluster, { node: instance!.node, addresses: instance!.addresses });
     const outcomes = await watching;
     expect(watches).toBeGreaterThanOrEqual(2);
     expect(stats.get("resume")).toMatchObject({ lists: 1 });

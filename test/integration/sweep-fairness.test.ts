@@ -8,7 +8,7 @@ import { runSweep } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
+import { createArbitraryCsr, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   alertContext,
   conditionsOf,
@@ -55,8 +55,13 @@ describe("fair, bounded sweeps", () => {
         ips: attacker.privateIps,
       },
     });
-  /** The attacker asking for a neighbour's IP. */
-  const hostile = () => createKubeletCsr(cluster, { node: attacker.node, ips: [others[0]!.privateIps[0]!] });
+  /** The attacker asking for a neighbour's IP (forged: no kubelet makes that request). */
+  const hostile = () => forgeNodeCsr(cluster, { node: attacker.node, ips: [others[0]!.privateIps[0]!] });
+  /** Nodes EC2 does not know, by the dozen: made in TypeScript (a kubelet process each would only cost time). */
+  const ghost = (node: string) => forgeNodeCsr(cluster, { node, dnsNames: [node] });
+  /** Each legitimate node's kubelet, with the addresses AWS publishes for it. */
+  const theirKubelets = () =>
+    Promise.all(others.map((o) => kubeletCsr(cluster, { node: o.node, addresses: o.addresses })));
 
   beforeAll(async () => {
     const handles = rig();
@@ -80,9 +85,7 @@ describe("fair, bounded sweeps", () => {
   it("(a) one node with 150 self-valid CSRs named to sort first: one sweep approves every other node", async () => {
     const flood: string[] = [];
     for (let i = 0; i < 150; i++) flood.push((await selfValid(i)).name);
-    const theirs = await Promise.all(
-      others.map((o) => createKubeletCsr(cluster, { node: o.node, ips: o.privateIps })),
-    );
+    const theirs = await theirKubelets();
     expect(others).toHaveLength(5);
 
     const report = await sweep();
@@ -132,7 +135,7 @@ describe("fair, bounded sweeps", () => {
   it("(b') 60 nodes, each denied for its own reason: maxAlertsPerSweep alerts, then one summary before the rest are written", async () => {
     const fakes = Array.from({ length: 60 }, (_, i) => `ghost-${i}.fair.internal`);
     const names: string[] = [];
-    for (const node of fakes) names.push((await createKubeletCsr(cluster, { node, dnsNames: [node] })).name);
+    for (const node of fakes) names.push((await ghost(node)).name);
     await new Promise((r) => setTimeout(r, 1500)); // past a 1 s grace: INSTANCE_NOT_FOUND
     const report = await sweep({ pendingGraceSeconds: 1 });
     const sent = await alertsOfFair();
@@ -173,12 +176,9 @@ describe("fair, bounded sweeps", () => {
   it("when the Lambda's time runs short, approvals go first and the rest is left for the next sweep", async () => {
     const fakes = Array.from({ length: 15 }, (_, i) => `late-${i}.fair.internal`);
     const hostileNames: string[] = [];
-    for (const node of fakes)
-      hostileNames.push((await createKubeletCsr(cluster, { node, dnsNames: [node] })).name);
+    for (const node of fakes) hostileNames.push((await ghost(node)).name);
     await new Promise((r) => setTimeout(r, 1500)); // past a 1 s grace: INSTANCE_NOT_FOUND
-    const legit = await Promise.all(
-      others.map((o) => createKubeletCsr(cluster, { node: o.node, ips: o.privateIps })),
-    );
+    const legit = await theirKubelets();
     // Every alert takes 600 ms, and from the first one on the Lambda has 1.5 s left (1 s of it
     // the reserve): the first writes in flight finish, nothing new starts after them.
     let deadline = Number.POSITIVE_INFINITY;

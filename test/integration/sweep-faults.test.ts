@@ -22,7 +22,7 @@ import {
 } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -82,10 +82,12 @@ describe("faults never approve or deny; the next sweep finishes the job", () => 
 
   const drain = () => drainAlerts(world.alerts);
   const state = async (name: string) => decisionConditionOf(await conditionsOf(cluster, name));
+  // plain's kubelet, from the addresses AWS publishes for it.
   const legit = async () =>
-    (await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps })).name;
+    (await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses })).name;
+  // plain asking for multi's IP: no kubelet makes that, so TypeScript forges it.
   const hostile = async () =>
-    (await createKubeletCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
+    (await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
   const deps = (extra: Partial<SweepDeps> = {}): SweepDeps => ({
     config,
     aws,

@@ -21,7 +21,7 @@ import {
 } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
+import { createArbitraryCsr, forgeNodeCsr, kubeletCsr, type NodeAddress } from "../rig/kubelet.js";
 import {
   alertContext,
   conditionsOf,
@@ -52,11 +52,24 @@ describe("nodes outside EC2 in the sweep (nonEc2Nodes)", () => {
     aws?.destroy();
   });
 
+  // What the rules must refuse (or EC2 must win over), forged in TypeScript.
   const csr = async (name: string, ips: string[], dnsNames: string[] = [name]) => {
-    const created = await createKubeletCsr(cluster, { node: name, ips, dnsNames });
+    const created = await forgeNodeCsr(cluster, { node: name, ips, dnsNames });
     mine.push(created.name);
     return created.name;
   };
+  // Legitimate nodes: the kubelet's own CSR from its Node addresses. Outside EC2 a kubelet
+  // publishes its hostname and --node-ip; some on-prem cloud providers add InternalDNS.
+  const kubelet = async (name: string, addresses: NodeAddress[]) => {
+    const created = await kubeletCsr(cluster, { node: name, addresses });
+    mine.push(created.name);
+    return created.name;
+  };
+  const onPrem = (name: string, ip: string, ...dns: string[]): NodeAddress[] => [
+    { type: "InternalIP", address: ip },
+    { type: "Hostname", address: name },
+    ...dns.map((address): NodeAddress => ({ type: "InternalDNS", address })),
+  ];
   const outcome = (report: SweepReport, name: string) =>
     report.clusters.flatMap((c) => c.csrs).find((o) => o.name === name);
 
@@ -79,13 +92,16 @@ describe("nodes outside EC2 in the sweep (nonEc2Nodes)", () => {
     const secondaryIp = multi.privateIps.at(-1)!; // not the instance's primary address
     const publicIp = multi.publicIps.at(-1)!;
     const ipv6 = multi.ipv6[0]!;
-    const legit = await csr(node("a"), ["192.168.77.10"], [node("a"), `${node("a")}.dc1.example.com`]);
+    const legit = await kubelet(
+      node("a"),
+      onPrem(node("a"), "192.168.77.10", `${node("a")}.dc1.example.com`),
+    );
     const outOfRange = await csr(node("b"), ["192.168.78.10"]);
     const badName = await csr(node("c"), ["192.168.77.12"], ["api.dc1.example.com"]);
     const ec2Private = await csr(node("d"), [secondaryIp]);
     const ec2Public = await csr(node("e"), [publicIp]);
     const ec2Ipv6 = await csr(node("f"), [ipv6]);
-    const ec2Node = await csr(multi.node, multi.privateIps, [multi.node]);
+    const ec2Node = await kubelet(multi.node, multi.addresses);
 
     const report = await runSweep({
       config: selfManagedConfig([
@@ -155,15 +171,20 @@ describe("nodes outside EC2 in the sweep (nonEc2Nodes)", () => {
       regions: ["us-east-1"],
       eks: {
         discovery: false,
-        clusters: { [eksName]: { nonEc2Nodes: { nodeNames: ["dc1-node-*"], ipRanges: [RULE_RANGE] } } },
+        clusters: {
+          // The kubelet requests its hostname too: hybrid nodes need the {{nodeName}} template.
+          [eksName]: {
+            nonEc2Nodes: { nodeNames: ["dc1-node-*"], ipRanges: [RULE_RANGE], dnsNames: ["{{nodeName}}"] },
+          },
+        },
       },
     });
     const resolved = await resolveClusters(config, aws, memoryLog());
     const target = resolved.targets.find((t) => t.facts.name === eksName);
     expect(target?.facts).toMatchObject({ kind: "eks", remoteNodeNetworks: ["192.168.77.0/25"] });
 
-    const inside = await csr(node("g"), ["192.168.77.20"], []);
-    const outside = await csr(node("h"), ["192.168.77.200"], []); // in the rules, not in the remote networks
+    const inside = await kubelet(node("g"), onPrem(node("g"), "192.168.77.20"));
+    const outside = await csr(node("h"), ["192.168.77.200"]); // in the rules, not in the remote networks
     // The rig apiserver does not know EKS tokens: the approver's own token stands in for one.
     const token = cluster.approver.token!;
     const report = await runSweep({

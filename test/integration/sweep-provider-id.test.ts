@@ -9,7 +9,7 @@ import { runSweep } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createKubeletCsr } from "../rig/kubelet.js";
+import { kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -74,7 +74,8 @@ describe("providerID in the sweep", () => {
   it("a custom node name is identified by providerID only when the cluster trusts it", async () => {
     const node = `worker-${Date.now()}.corp.example`;
     await register(node, plain.instanceId);
-    const { name } = await createKubeletCsr(cluster, { node, ips: plain.privateIps });
+    // plain's kubelet under a --hostname-override, with the addresses AWS publishes for plain.
+    const { name } = await kubeletCsr(cluster, { node, addresses: plain.addresses });
     csrs.push(name);
 
     const untrusted = await sweep("provider-untrusted", {});
@@ -93,15 +94,12 @@ describe("providerID in the sweep", () => {
 
   it("trusted, a providerID may not claim a live neighbour that has its own Node object (SPEC §3)", async () => {
     // multi is a live node under its EC2 name; another node registers itself with multi's
-    // providerID and asks for multi's addresses.
+    // providerID and asks for multi's addresses. A real kubelet does exactly that: the cloud
+    // provider publishes multi's addresses on the Node that names multi's instance.
     await register(multi.node, multi.instanceId);
     const impostor = `impostor-${Date.now()}.corp.example`;
     await register(impostor, multi.instanceId);
-    const { name } = await createKubeletCsr(cluster, {
-      node: impostor,
-      dnsNames: [multi.node],
-      ips: multi.privateIps,
-    });
+    const { name } = await kubeletCsr(cluster, { node: impostor, addresses: multi.addresses });
     csrs.push(name);
     const report = await sweep("provider-neighbour", { trustNodeProviderId: true, deny: false });
     expect(outcomeOf(report, name)?.decision).toBe("deny");
@@ -113,7 +111,7 @@ describe("providerID in the sweep", () => {
   it("a providerID naming another instance than the node name is a conflict, trusted or not", async () => {
     // The node is plain's by name, but registered itself as multi's instance.
     await register(plain.node, multi.instanceId);
-    const { name } = await createKubeletCsr(cluster, { node: plain.node, ips: plain.privateIps });
+    const { name } = await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses });
     csrs.push(name);
     const report = await sweep("provider-conflict", { trustNodeProviderId: true, deny: false });
     expect(outcomeOf(report, name)?.decision).toBe("deny");

@@ -23,7 +23,7 @@ import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-se
 import type { RigCluster } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
 import { startCluster } from "../rig/index.js";
-import { KUBELET_SERVING, KUBELET_USAGES } from "../rig/kubelet.js";
+import { KUBELET_SERVING, KUBELET_USAGES, kubeletCsr } from "../rig/kubelet.js";
 import { createCsrPem, toRequestField } from "../support/csr-factory.js";
 import {
   alertContext,
@@ -106,8 +106,8 @@ describe("self-managed cluster: the IAM session name vetoes, never identifies", 
     return token;
   }
 
-  /** The kubelet's serving CSR, sent with that token: the apiserver fills spec.extra. */
-  async function kubeletCsr(
+  /** A kubelet-serving CSR forged in TypeScript, sent with that token: the apiserver fills spec.extra. */
+  async function forgedCsr(
     token: string,
     request: { node: string; dnsNames?: string[]; ips?: string[] },
   ): Promise<string> {
@@ -178,29 +178,34 @@ describe("self-managed cluster: the IAM session name vetoes, never identifies", 
 
   it("denies a node name that another instance's session asks for, approves the agreeing one, waits on the session alone", async () => {
     const csr = {
-      // The name and addresses are plain's; the authenticator says the caller is multi.
-      vetoed: await kubeletCsr(nodeToken(plain.node, multi.instanceId), {
+      // Forged: the name and addresses are plain's; the authenticator says the caller is multi.
+      vetoed: await forgedCsr(nodeToken(plain.node, multi.instanceId), {
         node: plain.node,
         dnsNames: [plain.node],
         ips: plain.privateIps,
       }),
-      // A session instance ID that EC2 does not know: never an approval.
-      unknown: await kubeletCsr(nodeToken(plain.node, "i-0123456789abcdef0"), {
+      // Forged: a session instance ID that EC2 does not know, never an approval.
+      unknown: await forgedCsr(nodeToken(plain.node, "i-0123456789abcdef0"), {
         node: plain.node,
         ips: plain.privateIps,
       }),
-      // Name and session agree.
-      agreeing: await kubeletCsr(nodeToken(multi.node, multi.instanceId), {
-        node: multi.node,
-        dnsNames: [multi.node],
-        ips: multi.privateIps,
-      }),
-      // A custom hostname with a session naming plain: on EKS this would identify plain;
-      // outside EKS the session name alone identifies nothing.
-      alone: await kubeletCsr(nodeToken("worker-custom.corp.example", plain.instanceId), {
-        node: "worker-custom.corp.example",
-        ips: plain.privateIps,
-      }),
+      // Name and session agree: multi's kubelet (its own code, AWS's Node addresses).
+      agreeing: (
+        await kubeletCsr(cluster, {
+          node: multi.node,
+          addresses: multi.addresses,
+          token: nodeToken(multi.node, multi.instanceId),
+        })
+      ).name,
+      // plain's kubelet under a custom hostname, with a session naming plain: on EKS this
+      // would identify plain; outside EKS the session name alone identifies nothing.
+      alone: (
+        await kubeletCsr(cluster, {
+          node: "worker-custom.corp.example",
+          addresses: plain.addresses,
+          token: nodeToken("worker-custom.corp.example", plain.instanceId),
+        })
+      ).name,
     };
 
     // The apiserver stored the authenticator's extra, not anything the client sent.

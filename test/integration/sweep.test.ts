@@ -8,6 +8,7 @@ import { snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { runSweep, type SweepReport } from "../../functions/sweep/sweep.js";
 import {
   awsClients,
+  describeInstance,
   launchInstance,
   seedStandardWorld,
   terminateInstance,
@@ -16,7 +17,7 @@ import {
 } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { createArbitraryCsr, createKubeletCsr } from "../rig/kubelet.js";
+import { awsNodeAddresses, createArbitraryCsr, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -90,19 +91,21 @@ describe("sweep over two rig clusters and an unreachable one", () => {
     // start without other files' CSRs (files run one at a time).
     await Promise.all([a.deleteCsrs(), b.deleteCsrs()]);
 
-    // Legitimate kubelets.
-    csr.multi = (
-      await createKubeletCsr(a, {
-        node: multi.node,
-        dnsNames: [multi.node, multi.node.split(".")[0]!],
-        ips: [...multi.privateIps, ...multi.publicIps, ...multi.ipv6],
-      })
-    ).name;
-    csr.plain = (await createKubeletCsr(a, { node: plain.node, ips: plain.privateIps })).name;
-    csr.foreignInB = (await createKubeletCsr(b, { node: foreign.node, ips: foreign.privateIps })).name;
-    // Hostile: another node's IP, another node's name, a non-node requester, a dead instance.
-    csr.otherIp = (await createKubeletCsr(a, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
-    csr.otherName = (await createKubeletCsr(a, { node: plain.node, dnsNames: [multi.node] })).name;
+    // Legitimate kubelets: their own code, with the Node addresses AWS publishes (multi is
+    // dual-stack: its IPv6 addresses too). The cloud provider publishes the instance's public
+    // IP only, not the Elastic IP on a secondary address, so no kubelet asks for that one.
+    const described = await describeInstance(clients, multi.instanceId);
+    const multiAddresses = awsNodeAddresses(described, { ipv6: true });
+    expect(multiAddresses.map((address) => address.address)).toEqual(
+      expect.arrayContaining([...multi.privateIps, described.PublicIpAddress!, ...multi.ipv6]),
+    );
+    csr.multi = (await kubeletCsr(a, { node: multi.node, addresses: multiAddresses })).name;
+    csr.plain = (await kubeletCsr(a, { node: plain.node, addresses: plain.addresses })).name;
+    csr.foreignInB = (await kubeletCsr(b, { node: foreign.node, addresses: foreign.addresses })).name;
+    // Hostile: another node's IP, another node's name (forged: no kubelet asks for them), a
+    // non-node requester, a dead instance.
+    csr.otherIp = (await forgeNodeCsr(a, { node: plain.node, ips: [multi.privateIps[0]!] })).name;
+    csr.otherName = (await forgeNodeCsr(a, { node: plain.node, dnsNames: [multi.node] })).name;
     csr.notANode = (
       await createArbitraryCsr(a, {
         as: a.admin,
@@ -113,7 +116,8 @@ describe("sweep over two rig clusters and an unreachable one", () => {
         },
       })
     ).name;
-    csr.dead = (await createKubeletCsr(a, { node: dead.node, ips: dead.privateIps })).name;
+    // The kubelet's own request, sent with the credentials of an instance that is gone.
+    csr.dead = (await kubeletCsr(a, { node: dead.node, addresses: dead.addresses })).name;
     // Past cluster A's 1 s grace period for the dead instance.
     await new Promise((r) => setTimeout(r, 1500));
   });

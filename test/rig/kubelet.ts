@@ -1,10 +1,11 @@
-// Creates CSRs through the real apiserver the way the kubelet does with serverTLSBootstrap
-// (pkg/kubelet/certificate: ECDSA P-256 key, generateName csr-, kubelet-serving signer,
-// usages digital signature + server auth), authenticated as the node, so spec.username,
-// spec.groups and spec.uid are filled in by the apiserver, not by the test.
+// CSRs through the real apiserver, authenticated as whoever sends them, so spec.username,
+// spec.groups and spec.uid are filled in by the apiserver, not by the test. Legitimate ones
+// come from the kubelet's own code (`kubeletCsr`, `startKubelet`: `rig kubelet`); hostile
+// shapes a kubelet never makes from TypeScript (`forgeNodeCsr`, `createArbitraryCsr`).
 import { spawn } from "node:child_process";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { CertificatesV1Api, type V1CertificateSigningRequest } from "@kubernetes/client-node";
 import { createCsrPem, toRequestField, type CsrSpec } from "../support/csr-factory.js";
 import type { ClusterHandle, RigIdentity } from "./cluster.js";
@@ -12,8 +13,8 @@ import type { ClusterHandle, RigIdentity } from "./cluster.js";
 export const KUBELET_SERVING = "kubernetes.io/kubelet-serving";
 export const KUBELET_USAGES = ["digital signature", "server auth"];
 
-export interface KubeletCsrOptions {
-  // The node's name as the kubelet knows it (its hostname or --hostname-override).
+export interface ForgedNodeCsrOptions {
+  // The node it claims to be (and is authenticated as).
   node: string;
   dnsNames?: string[];
   ips?: string[];
@@ -35,25 +36,27 @@ export function certificatesApi(
   return cluster.kubeConfig(identity, useToken).makeApiClient(CertificatesV1Api);
 }
 
-// Exactly the kubelet's request, as node `options.node`.
-export async function createKubeletCsr(
+/**
+ * A CSR in the kubelet's format (ECDSA P-256, CN system:node:<node>, O system:nodes,
+ * kubelet-serving, the kubelet's usages) built by TypeScript with whatever SANs the test
+ * names, sent as the node: what a compromised node could send (another node's IP or name,
+ * a flood). Not what a kubelet makes: legitimate CSRs come from `kubeletCsr()` or
+ * `startKubelet()`, the kubelet's own code. (The benchmarks also use it to make thousands.)
+ */
+export async function forgeNodeCsr(
   cluster: ClusterHandle,
-  options: KubeletCsrOptions,
+  options: ForgedNodeCsrOptions,
 ): Promise<CreatedCsr> {
-  const key = options.key ?? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-  const pem = createCsrPem({
-    commonName: `system:node:${options.node}`,
-    organizations: ["system:nodes"],
-    dnsNames: options.dnsNames,
-    ips: options.ips,
-    key: { type: "ecdsa", curve: "P-256" },
-    privateKey: key,
+  return createArbitraryCsr(cluster, {
+    as: cluster.nodeCredentials(options.node),
+    request: {
+      commonName: `system:node:${options.node}`,
+      organizations: ["system:nodes"],
+      dnsNames: options.dnsNames,
+      ips: options.ips,
+      ...(options.key ? { privateKey: options.key } : {}),
+    },
   });
-  const csr = await createCsrAs(cluster, cluster.nodeCredentials(options.node), {
-    metadata: { generateName: "csr-" },
-    spec: { signerName: KUBELET_SERVING, usages: KUBELET_USAGES, request: toRequestField(pem) },
-  });
-  return { csr, name: csr.metadata?.name ?? "", key, pem };
 }
 
 export interface ArbitraryCsrOptions {
@@ -177,26 +180,75 @@ export interface KubeletRun {
 
 let kubeletRuns = 0;
 
+export interface KubeletOptions {
+  // The node's name as the kubelet knows it (its hostname or --hostname-override).
+  node: string;
+  // Its Node addresses, e.g. awsNodeAddresses(instance): the SANs come from these.
+  addresses: NodeAddress[];
+  // Authenticate with this bearer token (an EKS or aws-iam-authenticator token, as on EKS
+  // nodes) instead of a client certificate for system:node:<node>.
+  token?: string;
+  timeoutSeconds?: number;
+}
+
 /**
- * Starts the kubelet's serving-certificate manager for `node` (authenticated as
- * system:node:<node>) with the given Node addresses; resolves once its CSR exists.
+ * Starts the kubelet's serving-certificate manager for `node` (a client certificate for
+ * system:node:<node>, or `token`) with the given Node addresses; resolves once its CSR exists. The
+ * manager keeps running until the CSR is issued, denied or failed (`outcome`), or `stop()`.
  */
-export async function startKubelet(
+export async function startKubelet(cluster: ClusterHandle, options: KubeletOptions): Promise<KubeletRun> {
+  return runKubeletHelper(cluster, options, false);
+}
+
+export interface KubeletCsr {
+  name: string;
+  // Date.now() when the helper reported the CSR created (right after the API server's answer).
+  createdAt: number;
+  // As stored by the API server (read back as the admin).
+  csr: V1CertificateSigningRequest;
+}
+
+/**
+ * The CSR a real kubelet makes for `node` with these Node addresses: the kubelet's
+ * certificate manager (`rig kubelet --exit-after-csr`) generates the key and creates the
+ * CSR, and the helper exits as soon as it exists. For tests where the sweep decides it
+ * later and nobody waits for the certificate (no process is left running); the private key
+ * stays in the helper's cert dir, as on a node. `startKubelet` keeps the manager running.
+ * SANs: DNS names from Hostname/InternalDNS/ExternalDNS, IPs from InternalIP/ExternalIP (the
+ * kubelet's addressesToHostnamesAndIPs), so what a test wants in the request it puts in
+ * `addresses`, usually `awsNodeAddresses(instance)`.
+ */
+export async function kubeletCsr(
   cluster: ClusterHandle,
-  options: { node: string; addresses: NodeAddress[]; timeoutSeconds?: number },
-): Promise<KubeletRun> {
-  const identity = cluster.nodeCredentials(options.node);
+  options: Omit<KubeletOptions, "timeoutSeconds">,
+): Promise<KubeletCsr> {
+  const run = await runKubeletHelper(cluster, { ...options, timeoutSeconds: 60 }, true);
+  await run.exited;
+  const csr = await certificatesApi(cluster, cluster.admin).readCertificateSigningRequest({ name: run.name });
+  return { name: run.name, createdAt: run.createdAt, csr };
+}
+
+async function runKubeletHelper(
+  cluster: ClusterHandle,
+  options: KubeletOptions,
+  exitAfterCsr: boolean,
+): Promise<KubeletRun & { exited: Promise<void>; createdAt: number }> {
   const certDir = join(cluster.info.dir, "kubelets", `${process.pid}-${++kubeletRuns}`);
+  const kubeconfig =
+    options.token === undefined
+      ? cluster.nodeCredentials(options.node).kubeconfig
+      : tokenKubeconfig(cluster, `${certDir}.kubeconfig`, options.token);
   const args = [
     "kubelet",
     "--kubeconfig",
-    identity.kubeconfig,
+    kubeconfig,
     "--node",
     options.node,
     "--cert-dir",
     certDir,
     "--timeout",
     `${options.timeoutSeconds ?? 120}s`,
+    ...(exitAfterCsr ? ["--exit-after-csr"] : []),
     ...options.addresses.map((a) => `--address=${a.type}=${a.address}`),
   ];
   const child = spawn(cluster.rigBinaryPath, args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -204,6 +256,7 @@ export async function startKubelet(
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const lines: Record<string, string>[] = [];
+  let createdAt = 0;
   const waiters: (() => void)[] = [];
   let buffered = "";
   child.stdout.setEncoding("utf8");
@@ -211,7 +264,12 @@ export async function startKubelet(
     buffered += chunk;
     const parts = buffered.split("\n");
     buffered = parts.pop() ?? "";
-    for (const part of parts) if (part.trim()) lines.push(JSON.parse(part) as Record<string, string>);
+    for (const part of parts) {
+      if (!part.trim()) continue;
+      const line = JSON.parse(part) as Record<string, string>;
+      if (line.event === "csr") createdAt = Date.now();
+      lines.push(line);
+    }
     for (const wake of waiters.splice(0)) wake();
   });
   const closed = new Promise<number | null>((resolveClose) =>
@@ -232,14 +290,46 @@ export async function startKubelet(
       }
     }
   };
-  const created = await waitFor(["csr"]);
-  const outcome = waitFor(["issued", "denied", "failed"]) as Promise<KubeletOutcome>;
-  outcome.catch(() => undefined); // reported to whoever awaits it
-  return {
-    name: created.name ?? "",
-    outcome,
-    stop: () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-    },
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
   };
+  let created: Record<string, string>;
+  try {
+    created = await waitFor(["csr"]);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  const outcome = exitAfterCsr
+    ? Promise.reject(new Error("rig kubelet --exit-after-csr does not wait for the outcome"))
+    : (waitFor(["issued", "denied", "failed"]) as Promise<KubeletOutcome>);
+  outcome.catch(() => undefined); // reported to whoever awaits it
+  const exited = closed.then((code) => {
+    if (exitAfterCsr && code !== 0) throw failure(`exited (${code}) after creating ${created.name}`);
+  });
+  exited.catch(() => undefined);
+  return { name: created.name ?? "", outcome, stop, exited, createdAt };
+}
+
+/** A kubeconfig file (JSON) for the cluster with a bearer token, readable only by us. */
+function tokenKubeconfig(cluster: ClusterHandle, path: string, token: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "rig",
+        cluster: {
+          server: cluster.server,
+          "certificate-authority-data": Buffer.from(cluster.caPem).toString("base64"),
+        },
+      },
+    ],
+    users: [{ name: "node", user: { token } }],
+    contexts: [{ name: "rig", context: { cluster: "rig", user: "node" } }],
+    "current-context": "rig",
+  };
+  writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
+  return path;
 }

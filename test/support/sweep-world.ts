@@ -7,6 +7,7 @@ import type { CsrCondition } from "../../functions/core/types.js";
 import { describeInstance, putSecret, type AlertSink, type AwsClients } from "../rig/aws-seed.js";
 import type { SqsMessage } from "../rig/sqs.js";
 import type { ClusterHandle } from "../rig/cluster.js";
+import { awsNodeAddresses, type NodeAddress } from "../rig/kubelet.js";
 
 export interface NodeInstance {
   instanceId: string;
@@ -14,6 +15,8 @@ export interface NodeInstance {
   privateIps: string[];
   publicIps: string[];
   ipv6: string[];
+  /** The Node addresses the AWS cloud provider publishes for it: what its kubelet requests. */
+  addresses: NodeAddress[];
 }
 
 /** The names and addresses an instance really has, as EC2 reports them. */
@@ -34,6 +37,7 @@ export async function nodeInstance(clients: AwsClients, instanceId: string): Pro
     privateIps: privateIps.filter(Boolean),
     publicIps: [...new Set(publicIps)],
     ipv6: ipv6.filter(Boolean),
+    addresses: awsNodeAddresses(instance),
   };
 }
 

@@ -54,6 +54,7 @@ describe("parseConfig: defaults", () => {
           maxPendingPerNode: 20,
           maxAlertsPerSweep: 20,
           alertRepeatWindowSeconds: 3600,
+          notIssuedAfterSeconds: 600,
           nonNodeRequests: "deny",
         },
         eks: { discovery: true, include: ["*"], exclude: [], tags: {}, clusters: {} },
@@ -89,6 +90,7 @@ describe("parseConfig: defaults", () => {
         extraDnsNames: ["{{shortName}}.corp.example.com", "{{ instanceId }}.{{region}}.example.com"],
         trustNodeProviderId: true,
         maxApprovalsPerSweep: 10,
+        notIssuedAfterSeconds: 10,
         clusterTag: { key: "kubernetes.io/cluster/{{cluster}}", values: ["owned", "shared"] },
       },
       eks: {
@@ -110,6 +112,7 @@ describe("parseConfig: defaults", () => {
     });
     expect(config.regions).toEqual(["eu-west-1", "us-gov-west-1"]);
     expect(config.defaults.mode).toBe("dry-run");
+    expect(config.defaults.notIssuedAfterSeconds).toBe(10);
     expect(config.defaults.clusterTag).toEqual({
       key: "kubernetes.io/cluster/{{cluster}}",
       values: ["owned", "shared"],
@@ -192,6 +195,26 @@ describe("parseConfig: errors name the key", () => {
     [
       { defaults: { pendingGraceSeconds: 1.5 } },
       "config: defaults.pendingGraceSeconds: expected a positive integer",
+    ],
+    [
+      { defaults: { notIssuedAfterSeconds: 9 } },
+      "config: defaults.notIssuedAfterSeconds: expected an integer from 10 to 86400 (seconds), got 9",
+    ],
+    [
+      { defaults: { notIssuedAfterSeconds: 86_401 } },
+      "config: defaults.notIssuedAfterSeconds: expected an integer from 10 to 86400 (seconds), got 86401",
+    ],
+    [
+      { defaults: { notIssuedAfterSeconds: 60.5 } },
+      "config: defaults.notIssuedAfterSeconds: expected an integer from 10 to 86400 (seconds), got 60.5",
+    ],
+    [
+      { defaults: { notIssuedAfterSeconds: "600" } },
+      'config: defaults.notIssuedAfterSeconds: expected an integer from 10 to 86400 (seconds), got "600"',
+    ],
+    [
+      { eks: { clusters: { prod: { notIssuedAfterSeconds: 0 } } } },
+      "config: eks.clusters.prod.notIssuedAfterSeconds: expected an integer from 10 to 86400 (seconds), got 0",
     ],
     [
       { defaults: { maxExpirationSeconds: "900" } },

@@ -84,6 +84,7 @@ function input(partial: Partial<ClusterPlanInput<CsrObject>>): ClusterPlanInput<
       maxApprovalsPerSweep: "auto",
       maxAlertsPerSweep: 20,
       alertRepeatWindowSeconds: 3600,
+      notIssuedAfterSeconds: 600,
     },
     nodeCount: 10,
     now: NOW,

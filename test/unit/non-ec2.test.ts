@@ -339,6 +339,7 @@ describe("decide: nodes outside EC2 and nonNodeRequests", () => {
         maxApprovalsPerSweep: 10,
         approvalsSoFar: 0,
         now: NOW_FRESH,
+        notIssuedAfterSeconds: 600,
       });
       expect(plan).toMatchObject({ action: "approve", condition: { type: "Approved" } });
       expect(JSON.stringify(plan)).toContain("nonEc2Nodes rules");

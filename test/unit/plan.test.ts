@@ -3,6 +3,7 @@ import {
   ALERTED_CONDITION,
   APPROVED_REASON,
   DENIED_REASON,
+  followUpFor,
   planFor,
   withAlertMarker,
   withCondition,
@@ -42,12 +43,14 @@ const enforce: PlanContext = {
   maxApprovalsPerSweep: 2,
   approvalsSoFar: 0,
   now: NOW,
+  notIssuedAfterSeconds: 600,
 };
-const ours = (minutesAgo: number): CsrCondition => ({
+const ours = (minutesAgo: number): CsrCondition => oursSecondsAgo(minutesAgo * 60);
+const oursSecondsAgo = (seconds: number): CsrCondition => ({
   type: "Approved",
   status: "True",
   reason: APPROVED_REASON,
-  lastUpdateTime: new Date(NOW.getTime() - minutesAgo * 60_000).toISOString(),
+  lastUpdateTime: new Date(NOW.getTime() - seconds * 1000).toISOString(),
 });
 const marker = (kinds: string): CsrCondition => ({ type: ALERTED_CONDITION, status: "True", message: kinds });
 
@@ -111,6 +114,49 @@ describe("planFor: what the sweep does with a decision", () => {
     const plan = planFor(decision(kind), object, { ...enforce, ...ctx });
     expect(plan.action).toBe(action);
     if (alert) expect((plan as { alert?: string }).alert).toBe(alert);
+  });
+
+  describe("notIssuedAfterSeconds: the not-issued alert fires only once the approval is older", () => {
+    // Condition times are whole seconds (RFC 3339 as the API server writes them).
+    it.each([
+      [600, 599, "none"],
+      [600, 600, "none"], // exactly the threshold: not older than it yet
+      [600, 601, "alert"],
+      [10, 9, "none"],
+      [10, 10, "none"],
+      [10, 11, "alert"],
+      [86_400, 86_399, "none"],
+      [86_400, 86_401, "alert"],
+    ])("threshold %i s, approved %i s ago: %s", (threshold, ago, action) => {
+      const plan = planFor(decision("skip"), csr([oursSecondsAgo(ago)]), {
+        ...enforce,
+        notIssuedAfterSeconds: threshold,
+      });
+      expect(plan.action).toBe(action);
+      if (action === "alert") expect(plan).toMatchObject({ alert: "not-issued" });
+      expect(followUpFor(csr([oursSecondsAgo(ago)]), { now: NOW, notIssuedAfterSeconds: threshold })).toBe(
+        action === "alert" ? "not-issued" : undefined,
+      );
+    });
+
+    it("the threshold decides, not a constant: 11 minutes is patience under a 1-hour threshold", () => {
+      const object = csr([ours(11)]);
+      expect(planFor(decision("skip"), object, enforce)).toMatchObject({
+        action: "alert",
+        alert: "not-issued",
+      });
+      expect(planFor(decision("skip"), object, { ...enforce, notIssuedAfterSeconds: 3600 }).action).toBe(
+        "none",
+      );
+    });
+
+    it("an issued certificate or an earlier alert silences it whatever the threshold", () => {
+      const tight = { ...enforce, notIssuedAfterSeconds: 10 };
+      expect(planFor(decision("skip"), csr([oursSecondsAgo(60)], "Y2VydA=="), tight).action).toBe("none");
+      expect(planFor(decision("skip"), csr([oursSecondsAgo(60), marker("not-issued")]), tight).action).toBe(
+        "none",
+      );
+    });
   });
 
   it("writes Approved and Denied conditions in kubectl's form, naming instance or codes", () => {

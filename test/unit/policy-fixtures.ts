@@ -28,6 +28,7 @@ export function settings(overrides: Partial<ClusterPolicySettings> = {}): Cluste
     maxPendingPerNode: 20,
     maxAlertsPerSweep: 20,
     alertRepeatWindowSeconds: 3600,
+    notIssuedAfterSeconds: 600,
     ...overrides,
   };
 }

@@ -379,6 +379,7 @@ const inputArb: fc.Arbitrary<PolicyInput> = fc
       maxPendingPerNode: 20,
       maxAlertsPerSweep: 20,
       alertRepeatWindowSeconds: 3600,
+      notIssuedAfterSeconds: 600,
     };
     if (spec.clusterTag) settings.clusterTag = spec.clusterTag;
     return {

@@ -13,7 +13,9 @@ package main
 //   {"event":"csr","name":"csr-abcde"}                    the CSR was created
 //   {"event":"issued","name":...,"certFile":...}          certificate issued and stored
 //   {"event":"denied"|"failed","name":...,"reason":...}   the CSR reached that state
-// Exit 0 after issued/denied/failed, 1 on timeout or error.
+// Exit 0 after issued/denied/failed, 1 on timeout or error. With --exit-after-csr it exits 0
+// right after the csr line: for tests that only need the kubelet's CSR to exist (the sweep
+// decides it later), without a process per pending CSR.
 
 import (
 	"bytes"
@@ -40,6 +42,7 @@ import (
 	"k8s.io/klog/v2"
 	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
 	kubeletcert "k8s.io/kubernetes/pkg/kubelet/certificate"
+	netutils "k8s.io/utils/net"
 )
 
 var addressTypes = map[string]v1.NodeAddressType{
@@ -88,6 +91,20 @@ func (g *csrCreateGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// As the kubelet's addressesToHostnamesAndIPs counts IPs: InternalIP and ExternalIP, and a
+// Hostname that parses as an IP.
+func hasIPAddress(addresses []v1.NodeAddress) bool {
+	for _, a := range addresses {
+		switch a.Type {
+		case v1.NodeInternalIP, v1.NodeExternalIP, v1.NodeHostName:
+			if netutils.ParseIPSloppy(a.Address) != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func emit(event map[string]string) {
 	raw, _ := json.Marshal(event)
 	fmt.Println(string(raw))
@@ -99,6 +116,7 @@ func runKubelet(args []string) error {
 	node := fs.String("node", "", "node name")
 	certDir := fs.String("cert-dir", "", "where the manager stores kubelet-server-current.pem")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	exitAfterCsr := fs.Bool("exit-after-csr", false, "exit once the CSR exists (do not wait for its outcome)")
 	var addresses stringList
 	fs.Var(&addresses, "address", "node address Type=Value (InternalIP, ExternalIP, InternalDNS, ExternalDNS, Hostname), repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +132,11 @@ func runKubelet(args []string) error {
 			return fmt.Errorf("bad --address %q: want Type=Value with Type one of InternalIP, ExternalIP, InternalDNS, ExternalDNS, Hostname", a)
 		}
 		nodeAddresses = append(nodeAddresses, v1.NodeAddress{Type: addressTypes[kind], Address: value})
+	}
+	// The manager makes no CSR without an IP (feature gate AllowDNSOnlyNodeCSR, off by
+	// default): say so now rather than time out waiting for one.
+	if !hasIPAddress(nodeAddresses) {
+		return errors.New("no IP address among the --address values: the kubelet requests no serving certificate without one (AllowDNSOnlyNodeCSR is off)")
 	}
 	dir, err := filepath.Abs(*certDir)
 	if err != nil {
@@ -159,6 +182,9 @@ func runKubelet(args []string) error {
 		return fmt.Errorf("no CSR created within %s (see %s)", *timeout, logFile.Name())
 	}
 	emit(map[string]string{"event": "csr", "name": name})
+	if *exitAfterCsr {
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
