@@ -13,6 +13,7 @@ export default defineConfig({
       "test/unit/ownership.test.ts",
       "test/unit/identity.test.ts",
       "test/unit/request.test.ts",
+      "test/unit/request.edges.test.ts",
       "test/unit/policy.test.ts",
       "test/unit/policy.branches.test.ts",
       "test/unit/redteam.test.ts",
