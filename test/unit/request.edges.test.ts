@@ -44,6 +44,11 @@ interface Parts {
 
 /** A CSR assembled field by field; ECDSA P-256 / SHA-256 over the exact info bytes by default. */
 function build(parts: Parts = {}): Buffer {
+  return der.seq(...buildParts(parts));
+}
+
+/** The three parts of a request: info, signatureAlgorithm, signature. */
+function buildParts(parts: Parts = {}): [Buffer, Buffer, Buffer] {
   const info = der.seq(
     parts.version ?? der.int0(),
     parts.subject ?? der.seq(),
@@ -53,7 +58,7 @@ function build(parts: Parts = {}): Buffer {
   );
   const algorithm = parts.algorithm ?? der.seq(der.oid(ECDSA_SHA256));
   const signature = parts.signature ? parts.signature(info) : der.bitString(sign("sha256", info, ecKey));
-  return der.seq(info, algorithm, signature);
+  return [info, algorithm, signature];
 }
 
 const parseDer = (bytes: Buffer): ParseResult => parseCertificateRequestPem(derToPem(bytes));
@@ -188,6 +193,10 @@ describe("RSASSA-PSS parameters", () => {
     expect(pssError(pssParams({ ...SHA256_PSS, salt: int(33) }))).toBe(
       "the signature does not verify against the request's public key",
     );
+    // A two-byte length is 256 * high + low (276 here: too long for this key, so no match).
+    expect(pssError(pssParams({ ...SHA256_PSS, salt: int(0x01, 0x14) }))).toBe(
+      "the signature does not verify against the request's public key",
+    );
   });
 
   it("a salt length or trailer field that is not a small non-negative DER INTEGER is refused", () => {
@@ -251,6 +260,7 @@ describe("RSASSA-PSS parameters", () => {
       ).signatureValid,
     ).toBe(true);
     expect(withHash(hashId("sha256", int(0)))).toBe("unexpected hash parameters in RSASSA-PSS parameters");
+    expect(withHash(hashId("sha256", der.seq()))).toBe("unexpected hash parameters in RSASSA-PSS parameters");
     expect(withHash(hashId("sha256", der.tlv(0x05, Buffer.from([0]))))).toBe(
       "unexpected hash parameters in RSASSA-PSS parameters",
     );
@@ -912,6 +922,63 @@ describe("strict DER", () => {
         ),
       ),
     ).toBe("PEM body is not valid base64");
+  });
+});
+
+describe("shapes only our reader refuses (the schema parser lets them through)", () => {
+  const ed = der.seq(der.oid("1.3.101.112"));
+  const noOid = Buffer.from([0x06, 0x00]);
+
+  it("names each malformed part", () => {
+    expect(error({ spki: der.seq(ed, der.bitString(Buffer.alloc(32, 1)), der.nul()) })).toBe(
+      "subjectPublicKeyInfo is malformed",
+    );
+    expect(error({ spki: der.seq(der.seq(noOid), der.bitString(Buffer.alloc(32, 1))) })).toBe(
+      "public key algorithm is not a valid OID",
+    );
+    expect(
+      error({
+        spki: der.seq(der.seq(der.oid("1.2.840.10045.2.1"), noOid), der.bitString(Buffer.alloc(65, 4))),
+      }),
+    ).toBe("named curve is not a valid OID");
+    expect(error({ extraInfo: [der.nul()] })).toBe("certificationRequestInfo is malformed");
+    expect(error({ algorithm: der.seq(der.oid(ECDSA_SHA256), der.nul(), der.nul()) })).toBe(
+      "signatureAlgorithm is malformed",
+    );
+    expect(error({ algorithm: der.seq(noOid) })).toBe("signature algorithm is not a valid OID");
+    expect(
+      error({ attributes: attributes(der.seq(der.oid("1.2.840.113549.1.9.7"), der.set(), der.nul())) }),
+    ).toBe("an attribute is malformed");
+    expect(error({ attributes: attributes(der.seq(noOid, der.set())) })).toBe(
+      "attribute type is not a valid OID",
+    );
+    expect(error({ subject: der.seq(der.set(der.seq(noOid, der.utf8("a")))) })).toBe(
+      "subject attribute type is not a valid OID",
+    );
+  });
+
+  it("the request must be a SEQUENCE of three, with nothing after it", () => {
+    expect(failure(parseDer(der.set(...buildParts())))).toBe("not a PKCS#10 certification request");
+    expect(failure(parseDer(Buffer.concat([build(), der.nul()])))).toBe(
+      "certification request has trailing bytes",
+    );
+  });
+
+  it("what the schema parser refuses is named with its reason", () => {
+    expect(error({ attributes: der.set() })).toMatch(
+      /^not a PKCS#10 certification request: Data does not match to CertificationRequestInfo ASN1 schema/,
+    );
+  });
+
+  it("a request whose signature verifies carries no signatureError at all", () => {
+    expect("signatureError" in request()).toBe(false);
+    expect("signatureError" in request({ algorithm: der.seq(der.oid("1.2.3.4")) })).toBe(true);
+  });
+
+  it("raw PEM text must start with the BEGIN line (after whitespace only), else it is read as base64", () => {
+    const pem = derToPem(build());
+    expect(parsed(parseCertificateRequest(pem)).signatureValid).toBe(true);
+    expect(failure(parseCertificateRequest(`x\n${pem}`))).toBe("request is not valid base64");
   });
 });
 
