@@ -265,8 +265,9 @@ function readString(node: Node): string | undefined {
       default:
         return undefined;
     }
-    // Stryker disable next-line BlockStatement: an empty catch falls off the end of the function: undefined all the same
   } catch {
+    // An emptied catch (BlockStatement mutant, which no directive can mark here) would fall off the
+    // end of the function: undefined all the same.
     return undefined;
   }
 }
@@ -403,6 +404,7 @@ function readAttributes(node: Node | undefined): {
   let seenExtensionRequest = false;
   // Stryker disable next-line StringLiteral: the schema parser refuses attributes that are not a [0] SET first
   for (const attribute of expect(node, 0xa0, "attributes").children) {
+    // Stryker disable next-line ConditionalExpression: an attribute that is not a SEQUENCE, or has fewer than 2 parts, fails the schema parse first (3 parts are tested)
     if (attribute.tag !== 0x30 || attribute.children.length !== 2) fail("an attribute is malformed");
     const oid = readOid(attribute.children[0], "attribute type");
     // Stryker disable next-line StringLiteral: the schema parser refuses attribute values that are not a SET first
@@ -443,10 +445,11 @@ const CURVES: Record<string, { name: string; node: string }> = {
 };
 
 function readPublicKey(spki: Node): { info: PublicKeyInfo; key?: KeyObject } {
+  // Stryker disable next-line ConditionalExpression: a key info that is not a SEQUENCE, or has fewer than 2 parts, fails the schema parse first (3 parts are tested)
   if (spki.tag !== 0x30 || spki.children.length !== 2) fail("subjectPublicKeyInfo is malformed");
   // Stryker disable next-line StringLiteral: the schema parser refuses an algorithm that is not a SEQUENCE first
   const algorithm = expect(spki.children[0], 0x30, "public key algorithm");
-  // Stryker disable next-line StringLiteral: the schema parser refuses a public key that is not a BIT STRING first
+  // Stryker disable next-line CallExpression,StringLiteral: the schema parser refuses a public key that is not a BIT STRING first
   expect(spki.children[1], 0x03, "public key");
   const oid = readOid(algorithm.children[0], "public key algorithm");
   const parameters = algorithm.children[1];
@@ -467,19 +470,19 @@ function readPublicKey(spki: Node): { info: PublicKeyInfo; key?: KeyObject } {
   }
   const details = key.asymmetricKeyDetails ?? {};
   if (oid === OID_RSA) {
-    // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: createPublicKey reads an rsaEncryption SPKI as an RSA key with a modulus, or throws (caught above)
+    // Stryker disable next-line CallExpression,ConditionalExpression,LogicalOperator,StringLiteral: createPublicKey reads an rsaEncryption SPKI as an RSA key with a modulus, or throws (caught above)
     if (key.asymmetricKeyType !== "rsa" || !details.modulusLength) fail("the RSA public key does not parse");
     return { info: { algorithm: "rsa", bits: details.modulusLength }, key };
   }
   if (oid === OID_EC) {
     // Stryker disable next-line ConditionalExpression,LogicalOperator,BlockStatement: curve is set on this path, and createPublicKey reads an id-ecPublicKey SPKI as an EC key on its named curve, or throws
     if (!curve || key.asymmetricKeyType !== "ec" || details.namedCurve !== curve.node) {
-      // Stryker disable next-line StringLiteral: unreachable, see the line above (defence in depth)
+      // Stryker disable next-line CallExpression,StringLiteral: unreachable, see the line above (defence in depth)
       fail("the EC public key does not parse");
     }
     return { info: { algorithm: "ecdsa", curve: curve.name }, key };
   }
-  // Stryker disable next-line ConditionalExpression,StringLiteral: createPublicKey reads an Ed25519 SPKI as an Ed25519 key, or throws (caught above)
+  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: createPublicKey reads an Ed25519 SPKI as an Ed25519 key, or throws (caught above)
   if (key.asymmetricKeyType !== "ed25519") fail("the Ed25519 public key does not parse");
   return { info: { algorithm: "ed25519" }, key };
 }
@@ -633,22 +636,24 @@ function parseDer(der: Buffer): ParsedRequest {
   const schemaInfo = schema.certificationRequestInfoRaw;
   // Stryker disable next-line ConditionalExpression: both readers read strict DER, one encoding per value: the bytes cannot differ (defence in depth)
   if (schemaInfo && !Buffer.from(schemaInfo).equals(info.bytes))
-    // Stryker disable next-line StringLiteral: unreachable, see the line above
+    // Stryker disable next-line CallExpression,StringLiteral: unreachable, see the line above
     fail("certificationRequestInfo is ambiguous");
 
+  // Stryker disable next-line ConditionalExpression: fewer than 3 parts fail the schema parse first (5 parts are tested)
   if (info.children.length < 3 || info.children.length > 4) fail("certificationRequestInfo is malformed");
   const [version, subjectNode, spki, attributes] = info.children as [Node, Node, Node, Node | undefined];
   if (readSmallInteger(version, "version") !== 0) fail("unsupported PKCS#10 version");
-  // Stryker disable next-line ConditionalExpression,StringLiteral: our reader has refused any version but 0 on the line above (defence in depth)
+  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: our reader has refused any version but 0 on the line above (defence in depth)
   if (schema.certificationRequestInfo.version !== 0) fail("unsupported PKCS#10 version");
 
   const subject = readName(subjectNode, "subject");
   const publicKey = readPublicKey(spki);
   const { extensions, sans } = readAttributes(attributes);
 
+  // Stryker disable next-line ConditionalExpression: an empty AlgorithmIdentifier fails the schema parse first (3 parts are tested)
   if (algorithm.children.length < 1 || algorithm.children.length > 2) fail("signatureAlgorithm is malformed");
   const algorithmOid = readOid(algorithm.children[0], "signature algorithm");
-  // Stryker disable next-line ConditionalExpression,StringLiteral: both readers read the same strict-DER OID (defence in depth)
+  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: both readers read the same strict-DER OID (defence in depth)
   if (schema.signatureAlgorithm.algorithm !== algorithmOid) fail("signatureAlgorithm is ambiguous");
   const scheme = SIGNATURE_SCHEMES[algorithmOid];
   const check = checkSignature(
