@@ -84,7 +84,11 @@ export async function rawCsrList(
  * kubelet-serving signer (kube-controller-manager's, started by `rig cluster`) to issue it, so
  * the CSR looks to the approver exactly as an issued kubelet-serving CSR does in a cluster.
  */
-export async function approveAndAwaitIssue(cluster: RigCluster, name: string, timeoutMs = 60_000): Promise<void> {
+export async function approveAndAwaitIssue(
+  cluster: RigCluster,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   type Csr = { status?: { conditions?: { type: string }[]; certificate?: string } };
   let csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as Csr;
   if (!(csr.status?.conditions ?? []).some((c) => c.type === "Approved")) {
@@ -102,7 +106,9 @@ export async function approveAndAwaitIssue(cluster: RigCluster, name: string, ti
   const deadline = Date.now() + timeoutMs;
   while (!csr.status?.certificate) {
     if (Date.now() > deadline)
-      throw new Error(`bench set-up: the rig's signer did not issue CSR ${name} within ${timeoutMs / 1000} s`);
+      throw new Error(
+        `bench set-up: the rig's signer did not issue CSR ${name} within ${timeoutMs / 1000} s`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
     csr = (await adminJson(cluster, "GET", `${CSR_API}/${name}`)) as Csr;
   }
