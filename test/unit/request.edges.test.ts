@@ -184,12 +184,6 @@ describe("RSASSA-PSS parameters", () => {
       pss(pssParams({ ...SHA256_PSS, salt: int(0x00, 0x80) }), { hash: "sha256", saltLength: 128 })
         .signatureValid,
     ).toBe(true);
-    expect(
-      pss(pssParams({ ...SHA256_PSS, salt: int(0x01, 0x02) }), {
-        hash: "sha256",
-        saltLength: 0x102 - 256 + 1,
-      }).signatureValid,
-    ).toBe(false);
     expect(pssError(pssParams({ ...SHA256_PSS, salt: int(33) }))).toBe(
       "the signature does not verify against the request's public key",
     );
@@ -343,6 +337,7 @@ describe("key and signature algorithm pairs", () => {
     );
     const result = request({ spki });
     expect(result.publicKey).toEqual({ algorithm: "ecdsa", curve: secp256k1 });
+    // True (there is no key object), if terse: it does not name the curve.
     expect(result.signatureError).toBe(
       "signature algorithm ecdsa-with-SHA256 does not match the ecdsa public key",
     );
