@@ -13,9 +13,13 @@ export default defineConfig({
       "test/unit/ownership.test.ts",
       "test/unit/identity.test.ts",
       "test/unit/request.test.ts",
+      "test/unit/request.edges.test.ts",
       "test/unit/policy.test.ts",
       "test/unit/policy.branches.test.ts",
       "test/unit/redteam.test.ts",
+      // policy.ts's non-EC2 branch (nonEc2Nodes, NON_NODE_IGNORED) is tested here; its one
+      // property test has a fixed seed.
+      "test/unit/non-ec2.test.ts",
     ],
   },
 });

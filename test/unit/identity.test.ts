@@ -80,6 +80,11 @@ describe("sessionInstanceId", () => {
     expect(sessionInstanceId(csr({ SessionName: [A_ID] })).instanceId).toBeUndefined();
     expect(sessionInstanceId(csr()).instanceId).toBeUndefined();
   });
+  it("every fixture instance ID is well-formed (tests about missing instances must not pass on a bad ID)", () => {
+    for (const id of [A_ID, B_ID, C_ID, DEAD.InstanceId, FOREIGN_ID, TWIN_ID]) {
+      expect(sessionInstanceId(csr({ sessionName: [id] })).instanceId).toBe(id);
+    }
+  });
 });
 
 describe("identifyInstance", () => {
@@ -204,8 +209,10 @@ describe("identifyInstance", () => {
       });
     });
     it("is none when the instance it names is not live", () => {
-      expect(identify("worker-7", [DEAD], eks, csr({ sessionName: [DEAD.InstanceId] }))).toMatchObject({
+      // DEAD_ID is a well-formed ID: "none" because that instance is terminated.
+      expect(identify("worker-7", [DEAD], eks, csr({ sessionName: [DEAD.InstanceId] }))).toEqual({
         kind: "none",
+        why: `the IAM session name says ${DEAD.InstanceId}, which is not a pending or running instance`,
       });
     });
     it("ignores session names that are not instance IDs", () => {
@@ -366,8 +373,9 @@ describe("identifyInstance", () => {
           ...trusted,
           nodes: [node("worker-7", providerId(DEAD.InstanceId ?? ""))],
         }),
-      ).toMatchObject({
+      ).toEqual({
         kind: "none",
+        why: `no pending or running instance has the name worker-7; the Node object's providerID names ${DEAD.InstanceId}, which is not a single pending or running instance`,
       });
     });
   });

@@ -109,7 +109,7 @@ export function instance(spec: InstanceSpec): Ec2Instance {
 export const A_ID = "i-0a1b2c3d4e5f60718";
 export const B_ID = "i-0b2c3d4e5f6071829";
 export const C_ID = "i-0c3d4e5f607182930"; // a new instance reusing a terminated one's IP
-export const DEAD_ID = "i-0dead0000000000001";
+export const DEAD_ID = "i-0dead000000000001"; // well-formed; terminated, so no live instance
 export const FOREIGN_ID = "i-0f0f0f0f0f0f0f0f0";
 export const TWIN_ID = "i-0e1e2e3e4e5e6e7e8"; // same private IP as A, other VPC
 

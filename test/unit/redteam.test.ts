@@ -612,7 +612,12 @@ describe("identity: who is node N", () => {
 
   it("on EKS a session name for a terminated instance identifies nothing", () => {
     const csr = csrFor("custom-node", { ips: [REUSED_IP], extra: { sessionName: [DEAD.InstanceId ?? ""] } });
-    expect(codes(run({ csr, cluster: { kind: "eks" } }))).toEqual(["INSTANCE_NOT_VISIBLE"]);
+    const decision = run({ csr, cluster: { kind: "eks" } });
+    expect(codes(decision)).toEqual(["INSTANCE_NOT_VISIBLE"]);
+    // Because the instance it names is terminated, not because the name is no instance ID.
+    expect(decision.reasons[0]?.message).toContain(
+      `the IAM session name says ${DEAD.InstanceId}, which is not a pending or running instance`,
+    );
   });
 
   it("a providerID naming another instance vetoes a name match (IDENTITY_CONFLICT)", () => {
