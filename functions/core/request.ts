@@ -579,9 +579,19 @@ function checkSignature(
     if (!scheme) throw new Unverifiable(`unsupported signature algorithm ${algorithmOid}`);
     const { key, info } = publicKey;
     const expected = scheme.kind === "ecdsa" ? "ecdsa" : scheme.kind === "ed25519" ? "ed25519" : "rsa";
-    if (!key || info.algorithm !== expected) {
+    if (info.algorithm !== expected) {
       throw new Unverifiable(
         `signature algorithm ${scheme.name} does not match the ${info.algorithm} public key`,
+      );
+    }
+    // Only an EC key on a curve we do not read has no key object: say which curve.
+    if (!key) {
+      // Stryker disable next-line ConditionalExpression,StringLiteral: after the type check above only an ecdsa key info can lack a key object
+      const curve = info.algorithm === "ecdsa" ? info.curve : "unknown";
+      throw new Unverifiable(
+        curve === "explicit-parameters"
+          ? "ECDSA public keys without a named curve are not supported"
+          : `ECDSA public keys on curve ${curve} are not supported`,
       );
     }
     const nullParameters = parameters?.tag === 0x05 && parameters.content.length === 0;
