@@ -491,6 +491,14 @@ function booleanAt(path: string, value: unknown): boolean {
   return value;
 }
 
+/** A whole number of seconds from `min` to one day. */
+function secondsAt(path: string, value: unknown, min: number, max = 86_400): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(path, `an integer from ${min} to ${max} (seconds)`, value);
+  }
+  return value;
+}
+
 function positiveIntegerAt(path: string, value: unknown, orElse?: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
     fail(path, orElse ? `a positive integer or ${orElse}` : "a positive integer", value);
@@ -661,25 +669,18 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
     out.maxAlertsPerSweep = positiveIntegerAt(at("maxAlertsPerSweep"), source.maxAlertsPerSweep);
   }
   if (source.alertRepeatWindowSeconds !== undefined) {
-    const value = positiveIntegerAt(at("alertRepeatWindowSeconds"), source.alertRepeatWindowSeconds);
-    if (value < 60 || value > 86_400)
-      fail(at("alertRepeatWindowSeconds"), "an integer from 60 to 86400", value);
-    out.alertRepeatWindowSeconds = value;
+    out.alertRepeatWindowSeconds = secondsAt(
+      at("alertRepeatWindowSeconds"),
+      source.alertRepeatWindowSeconds,
+      60,
+    );
   }
   if (source.notIssuedAfterSeconds !== undefined) {
-    const value = source.notIssuedAfterSeconds;
-    const inRange =
-      typeof value === "number" &&
-      Number.isSafeInteger(value) &&
-      value >= NOT_ISSUED_MIN_SECONDS &&
-      value <= 86_400;
-    if (!inRange)
-      fail(
-        at("notIssuedAfterSeconds"),
-        `an integer from ${NOT_ISSUED_MIN_SECONDS} to 86400 (seconds)`,
-        value,
-      );
-    out.notIssuedAfterSeconds = value;
+    out.notIssuedAfterSeconds = secondsAt(
+      at("notIssuedAfterSeconds"),
+      source.notIssuedAfterSeconds,
+      NOT_ISSUED_MIN_SECONDS,
+    );
   }
   if (source.clusterTag !== undefined) {
     out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);
