@@ -2,12 +2,10 @@
 // kube-apiserver reached only through a kubeconfig (nothing stored in Secrets Manager), with
 // each kind of credential a kubeconfig can hold (a static token, a client certificate, an exec
 // plugin printing an ExecCredential), and the EC2 facts from moto.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { awsClients, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
@@ -20,17 +18,10 @@ import {
   nodeInstance,
   type NodeInstance,
 } from "../support/sweep-world.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "bin/csr-approver.mjs");
 const suffix = randomBytes(3).toString("hex");
 const CLUSTER = `kc-${suffix}`;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe("csr-approver sweep --kubeconfig", () => {
   let home: string;
@@ -41,32 +32,8 @@ describe("csr-approver sweep --kubeconfig", () => {
   let kubeconfig: string;
   const csr = { legit: "", hostile: "" };
 
-  const sweep = (args: string[]): Promise<Run> => {
-    const { moto } = rig();
-    return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [BIN, "sweep", ...args], {
-        cwd: home,
-        // A workstation: AWS pointed at moto, no ~/.kube, no KUBECONFIG, no stored secret.
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: home,
-          AWS_ENDPOINT_URL: moto.endpoint,
-          AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-          AWS_REGION: moto.region,
-          AWS_EC2_METADATA_DISABLED: "true",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-    });
-  };
-  const json = (run: Run) => JSON.parse(run.stdout) as SweepReport;
+  const sweep = (args: string[]): Promise<CliRun> => runCli(home, ["sweep", ...args]);
+  const json = (run: CliRun) => JSON.parse(run.stdout) as SweepReport;
   const actionsOf = (report: SweepReport) =>
     Object.fromEntries(
       report.clusters

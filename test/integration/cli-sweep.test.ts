@@ -2,12 +2,10 @@
 // kube-apiserver (CSRs created by node identities, as the kubelet does) and moto (EC2,
 // Secrets Manager, SNS → SQS), reached only through the SDK's AWS_ENDPOINT_URL and ambient
 // credentials from the environment, as on a workstation.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { ApiException, CertificatesV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SweepReport } from "../../functions/sweep/sweep.js";
@@ -24,46 +22,14 @@ import {
   alertContext,
   drainAlerts,
 } from "../support/sweep-world.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "bin/csr-approver.mjs");
 const suffix = randomBytes(3).toString("hex");
 const CLUSTER = `cli-${suffix}`;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let home: string;
 
-function sweep(args: string[]): Promise<Run> {
-  const { moto } = rig();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, "sweep", ...args], {
-      cwd: home,
-      // A workstation's ambient AWS set-up, pointed at moto: nothing else is inherited
-      // (HOME is empty, so no ~/.aws or ~/.kube of the machine running the tests).
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: home,
-        AWS_ENDPOINT_URL: moto.endpoint,
-        AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-        AWS_REGION: moto.region,
-        AWS_EC2_METADATA_DISABLED: "true",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+const sweep = (args: string[]): Promise<CliRun> => runCli(home, ["sweep", ...args]);
 
 /** The table row of one CSR, split into its columns. */
 function row(stdout: string, csr: string): string[] | undefined {
