@@ -259,6 +259,16 @@ async function mint(d: FairnessDeps, cluster: RigCluster, nodes: string[]): Prom
   return elapsed();
 }
 
+/** A node's own kubelet CSR, valid for its instance: expected to be approved. */
+const legitPlan = (instance: PoolInstance): PlannedCsr => ({
+  kind: "legit",
+  clusterIndex: 0,
+  instance,
+  other: instance,
+  expected: "Approved",
+  expectedCode: "ALL_CHECKS_PASSED",
+});
+
 // ---------------------------------------------------------------------------------------
 // A. Fleet rotation
 
@@ -288,14 +298,7 @@ export async function fleetRotation(
     nodes.map((n) => n.node),
   );
   elapsed = timer();
-  const plan: PlannedCsr[] = nodes.map((instance) => ({
-    kind: "legit",
-    clusterIndex: 0,
-    instance,
-    other: instance,
-    expected: "Approved",
-    expectedCode: "ALL_CHECKS_PASSED",
-  }));
+  const plan: PlannedCsr[] = nodes.map(legitPlan);
   done = 0;
   await eachBounded(plan, CREATE_CONCURRENCY, async (csr) => {
     csr.name = await createPlannedCsr(cluster, csr);
@@ -401,14 +404,7 @@ export async function hostileFlood(
   // A compromised node has been in the cluster a while: it holds an issued serving certificate.
   if (options.attackersHoldCertificate) {
     for (const attacker of attackers) {
-      const name = await createPlannedCsr(cluster, {
-        kind: "legit",
-        clusterIndex: 0,
-        instance: attacker,
-        other: attacker,
-        expected: "Approved",
-        expectedCode: "ALL_CHECKS_PASSED",
-      });
+      const name = await createPlannedCsr(cluster, legitPlan(attacker));
       await approveAndAwaitIssue(cluster, name);
     }
   }
@@ -451,16 +447,7 @@ export async function hostileFlood(
   });
   const legitNames = new Set<string>();
   await eachBounded(legit, CREATE_CONCURRENCY, async (instance) => {
-    legitNames.add(
-      await createPlannedCsr(cluster, {
-        kind: "legit",
-        clusterIndex: 0,
-        instance,
-        other: instance,
-        expected: "Approved",
-        expectedCode: "ALL_CHECKS_PASSED",
-      }),
-    );
+    legitNames.add(await createPlannedCsr(cluster, legitPlan(instance)));
   });
   const setupSeconds = elapsed();
   d.progress(
@@ -556,14 +543,7 @@ export async function replaySweep(
   // and hostile ones denied by the same sweep (with their alert markers).
   const decidedPlan: PlannedCsr[] = decidedNodes.map((instance, i) =>
     i < options.approvedIssued
-      ? {
-          kind: "legit",
-          clusterIndex: 0,
-          instance,
-          other: instance,
-          expected: "Approved",
-          expectedCode: "ALL_CHECKS_PASSED",
-        }
+      ? legitPlan(instance)
       : {
           kind: "other-ip",
           clusterIndex: 0,
@@ -591,14 +571,7 @@ export async function replaySweep(
   );
   // Pending templates: one real kubelet CSR per node, never swept.
   await eachBounded(nodes, CREATE_CONCURRENCY, async (instance) => {
-    await createPlannedCsr(cluster, {
-      kind: "legit",
-      clusterIndex: 0,
-      instance,
-      other: instance,
-      expected: "Approved",
-      expectedCode: "ALL_CHECKS_PASSED",
-    });
+    await createPlannedCsr(cluster, legitPlan(instance));
   });
   const { envelope, items: captured } = await rawCsrList(cluster);
   const isDecided = (json: Record<string, unknown>) =>
