@@ -2,6 +2,7 @@
 // error names the exact key path, unknown keys are rejected (a typo must never silently
 // turn a check off), and defaults are applied in one place. Pure: parsing YAML/JSON and
 // reading files or SSM happen in the shell.
+import { parseNodeNameTemplate } from "./name-templates.js";
 import { NODE_NAME_PATTERN_SYNTAX, NON_EC2_DNS_PLACEHOLDERS, parseCidr } from "./non-ec2.js";
 import type { ClusterPolicySettings, ClusterTag, NonEc2NodeRules } from "./types.js";
 
@@ -79,6 +80,7 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   pendingGraceSeconds: 900,
   maxExpirationSeconds: 31_708_800,
   extraDnsNames: [],
+  nodeNameTemplates: [],
   trustNodeProviderId: false,
   maxApprovalsPerSweep: "auto",
   maxPendingPerNode: 20,
@@ -151,6 +153,13 @@ const SETTING_REFERENCE: {
     default: "`[]`",
     description:
       "More DNS names an instance owns, e.g. `{{shortName}}.corp.example.com`. Placeholders: `{{shortName}}`, `{{privateDnsName}}`, `{{instanceId}}`, `{{region}}`, `{{nodeName}}`. No wildcards.",
+  },
+  {
+    key: "nodeNameTemplates",
+    type: "list of node name templates",
+    default: "`[]`",
+    description:
+      "More names a node may have, over EC2 facts: node N is instance X when N equals a template expanded for X, e.g. `{{tag:Name}}` (kubespray inventory names) or `{{shortName}}.corp.example.com` (a custom DHCP domain). Placeholders: `{{privateDnsName}}`, `{{shortName}}`, `{{instanceId}}`, `{{region}}`, `{{tag:KEY}}`; each template needs one that differs per instance. Only live instances of the cluster's VPCs (and tag) match; a name two instances produce is `IDENTITY_CONFLICT`. `{{tag:KEY}}` trusts whoever may write that tag: see docs/policy.md.",
   },
   {
     key: "trustNodeProviderId",
@@ -596,6 +605,15 @@ function dnsTemplateAt(path: string, value: unknown): string {
   return value;
 }
 
+function nodeNameTemplateAt(path: string, value: unknown): string {
+  if (typeof value !== "string" || value === "") {
+    fail(path, 'a node name template like "{{tag:Name}}" or "{{shortName}}.corp.example.com"', value);
+  }
+  const parsed = parseNodeNameTemplate(value);
+  if (!parsed.ok) throw new ConfigError(path, parsed.problem);
+  return value;
+}
+
 function clusterTagAt(path: string, value: unknown): ClusterTag {
   const tag = objectAt(path, value, CLUSTER_TAG_KEYS);
   const key = stringAt(`${path}.key`, tag.key, 'a tag key like "kubernetes.io/cluster/{{cluster}}"');
@@ -652,6 +670,9 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
   }
   if (source.extraDnsNames !== undefined) {
     out.extraDnsNames = listAt(at("extraDnsNames"), source.extraDnsNames, dnsTemplateAt);
+  }
+  if (source.nodeNameTemplates !== undefined) {
+    out.nodeNameTemplates = listAt(at("nodeNameTemplates"), source.nodeNameTemplates, nodeNameTemplateAt);
   }
   if (source.trustNodeProviderId !== undefined) {
     out.trustNodeProviderId = booleanAt(at("trustNodeProviderId"), source.trustNodeProviderId);
@@ -906,7 +927,10 @@ export function parseConfig(doc: unknown): Config {
   if (defaultOverrides.nonEc2Nodes === null) {
     fail("defaults.nonEc2Nodes", "an object (omit the key for no rules)", null);
   }
-  const defaults = applyOverrides({ ...DEFAULT_SETTINGS, extraDnsNames: [] }, defaultOverrides);
+  const defaults = applyOverrides(
+    { ...DEFAULT_SETTINGS, extraDnsNames: [], nodeNameTemplates: [] },
+    defaultOverrides,
+  );
 
   const eksDoc = objectAt("eks", root.eks ?? {}, EKS_KEYS);
   const clustersDoc = eksDoc.clusters === undefined ? {} : eksDoc.clusters;
@@ -1015,7 +1039,11 @@ export function settingsForCluster(
         : undefined
       : config.selfManaged.find((cluster) => cluster.name === clusterName)?.overrides;
   const settings = applyOverrides(config.defaults, overrides ?? {});
-  const result: ClusterPolicySettings = { ...settings, extraDnsNames: [...settings.extraDnsNames] };
+  const result: ClusterPolicySettings = {
+    ...settings,
+    extraDnsNames: [...settings.extraDnsNames],
+    nodeNameTemplates: [...settings.nodeNameTemplates],
+  };
   if (settings.nonEc2Nodes) {
     result.nonEc2Nodes = {
       nodeNames: [...settings.nonEc2Nodes.nodeNames],

@@ -375,6 +375,8 @@ async function processPending(
     ctx.index = new FactsIndex(instances, nodes, {
       allInstances: settings.nonEc2Nodes !== undefined,
       providerIdRivals: settings.trustNodeProviderId,
+      nodeNameTemplates: settings.nodeNameTemplates,
+      region: target.facts.region,
     });
   }
   const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
@@ -565,6 +567,7 @@ async function gatherInstances(
       deps.aws.forRegion(target.facts.region).ec2,
       requests,
       target.facts.region,
+      { nodeNameTemplates: target.settings.nodeNameTemplates },
     );
   } catch (err) {
     deps.log.warn("DescribeInstances failed: pending CSRs wait", {
