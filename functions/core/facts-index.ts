@@ -18,10 +18,8 @@
 import { canonicalIp } from "./ip.js";
 import { parseProviderId } from "./identity.js";
 import { expandNodeNameTemplate } from "./name-templates.js";
-import { normalizeDnsName } from "./ownership.js";
+import { firstLabel, normalizeDnsName } from "./ownership.js";
 import type { CsrObject, Ec2Instance, NodeObject, ParseResult } from "./types.js";
-
-const firstLabel = (name: string): string => name.split(".")[0] ?? name;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

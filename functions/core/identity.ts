@@ -81,11 +81,11 @@ export function belongsToCluster(
   vpcIds: readonly string[],
   clusterTag: ClusterTag | undefined,
 ): boolean {
-  if (typeof instance.VpcId !== "string" || !vpcIds.includes(instance.VpcId)) return false;
+  if (!vpcIds.includes(instance.VpcId as string)) return false;
   if (!clusterTag) return true;
-  const tag = (Array.isArray(instance.Tags) ? instance.Tags : []).find((t) => t?.Key === clusterTag.key);
+  const tag = instance.Tags?.find((t) => t?.Key === clusterTag.key);
   if (!tag) return false;
-  return clusterTag.values === undefined || clusterTag.values.includes(tag.Value ?? "");
+  return clusterTag.values === undefined || clusterTag.values.includes(tag.Value as string);
 }
 
 /** How node N may be named by templates: the templates, and which instances they may name. */
@@ -100,7 +100,7 @@ function nameMatches(
   nodeName: string,
   instance: Ec2Instance,
   region: string,
-  templating?: Templating,
+  templating: Templating,
 ): IdentitySource[] {
   const sources: IdentitySource[] = [];
   const id = instanceIdOf(instance);
@@ -118,7 +118,6 @@ function nameMatches(
     sources.push("resource-name");
   }
   if (
-    templating &&
     templating.templates.some(
       (template) => expandNodeNameTemplate(template, instance, region) === nodeName,
     ) &&
@@ -187,23 +186,22 @@ export function identifyInstance(
     if (id && isLiveState(stateOf(instance)) && !live.has(id)) live.set(id, instance);
   }
 
-  const templating: Templating | undefined =
-    options.nodeNameTemplates && options.nodeNameTemplates.length > 0
-      ? {
-          templates: options.nodeNameTemplates,
-          vpcIds: Array.isArray(options.vpcIds) ? options.vpcIds : [],
-          clusterTag: options.clusterTag,
-        }
-      : undefined;
+  const templating: Templating = {
+    templates: options.nodeNameTemplates ?? [],
+    vpcIds: options.vpcIds ?? [],
+    clusterTag: options.clusterTag,
+  };
   const byName = new Map<string, IdentitySource[]>();
+  const byTemplate = new Set<string>();
   for (const [id, instance] of live) {
     const sources = nameMatches(nodeName, instance, region, templating);
     if (sources.length > 0) byName.set(id, sources);
+    if (sources.includes("name-template")) byTemplate.add(id);
   }
   // A name a template gives one live instance and any rule another (a tag copied by an Auto
   // Scaling group, a hand-written tag equal to another instance's EC2 name) identifies nobody.
   const named = [...byName.keys()];
-  if (named.length > 1 && named.some((id) => byName.get(id)?.includes("name-template"))) {
+  if (named.length > 1 && byTemplate.size > 0) {
     return {
       kind: "conflict",
       instanceIds: named,

@@ -74,19 +74,15 @@ export function parseNodeNameTemplate(template: string): TemplateParse {
   const failed = literal(template.slice(rest));
   if (failed) return failed;
 
-  const perInstance = parts.filter(isPerInstance);
-  if (perInstance.length === 0) {
+  if (!parts.some(isPerInstance)) {
     return {
       ok: false,
       problem: `${JSON.stringify(template)} names no instance: use {{privateDnsName}}, {{shortName}}, {{instanceId}} or {{tag:KEY}}, or every instance would give the same name`,
     };
   }
   // Two per-instance values side by side cannot be told apart in N (`{{shortName}}{{tag:X}}`).
-  for (let i = 1; i < parts.length; i++) {
-    const [before, after] = [parts[i - 1], parts[i]];
-    if (before && after && isPerInstance(before) && isPerInstance(after)) {
-      return { ok: false, problem: "two placeholders must be separated by literal text or {{region}}" };
-    }
+  if (parts.slice(1).some((part, i) => isPerInstance(part) && isPerInstance(parts[i] as TemplatePart))) {
+    return { ok: false, problem: "two placeholders must be separated by literal text or {{region}}" };
   }
   // With every placeholder a plain label, the result must be a DNS name.
   const sample = parts.map((part) => (part.kind === "literal" ? part.text : "x")).join("");
@@ -96,26 +92,22 @@ export function parseNodeNameTemplate(template: string): TemplateParse {
   return { ok: true, parts };
 }
 
-function isPerInstance(part: TemplatePart): boolean {
+type PerInstancePart = Exclude<TemplatePart, { kind: "literal" } | { kind: "region" }>;
+
+function isPerInstance(part: TemplatePart): part is PerInstancePart {
   return part.kind !== "literal" && part.kind !== "region";
 }
 
-// Configurations repeat the same few templates for every instance and CSR: parse each once.
-const parsed = new Map<string, TemplatePart[] | undefined>();
+// Templates are a few dozen characters: parsing one again costs less than keeping a cache.
 function partsOf(template: string): TemplatePart[] | undefined {
-  if (!parsed.has(template)) {
-    const result = parseNodeNameTemplate(template);
-    if (parsed.size > 1000) parsed.clear();
-    parsed.set(template, result.ok ? result.parts : undefined);
-  }
-  return parsed.get(template);
+  const result = parseNodeNameTemplate(template);
+  return result.ok ? result.parts : undefined;
 }
 
-/** The value of the instance's tag `key` (keys are case-sensitive in EC2), if it has one. */
+/** The value of the instance's tag `key` (keys are case-sensitive in EC2), if it names a node. */
 function tagValue(instance: Ec2Instance, key: string): string | undefined {
-  const tags = Array.isArray(instance.Tags) ? instance.Tags : [];
-  const value = tags.find((tag) => tag?.Key === key)?.Value;
-  return typeof value === "string" ? value : undefined;
+  const value: unknown = instance.Tags?.find((tag) => tag?.Key === key)?.Value;
+  return typeof value === "string" && isPlainHostname(value) ? value : undefined;
 }
 
 /**
@@ -130,11 +122,9 @@ export function expandNodeNameTemplate(
 ): string | undefined {
   const parts = partsOf(template);
   if (!parts) return undefined;
-  const privateDns =
-    typeof instance.PrivateDnsName === "string" && instance.PrivateDnsName !== ""
-      ? normalizeDnsName(instance.PrivateDnsName)
-      : undefined;
-  const id = typeof instance.InstanceId === "string" ? instance.InstanceId.toLowerCase() : undefined;
+  // normalizeDnsName gives "" for a missing name, which names nothing below.
+  const privateDns = normalizeDnsName(instance.PrivateDnsName as string);
+  const id = normalizeDnsName(instance.InstanceId as string);
   let name = "";
   for (const part of parts) {
     let value: string | undefined;
@@ -146,21 +136,19 @@ export function expandNodeNameTemplate(
         value = privateDns;
         break;
       case "shortName":
-        value = privateDns === undefined ? undefined : firstLabel(privateDns);
+        value = firstLabel(privateDns);
         break;
       case "instanceId":
-        value = id !== undefined && INSTANCE_ID.test(id) ? id : undefined;
+        value = INSTANCE_ID.test(id) ? id : undefined;
         break;
       case "region":
         value = region.toLowerCase();
         break;
-      case "tag": {
-        const tag = tagValue(instance, part.key);
-        value = tag !== undefined && isPlainHostname(tag) ? tag : undefined;
+      case "tag":
+        value = tagValue(instance, part.key);
         break;
-      }
     }
-    if (value === undefined || value === "") return undefined;
+    if (!value) return undefined;
     name += value;
   }
   return isPlainHostname(name) ? name : undefined;
@@ -169,49 +157,34 @@ export function expandNodeNameTemplate(
 /**
  * What node N must be under `template` for some instance, as exact EC2 filter values: the values
  * of the template's first per-instance placeholder that N allows (one when it is the only one;
- * otherwise one per place the literal after it occurs in N, at most N's length). The match
+ * otherwise one per place the literal text after it occurs in N, at most N's length). The match
  * itself is always decided by expanding the template for the instances found.
  */
 export function templateLookups(template: string, nodeName: string, region: string): TemplateLookup[] {
   const parts = partsOf(template);
   const name = normalizeDnsName(nodeName);
   if (!parts || !isPlainHostname(name)) return [];
-  // {{region}} is the cluster's: as good as literal text here.
-  const merged: TemplatePart[] = [];
-  for (const part of parts) {
-    const text =
-      part.kind === "literal" ? part.text : part.kind === "region" ? region.toLowerCase() : undefined;
-    const last = merged[merged.length - 1];
-    if (text === undefined) merged.push(part);
-    else if (last?.kind === "literal")
-      merged[merged.length - 1] = { kind: "literal", text: last.text + text };
-    else merged.push({ kind: "literal", text });
-  }
-  const anchorAt = merged.findIndex((part) => part.kind !== "literal");
-  const anchor = merged[anchorAt];
-  if (!anchor || anchor.kind === "literal" || anchor.kind === "region") return [];
-  const prefix = anchorAt > 0 ? (merged[0] as { text: string }).text : "";
-  const after = merged[anchorAt + 1];
-  const last = merged[merged.length - 1];
-  const suffix = last?.kind === "literal" && merged.length - 1 > anchorAt ? last.text : "";
-  if (!name.startsWith(prefix) || !name.endsWith(suffix) || name.length < prefix.length + suffix.length + 1) {
-    return [];
-  }
-  const values: string[] = [];
-  if (!merged.slice(anchorAt + 1).some((part) => part.kind !== "literal")) {
+  // {{region}} is the cluster's own: literal text here.
+  const text = (part: TemplatePart) =>
+    part.kind === "literal" ? part.text : part.kind === "region" ? region.toLowerCase() : "";
+  const anchorAt = parts.findIndex(isPerInstance); // a parsed template has one
+  const anchor = parts[anchorAt] as PerInstancePart;
+  const prefix = parts.slice(0, anchorAt).map(text).join("");
+  const rest = parts.slice(anchorAt + 1);
+  const nextAt = rest.findIndex(isPerInstance);
+  if (!name.startsWith(prefix)) return [];
+  const tail = name.slice(prefix.length);
+  let ends: number[];
+  if (nextAt < 0) {
     // The anchor is the last placeholder: N minus the literal text around it.
-    values.push(name.slice(prefix.length, name.length - suffix.length));
-  } else if (after?.kind === "literal") {
-    // More placeholders follow: the anchor ends where the literal after it occurs.
-    for (
-      let at = name.indexOf(after.text, prefix.length + 1);
-      at >= 0;
-      at = name.indexOf(after.text, at + 1)
-    ) {
-      values.push(name.slice(prefix.length, at));
-    }
+    const suffix = rest.map(text).join("");
+    ends = tail.endsWith(suffix) ? [tail.length - suffix.length] : [];
+  } else {
+    // More placeholders follow: the anchor's value ends where the literal after it occurs.
+    const separator = rest.slice(0, nextAt).map(text).join("");
+    ends = [...tail].flatMap((_, at) => (tail.startsWith(separator, at) ? [at] : []));
   }
-  return [...new Set(values)].flatMap((value): TemplateLookup[] => {
+  return [...new Set(ends.map((end) => tail.slice(0, end)))].flatMap((value): TemplateLookup[] => {
     switch (anchor.kind) {
       case "tag":
         return isPlainHostname(value) ? [{ kind: "tag", key: anchor.key, value }] : [];

@@ -84,6 +84,9 @@ describe("identifyInstance: nodeNameTemplates", () => {
     const result = identify("node1", [node1, twin]);
     expect(result.kind).toBe("conflict");
     if (result.kind === "conflict") expect(result.instanceIds.sort()).toEqual([A_ID, C_ID].sort());
+    expect(result.why).toBe(
+      `node name node1 is given by name templates or EC2 names to several live instances: ${A_ID} (running, ${CLUSTER_VPC}), ${C_ID} (running, ${CLUSTER_VPC})`,
+    );
   });
 
   it("a name the built-in rules give one instance and a template another is a conflict", () => {
@@ -123,6 +126,18 @@ describe("identifyInstance: nodeNameTemplates", () => {
       instanceId: A_ID,
     });
     expect(identify("node1", [node1], { vpcIds: [] }).kind).toBe("none");
+    // A tag key alone (any value) is enough when no values are listed.
+    expect(identify("node1", [owned], { clusterTag: { key: "kubernetes.io/cluster/prod" } }).kind).toBe(
+      "matched",
+    );
+    const shared = instance({
+      id: A_ID,
+      ip: "192.168.207.7",
+      tags: { Name: "node1", "kubernetes.io/cluster/prod": "shared" },
+    });
+    expect(identify("node1", [shared], { clusterTag: tag }).kind).toBe("none");
+    const junkTags = { ...owned, Tags: [null, ...(owned.Tags ?? [])] } as unknown as Ec2Instance;
+    expect(identify("node1", [junkTags], { clusterTag: tag }).kind).toBe("matched");
   });
 
   it("the session-name veto applies unchanged", () => {

@@ -50,6 +50,8 @@ describe("parseNodeNameTemplate", () => {
     ["{{shortName}}.Corp.example.com", "is not part of a lower-case DNS name"],
     ["*.{{shortName}}.corp", "is not part of a lower-case DNS name"],
     ["{{shortName}.corp", "unbalanced"],
+    ["{{shortName}}}.corp", "unbalanced"],
+    ["x{.{{shortName}}", "unbalanced"],
     ["{{shortName}}{{tag:Name}}", "must be separated by literal text"],
     ["{{shortName}}..corp", "does not expand to a DNS name"],
     ["-{{tag:Name}}", "does not expand to a DNS name"],
@@ -57,6 +59,15 @@ describe("parseNodeNameTemplate", () => {
     const result = parseNodeNameTemplate(template);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.problem).toContain(problem);
+  });
+});
+
+describe("parseNodeNameTemplate: spaces", () => {
+  it("trims around a placeholder and its tag key", () => {
+    expect(parseNodeNameTemplate("{{ tag: Name }}")).toEqual({
+      ok: true,
+      parts: [{ kind: "tag", key: "Name" }],
+    });
   });
 });
 
@@ -87,6 +98,32 @@ describe("expandNodeNameTemplate", () => {
     const nameless = instance({ id: A_ID, ip: "192.168.207.7", privateDnsName: "" });
     expect(expandNodeNameTemplate("{{shortName}}.corp", nameless, REGION)).toBeUndefined();
     expect(expandNodeNameTemplate("{{bogus}}", node1, REGION)).toBeUndefined();
+    expect(expandNodeNameTemplate("{{privateDnsName}}", nameless, REGION)).toBeUndefined();
+    // Junk in a record names nothing and throws nothing.
+    const junk = {
+      ...node1,
+      Tags: [null, { Key: "Name", Value: 42 }],
+      InstanceId: "i-xyz",
+    } as unknown as typeof node1;
+    expect(expandNodeNameTemplate("{{tag:Name}}", junk, REGION)).toBeUndefined();
+    expect(expandNodeNameTemplate("{{instanceId}}", junk, REGION)).toBeUndefined();
+    const noTags = { ...node1, Tags: undefined };
+    expect(expandNodeNameTemplate("{{tag:Name}}", noTags, REGION)).toBeUndefined();
+  });
+
+  it("compares as node names are: lower case, whatever the record's spelling", () => {
+    const loud = {
+      ...node1,
+      InstanceId: A_ID.toUpperCase(),
+      PrivateDnsName: "IP-192-168-207-7.EU-WEST-1.COMPUTE.INTERNAL.",
+    };
+    expect(expandNodeNameTemplate("{{instanceId}}.{{region}}.x", loud, "EU-WEST-1")).toBe(
+      `${A_ID}.eu-west-1.x`,
+    );
+    expect(expandNodeNameTemplate("{{shortName}}.corp", loud, REGION)).toBe("ip-192-168-207-7.corp");
+    expect(expandNodeNameTemplate("{{privateDnsName}}", loud, REGION)).toBe(
+      `ip-192-168-207-7.${REGION}.compute.internal`,
+    );
   });
 });
 
@@ -112,6 +149,37 @@ describe("templateLookups", () => {
       { kind: "tag", key: "Name", value: "web" },
       { kind: "tag", key: "Name", value: "web-1" },
       { kind: "tag", key: "Name", value: "web-1-i" },
+    ]);
+  });
+
+  it("literal text and {{region}} before the placeholder must start N", () => {
+    expect(templateLookups("k8s-{{tag:Name}}", "k8s-node1", REGION)).toEqual([
+      { kind: "tag", key: "Name", value: "node1" },
+    ]);
+    expect(templateLookups("k8s-{{tag:Name}}", "x8s-node1", REGION)).toEqual([]);
+    expect(templateLookups("{{region}}-{{tag:Name}}", "eu-west-1-node1", "EU-WEST-1")).toEqual([
+      { kind: "tag", key: "Name", value: "node1" },
+    ]);
+    expect(templateLookups("a{{tag:Name}}a", "aa", REGION)).toEqual([]);
+    expect(templateLookups("a{{tag:Name}}a", "aba", REGION)).toEqual([
+      { kind: "tag", key: "Name", value: "b" },
+    ]);
+    expect(templateLookups("{{tag:Name}}.{{region}}", "node1.eu-west-1", REGION)).toEqual([
+      { kind: "tag", key: "Name", value: "node1" },
+    ]);
+    expect(templateLookups("{{privateDnsName}}", `ip-10-0-1-70.${REGION}.compute.internal`, REGION)).toEqual([
+      { kind: "privateDnsName", value: `ip-10-0-1-70.${REGION}.compute.internal` },
+    ]);
+    // The first placeholder is the anchor, whatever follows it.
+    expect(templateLookups("{{instanceId}}.{{tag:Name}}", `${A_ID}.node1`, REGION)).toEqual([
+      { kind: "instanceId", value: A_ID },
+    ]);
+    expect(templateLookups("{{shortName}}.{{tag:Name}}", "ip-10-0-1-70.node1", REGION)).toEqual([
+      { kind: "shortName", value: "ip-10-0-1-70" },
+    ]);
+    expect(templateLookups("k-{{tag:Name}}.{{instanceId}}", `k-a.b.${A_ID}`, REGION)).toEqual([
+      { kind: "tag", key: "Name", value: "a" },
+      { kind: "tag", key: "Name", value: "a.b" },
     ]);
   });
 
