@@ -7,6 +7,7 @@
 // budgets span the window's batches, per budget period (ClusterSession.budget,
 // core/budgets.ts); CSRs a budget held are looked at again when the next period starts.
 import type { ClusterTarget } from "./clusters.js";
+import { newPeriod } from "../core/budgets.js";
 import { isDecided } from "../core/fairness.js";
 import type { ReadCsr } from "./csrs.js";
 import {
@@ -33,6 +34,8 @@ export interface WatchOptions {
    * held by a budget are looked at again at the first such tick of the next budget period.
    */
   retryWaitingMs?: number;
+  /** The budget period of a window that starts without a sweep's session (default 60 s; tests shorten it). */
+  budgetPeriodMs?: number;
 }
 
 /** What the window did per cluster, for benchmarks and tests. */
@@ -70,6 +73,9 @@ export async function watchClusters(
       stats.set(name, counts);
       const swept = deps.sessions?.get(name);
       const session: ClusterSession = swept ?? newSession(true);
+      if (!session.budget && options.budgetPeriodMs !== undefined) {
+        session.budget = newPeriod(now().getTime(), options.budgetPeriodMs);
+      }
 
       const list = async (): Promise<boolean> => {
         counts.lists += 1;
