@@ -91,7 +91,7 @@ export function withArrival(period: BudgetPeriod, requester: string): BudgetPeri
 /** How a batch's newly arrived CSRs fare against the per-node guard of the period. */
 export interface Admission<T> {
   period: BudgetPeriod;
-  /** Within the requester's guard: examined now. */
+  /** Within the requester's guard, or the CSR that trips it: examined now. */
   examine: T[];
   /** Past the requester's guard: not examined in this period (retried in the next). */
   over: T[];
@@ -101,8 +101,11 @@ export interface Admission<T> {
 
 /**
  * The per-node guard across the batches of a period: a requester's first `perRequester`
- * CSRs of the period are examined, any more wait for the next period. `items` come in age
- * order (oldest first), so what a requester files later never displaces what it filed before.
+ * CSRs of the period are examined, any more wait for the next period. The CSR that trips the
+ * guard is examined too: it carries the requester's one `node-flood` alert (the plan puts
+ * the alert on a CSR of the requester's, and the ones filed before it were decided in
+ * earlier batches). `items` come in age order (oldest first), so what a requester files
+ * later never displaces what it filed before.
  */
 export function admit<T>(
   period: BudgetPeriod,
@@ -119,10 +122,10 @@ export function admit<T>(
     const before = arrivals.get(requester) ?? 0;
     arrivals.set(requester, before + 1);
     if (before < perRequester) examine.push(item);
-    else {
-      over.push(item);
-      if (before === perRequester) tripped.set(requester, 0);
-    }
+    else if (before === perRequester) {
+      examine.push(item);
+      tripped.set(requester, 0);
+    } else over.push(item);
   }
   for (const requester of tripped.keys()) tripped.set(requester, arrivals.get(requester) ?? 0);
   return {

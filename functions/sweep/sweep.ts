@@ -353,7 +353,11 @@ export async function sweepBatch(
     const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
     for (const read of [...reads.filter(isRetry), ...admission.examine]) pending.add(read);
     const kept = new Set(pending.items());
-    holdForNextPeriod(session, [...admission.over, ...reads.filter((r) => isRetry(r) && !kept.has(r))], cap);
+    holdForNextPeriod(
+      session,
+      reads.filter((r) => !kept.has(r)),
+      cap,
+    );
     outcome.pending = reads.length;
     const tripped = admission.tripped.map((t) => ({ ...t, examined: cap }));
     await processPending(target, deps, now, session, outcome, pending, [], tripped);
