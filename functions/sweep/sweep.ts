@@ -513,7 +513,9 @@ type SummaryState = "none" | "sent" | "failed" | "deferred";
 function holdForNextPeriod(session: ClusterSession, reads: ReadCsr[], perRequester: number): void {
   if (reads.length === 0) return;
   const kept = new PendingSet<ReadCsr>(perRequester, (r) => r.csr);
-  for (const read of [...session.held.values(), ...reads]) kept.add(read);
+  const added = new Set(reads.map((r) => r.csr.metadata.name));
+  for (const [name, read] of session.held) if (!added.has(name)) kept.add(read);
+  for (const read of reads) kept.add(read);
   session.held = new Map(kept.items().map((r) => [r.csr.metadata.name, r]));
 }
 
