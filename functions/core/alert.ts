@@ -50,7 +50,7 @@ export interface AlertContext {
   floodGuard?: { approved: number; held: number; limit: number };
   /** cluster-error: what went wrong. */
   error?: string;
-  /** Similar alerts (same kind, node and reasons) left out as repeats since the last one sent. */
+  /** Similar alerts (same kind, node, reasons and requested names) left out as repeats since the last one sent. */
   repeats?: { count: number; lastAlertAt?: Date };
   /** node-flood: the node, its pending CSRs, how many were examined. */
   nodeFlood?: { node: string; pending: number; examined: number };
@@ -259,7 +259,7 @@ function describe(ctx: AlertContext): string {
   }
   if (ctx.repeats && ctx.repeats.count > 0) {
     lines.push(
-      `*Repeats* ${ctx.repeats.count} similar alert(s) for this node and these reasons were not sent on their own` +
+      `*Repeats* ${ctx.repeats.count} similar alert(s) for this node, these reasons and these requested names were not sent on their own` +
         (ctx.repeats.lastAlertAt ? ` since the last one at ${ctx.repeats.lastAlertAt.toISOString()}` : ""),
     );
   }
