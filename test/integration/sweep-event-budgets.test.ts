@@ -154,6 +154,11 @@ describe("event mode: the sweep's budgets span the window", () => {
     expect(
       csrs.filter((o) => o.action === "approved" && attackers.some((a) => a.node === o.node)).length,
     ).toBe([...approved.values()].reduce((s, n) => s + n, 0));
+    // 24 CSRs in the period, past the per-node guard of 20 counted across batches: each
+    // attacker tripped its own guard (one node-flood each), whatever batch its CSRs came in.
+    const flooded = new Set(outcomes.flatMap((o) => o.nodeFloods.map((f) => f.node)));
+    expect(attackers.every((a) => flooded.has(a.node))).toBe(true);
+    expect(flooded.has(legit!.node)).toBe(false);
     // The legitimate node: approved within the window, promptly.
     expect(legitAfter).toBeDefined();
     expect(legitAfter!).toBeLessThan(3000);
