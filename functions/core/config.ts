@@ -173,28 +173,28 @@ const SETTING_REFERENCE: {
     type: "positive integer \\| `auto`",
     default: "`auto`",
     description:
-      "Cluster-wide flood guard: beyond this many approvals in one cluster and sweep, approve nothing more and alert. `auto`: the larger of 100 and a quarter of the cluster's nodes, so a rotation of every node is approved within 4 sweeps.",
+      "Cluster-wide flood guard: beyond this many approvals in one cluster and sweep (event mode: budget period), approve nothing more and alert. `auto`: the larger of 100 and a quarter of the cluster's nodes: a rotation of every node takes ≤ 4 sweeps.",
   },
   {
     key: "maxPendingPerNode",
     type: "positive integer",
     default: "`20`",
     description:
-      "Per-node flood guard: only a node's newest this many pending CSRs are examined in a sweep; a node with more trips its own guard (one alert naming it), never another node's approvals.",
+      "Per-node flood guard: only a node's newest this many pending CSRs are examined in a sweep (event mode: budget period); a node with more trips its own guard (one alert naming it), never another node's approvals.",
   },
   {
     key: "maxAlertsPerSweep",
     type: "positive integer",
     default: "`20`",
     description:
-      "Alerts per cluster and sweep; one summary alert (counts by node and reason code) covers the rest.",
+      "Alerts per cluster and sweep (event mode: budget period); one summary alert (node requesters first, with their reason codes) covers the rest.",
   },
   {
     key: "alertRepeatWindowSeconds",
     type: "integer 60–86400",
     default: "`3600`",
     description:
-      "A node denied again for the same reasons alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (denied ones are deleted after 1 hour by kube-controller-manager).",
+      "A node denied again for the same reasons and requested names/addresses alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (kube-controller-manager deletes denied ones after 1 hour).",
   },
   {
     key: "notIssuedAfterSeconds",

@@ -4,16 +4,30 @@
 // Every error on the way turns into `wait` for the CSRs it touches; never approve/deny.
 import type { Config } from "../core/config.js";
 import {
+  admit,
+  flooding,
+  nextPeriodAt,
+  periodAt,
+  withAlerts,
+  withApprovals,
+  withGuardAlerted,
+  type BudgetPeriod,
+} from "../core/budgets.js";
+import {
   AlertHistory,
   PendingSet,
   ApprovedLedger,
+  approvalKey,
+  compareAge,
   isDecided,
+  requesterOf,
   planCluster,
   type AlertWork,
   type CsrAlertKind,
   type CsrWork,
   type DenialSummary,
   type FollowUp,
+  type NodeOverflow,
 } from "../core/fairness.js";
 import {
   followUpFor,
@@ -221,14 +235,23 @@ export interface ClusterSession {
   resourceVersion?: string;
   approved: ApprovedLedger;
   history: AlertHistory;
-  used: { approvals: number; alerts: number };
-  guardAlerted: boolean;
+  /**
+   * What the current budget period spent (core/budgets.ts): a scheduled sweep is one period,
+   * and an event-mode window continues it, so every batch of the window shares its budgets.
+   */
+  budget?: BudgetPeriod;
   /** resourceVersions our own writes produced: their watch events start no work. */
   ownWrites: Set<string>;
   /** Event mode: alerts over the budget wait for the next scheduled sweep and its summary. */
   eventMode: boolean;
   /** Pending CSRs last decided `wait`: no event brings them back, so the watch retries them. */
   waiting: Map<string, ReadCsr>;
+  /**
+   * Valid CSRs held by a budget of the period (the cluster backstop, one approval per
+   * instance) or not examined past their node's guard: the watch retries them when the next
+   * period starts. At most `maxPendingPerNode` per requester, its newest.
+   */
+  held: Map<string, ReadCsr>;
   /** Node objects in the cluster at the last full Node LIST (sizes the `auto` backstop). */
   nodeCount?: number;
   /** When this session last called DescribeInstances (event mode keeps them ≥ 1 s apart). */
@@ -239,11 +262,10 @@ export function newSession(eventMode = false): ClusterSession {
   return {
     approved: new ApprovedLedger(),
     history: new AlertHistory(),
-    used: { approvals: 0, alerts: 0 },
-    guardAlerted: false,
     ownWrites: new Set(),
     eventMode,
     waiting: new Map(),
+    held: new Map(),
   };
 }
 
@@ -319,10 +341,26 @@ export async function sweepBatch(
   const settings = settingsFor(target, deps);
   const outcome = emptyOutcome(target, settings);
   try {
-    const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
-    for (const read of reads) pending.add(read);
+    // The per-node guard spans the budget period: a CSR that arrives counts with those its
+    // requester filed earlier in the period; past the guard it waits for the next period.
+    // Retries (`waiting`, `held`) were counted when they arrived.
+    const cap = settings.maxPendingPerNode;
+    const isRetry = (r: ReadCsr) =>
+      session.waiting.has(r.csr.metadata.name) || session.held.has(r.csr.metadata.name);
+    const fresh = reads.filter((r) => !isRetry(r)).sort((a, b) => compareAge(a.csr, b.csr));
+    const admission = admit(periodAt(session.budget, now().getTime()), fresh, (r) => requesterOf(r.csr), cap);
+    session.budget = admission.period;
+    const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
+    for (const read of [...reads.filter(isRetry), ...admission.examine]) pending.add(read);
+    const kept = new Set(pending.items());
+    holdForNextPeriod(
+      session,
+      reads.filter((r) => !kept.has(r)),
+      cap,
+    );
     outcome.pending = reads.length;
-    await processPending(target, deps, now, session, outcome, pending, []);
+    const tripped = admission.tripped.map((t) => ({ ...t, examined: cap }));
+    await processPending(target, deps, now, session, outcome, pending, [], tripped);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -340,12 +378,18 @@ async function processPending(
   outcome: ClusterOutcome,
   pending: PendingSet<ReadCsr>,
   followUps: FollowUp<ReadCsr>[],
+  /** Event mode: requesters whose guard for the period tripped with this batch. */
+  tripped: NodeOverflow[] = [],
 ): Promise<void> {
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
   const settings = settingsFor(target, deps);
   const kept = pending.items();
-  const overflows = pending.overflows();
+  const batchOverflows = pending.overflows();
+  const overflows = [
+    ...batchOverflows,
+    ...tripped.filter((t) => !batchOverflows.some((o) => o.requester === t.requester)),
+  ];
   outcome.notExamined = outcome.pending - kept.length;
 
   // Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
@@ -383,7 +427,10 @@ async function processPending(
   for (const c of candidates) {
     if (c.decision.decision === "wait") session.waiting.set(c.csr.metadata.name, c.item);
     else session.waiting.delete(c.csr.metadata.name);
+    session.held.delete(c.csr.metadata.name);
   }
+  const period = periodAt(session.budget, now().getTime());
+  session.budget = period;
   const plan = planCluster({
     candidates,
     followUps,
@@ -393,8 +440,15 @@ async function processPending(
     settings,
     nodeCount: session.nodeCount ?? 0,
     now: now(),
-    used: session.used,
+    used: { approvals: period.approvals, alerts: period.alerts, approvedKeys: period.approvedKeys },
+    flooding: flooding(period, settings.maxPendingPerNode),
   });
+  // Held by a budget of this period: looked at again when the next one starts (event mode).
+  holdForNextPeriod(
+    session,
+    plan.held.filter((h) => h.why === "cluster-guard" || h.why === "instance-period").map((h) => h.item),
+    settings.maxPendingPerNode,
+  );
   outcome.approvalLimit = plan.approvalLimit;
   outcome.nodeFloods = overflows.map((o) => ({
     node: nodeName(o.requester),
@@ -424,14 +478,18 @@ async function processPending(
   // Approvals first: slow denials never hold a legitimate node back.
   const approvals = await mapBounded(plan.approvals, WRITE_CONCURRENCY, (w) => approveOne(ctx, w));
   outcome.csrs.push(...approvals);
+  const approvedKeys: string[] = [];
   plan.approvals.forEach((w, i) => {
     if (approvals[i]?.action !== "approved") return;
-    session.used.approvals += 1;
+    approvedKeys.push(approvalKey(w.decision, w.csr));
     session.approved.note({ ...w.csr, status: { conditions: [w.condition!] } });
   });
+  session.budget = withApprovals(periodAt(session.budget, now().getTime()), approvedKeys);
   if (plan.clusterGuard) {
     outcome.floodGuardTripped = true;
-    if (!session.guardAlerted) session.guardAlerted = await alertFloodGuard(ctx, plan.clusterGuard);
+    if (!session.budget.guardAlerted && (await alertFloodGuard(ctx, plan.clusterGuard))) {
+      session.budget = withGuardAlerted(session.budget);
+    }
   }
   // The summary goes out before any write it covers; if it cannot, those writes wait. In an
   // event-mode window they wait for the next scheduled sweep, which has a budget of its own.
@@ -444,11 +502,37 @@ async function processPending(
         : "failed";
   outcome.csrs.push(...(await mapBounded(plan.work, WRITE_CONCURRENCY, (w) => carryOut(ctx, w, summary))));
   outcome.alertsSent = ctx.published;
-  session.used.alerts += ctx.published;
+  session.budget = withAlerts(periodAt(session.budget, now().getTime()), ctx.published);
   for (const o of outcome.csrs) logDecision(deps.log, o);
 }
 
 type SummaryState = "none" | "sent" | "failed" | "deferred";
+
+/**
+ * Keeps CSRs for the next budget period's retry: at most `perRequester` per requester (its
+ * newest), so a flooding node cannot grow what the window keeps.
+ */
+function holdForNextPeriod(session: ClusterSession, reads: ReadCsr[], perRequester: number): void {
+  if (reads.length === 0) return;
+  const kept = new PendingSet<ReadCsr>(perRequester, (r) => r.csr);
+  const added = new Set(reads.map((r) => r.csr.metadata.name));
+  for (const [name, read] of session.held) if (!added.has(name)) kept.add(read);
+  for (const read of reads) kept.add(read);
+  session.held = new Map(kept.items().map((r) => [r.csr.metadata.name, r]));
+}
+
+/**
+ * Event mode: the CSRs to look at again now. Those last decided `wait`, always; those held by
+ * a budget of the period (or past their node's guard), once the next period has started.
+ */
+export function retriesDue(session: ClusterSession, now: number): ReadCsr[] {
+  const due = [...session.waiting.values()];
+  if (session.budget && now >= nextPeriodAt(session.budget)) {
+    for (const read of session.held.values())
+      if (!session.waiting.has(read.csr.metadata.name)) due.push(read);
+  }
+  return due;
+}
 
 /** Event mode: at most one DescribeInstances a second per cluster. */
 const EVENT_DESCRIBE_SPACING_MS = 1050; // a margin over 1 s: timers fire a millisecond early
@@ -677,7 +761,12 @@ async function carryOut(
         continue;
       }
     }
-    recorded.push({ kind: alert.kind, via: alert.delivery, codes: alert.codes });
+    recorded.push({
+      kind: alert.kind,
+      via: alert.delivery,
+      codes: alert.codes,
+      ...(alert.targets ? { targets: alert.targets } : {}),
+    });
   }
   if (readOnly) return base;
   const denialRecorded = denial !== undefined && recorded.some((e) => e.kind === "denied");

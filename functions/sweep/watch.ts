@@ -3,14 +3,17 @@
 // pending CSRs that arrive are collected for a moment and decided as one batch (one
 // DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
 // events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
-// from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. One flood guard
-// and one alert budget span the window (ClusterSession).
+// from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. The sweep's
+// budgets span the window's batches, per budget period (ClusterSession.budget,
+// core/budgets.ts); CSRs a budget held are looked at again when the next period starts.
 import type { ClusterTarget } from "./clusters.js";
+import { newPeriod } from "../core/budgets.js";
 import { isDecided } from "../core/fairness.js";
 import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
   newSession,
+  retriesDue,
   sweepBatch,
   sweepCluster,
   type ClusterOutcome,
@@ -26,8 +29,13 @@ export interface WatchOptions {
   batchDelayMs?: number;
   /** Least time between two batches of one cluster (default 1.05 s): never 2 EC2 lookups in a second. */
   batchSpacingMs?: number;
-  /** How often CSRs decided `wait` are looked at again within the window (default 2 s). */
+  /**
+   * How often CSRs decided `wait` are looked at again within the window (default 2 s); CSRs
+   * held by a budget are looked at again at the first such tick of the next budget period.
+   */
   retryWaitingMs?: number;
+  /** The budget period of a window that starts without a sweep's session (default 60 s; tests shorten it). */
+  budgetPeriodMs?: number;
 }
 
 /** What the window did per cluster, for benchmarks and tests. */
@@ -65,6 +73,9 @@ export async function watchClusters(
       stats.set(name, counts);
       const swept = deps.sessions?.get(name);
       const session: ClusterSession = swept ?? newSession(true);
+      if (!session.budget && options.budgetPeriodMs !== undefined) {
+        session.budget = newPeriod(now().getTime(), options.budgetPeriodMs);
+      }
 
       const list = async (): Promise<boolean> => {
         counts.lists += 1;
@@ -74,7 +85,8 @@ export async function watchClusters(
       };
 
       // Pending CSRs to decide in the next batch (latest object per name). Those decided `wait`
-      // (session.waiting) no event brings back: they join a batch every few seconds.
+      // (session.waiting) or held by a budget (session.held) no event brings back: they join a
+      // batch every few seconds, or when the next budget period starts (retriesDue).
       const queue = new Map<string, ReadCsr>();
       let lastBatch = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -114,6 +126,7 @@ export async function watchClusters(
           session.history.addFrom(csr);
           queue.delete(csr.metadata.name);
           session.waiting.delete(csr.metadata.name);
+          session.held.delete(csr.metadata.name);
           counts.ignoredEvents += 1;
           return;
         }
@@ -124,14 +137,10 @@ export async function watchClusters(
         queue.set(csr.metadata.name, read);
         schedule();
       };
-      // The guard and the alert budget are per minute of the window, as for scheduled sweeps:
-      // the window's batches share them, and a long window does not run out.
-      const budgetMinute = setInterval(() => {
-        session.used = { approvals: 0, alerts: 0 };
-        session.guardAlerted = false;
-      }, BUDGET_PERIOD_MS);
       const retry = setInterval(() => {
-        for (const [csrName, read] of session.waiting) if (!queue.has(csrName)) queue.set(csrName, read);
+        for (const read of retriesDue(session, now().getTime())) {
+          if (!queue.has(read.csr.metadata.name)) queue.set(read.csr.metadata.name, read);
+        }
         if (queue.size > 0) schedule();
       }, retryWaiting);
 
@@ -155,7 +164,6 @@ export async function watchClusters(
         });
       } finally {
         clearInterval(retry);
-        clearInterval(budgetMinute);
         if (timer) clearTimeout(timer);
         timer = undefined;
         await running;
@@ -164,8 +172,6 @@ export async function watchClusters(
   );
   return outcomes;
 }
-
-const BUDGET_PERIOD_MS = 60_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
