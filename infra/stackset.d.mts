@@ -1,5 +1,6 @@
 // Types of infra/stackset.mjs for the tests that import it.
 export declare const STACKSET_TEMPLATE_FILE: string;
+export declare const DRY_RUN_DOCUMENT: string;
 export declare const MAX_ACCESS_ENTRY_CLUSTERS: number;
 export declare function approverRoleName(stage: string): string;
 export declare function referencedIds(value: unknown): Set<string>;

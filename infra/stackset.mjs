@@ -8,7 +8,8 @@
 //   content-addressed key per zip, so that a new build is a new key and UpdateStackSet
 //   updates the code;
 // - the framework's deployment bucket is gone (StackSets upload nothing);
-// - account-specific values are parameters: the configuration parameter's name, the EKS
+// - account-specific values are parameters: the configuration parameter's name (and, when
+//   given, the document the stack writes there: dry-run by default, enforce per account), the EKS
 //   clusters whose access entry maps the approver role, the central alert topic (and its KMS
 //   key); everything else is built from pseudo-parameters (AWS::AccountId, AWS::Region,
 //   AWS::Partition) with Fn::Sub;
@@ -45,6 +46,8 @@ const NOTIFIER_RESOURCES = [
 ];
 const FRAMEWORK_RESOURCES = ["ServerlessDeploymentBucket", "ServerlessDeploymentBucketPolicy"];
 
+/** A new account starts in dry-run: enforce is a decision per account (docs/organizations.md). */
+export const DRY_RUN_DOCUMENT = '{"defaults":{"mode":"dry-run"}}';
 const CLUSTER_NAME = "[0-9A-Za-z][A-Za-z0-9_-]{0,99}";
 const PARAMETERS = (stage, zipKeys) => ({
   ArtifactBucketPrefix: {
@@ -64,6 +67,13 @@ const PARAMETERS = (stage, zipKeys) => ({
     Description: "SSM parameter holding the configuration document, in each account and region",
     Default: `/csr-approver/${stage}/config`,
     AllowedPattern: "^/[A-Za-z0-9_.\\-/]{1,1010}$",
+  },
+  ConfigDocument: {
+    Type: "String",
+    Description:
+      "The configuration document (YAML or JSON) the stack writes to ConfigParameterName (empty: the parameter is managed outside the stack). Default: dry-run everywhere; override per account to enforce.",
+    Default: DRY_RUN_DOCUMENT,
+    MaxLength: 4096,
   },
   CentralAlertTopicArn: {
     Type: "String",
@@ -99,6 +109,7 @@ function nthCluster(i) {
 function conditions() {
   const notEmpty = (value) => ({ "Fn::Not": [{ "Fn::Equals": [value, ""] }] });
   const result = {
+    HasConfigDocument: notEmpty(ref("ConfigDocument")),
     HasCentralTopic: notEmpty(ref("CentralAlertTopicArn")),
     HasCentralTopicKey: {
       "Fn::And": [{ Condition: "HasCentralTopic" }, notEmpty(ref("CentralAlertTopicKmsKeyArn"))],
@@ -225,6 +236,18 @@ export function stackSetTemplate(template, { stage, zipKeys }) {
   for (let i = 0; i < MAX_ACCESS_ENTRY_CLUSTERS; i++) {
     resources[`ApproverAccessEntry${i}`] = accessEntry(i);
   }
+  // The configuration document, when the StackSet carries it: the org-wide value, and a
+  // per-account override (UpdateStackInstances --parameter-overrides) to switch to enforce.
+  resources.ConfigParameter = {
+    Type: "AWS::SSM::Parameter",
+    Condition: "HasConfigDocument",
+    Properties: {
+      Name: ref("ConfigParameterName"),
+      Type: "String",
+      Value: ref("ConfigDocument"),
+      Description: "csr-approver configuration (docs/configuration.md), written by the StackSet",
+    },
+  };
 
   // The dashboard's alarm widget lists the alarms by ARN: drop the ones removed above.
   for (const [, resource] of Object.entries(resources)) {

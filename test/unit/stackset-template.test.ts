@@ -11,9 +11,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, type Tags } from "yaml";
+import { parseConfig } from "../../functions/core/config.js";
 import { lintTemplates } from "../../scripts/cfn-lint.mjs";
 import { SUPPRESSED, checkTemplates } from "../../scripts/checkov.mjs";
-import { MAX_ACCESS_ENTRY_CLUSTERS, STACKSET_TEMPLATE_FILE, assertPortable } from "../../infra/stackset.mjs";
+import {
+  DRY_RUN_DOCUMENT,
+  MAX_ACCESS_ENTRY_CLUSTERS,
+  STACKSET_TEMPLATE_FILE,
+  assertPortable,
+} from "../../infra/stackset.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const CENTRAL_ALERTS = path.join(ROOT, "infra", "org", "central-alerts.yml");
@@ -176,6 +182,7 @@ describe("StackSet template: portable", () => {
         "ArtifactBucketPrefix",
         "CentralAlertTopicArn",
         "CentralAlertTopicKmsKeyArn",
+        "ConfigDocument",
         "ConfigParameterName",
         "EksAccessEntryClusters",
       ].sort(),
@@ -237,6 +244,24 @@ describe("StackSet template: portable", () => {
       if (r.Type === "AWS::CloudWatch::Alarm")
         expect(r.Properties.AlarmActions, id).toEqual([{ Ref: "AlertTopic" }]);
     }
+  });
+
+  it("writes the configuration document when the StackSet carries one: dry-run unless overridden", () => {
+    expect(stackset.Parameters.ConfigDocument!.Default).toBe(DRY_RUN_DOCUMENT);
+    expect(parseConfig(parse(DRY_RUN_DOCUMENT)).defaults.mode).toBe("dry-run");
+    expect(stackset.Resources.ConfigParameter).toEqual({
+      Type: "AWS::SSM::Parameter",
+      Condition: "HasConfigDocument",
+      Properties: {
+        Name: { Ref: "ConfigParameterName" },
+        Type: "String",
+        Value: { Ref: "ConfigDocument" },
+        Description: expect.any(String) as string,
+      },
+    });
+    expect(stackset.Conditions?.HasConfigDocument).toEqual({
+      "Fn::Not": [{ "Fn::Equals": [{ Ref: "ConfigDocument" }, ""] }],
+    });
   });
 
   it("IAM: Publish on the local topic and the central one only when set; its key only through SNS in its region", () => {
