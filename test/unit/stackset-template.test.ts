@@ -134,6 +134,8 @@ describe("StackSet template: portable", () => {
     expect(STACKSET_TEMPLATE_FILE).toContain("stackset");
     expect(packageOutput).toContain(path.join(outDir, STACKSET_TEMPLATE_FILE));
     expect(stackset.Description).toContain("StackSet");
+    // CreateStackSet --template-body takes at most 51,200 bytes (docs/organizations.md, step 5).
+    expect(readFileSync(path.join(outDir, STACKSET_TEMPLATE_FILE)).length).toBeLessThan(51_200);
   });
 
   it("bakes in no account ID, region or literal ARN (pseudo-parameters and Fn::Sub instead)", () => {
