@@ -22,18 +22,20 @@
 // Pure: template in, template out. assertPortable() is the gate that no account ID, region or
 // literal ARN made it in (a `--param` that bakes one, e.g. eksRegions, fails the build).
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+// The approver role's name, `csr-approver-<stage>-approver-<region>`: one definition, shared
+// with the per-account template's central-topic option.
+const { approverRoleName } = createRequire(import.meta.url)("./resources.cjs");
 /** File name of the StackSet template, beside the zips. */
 export const STACKSET_TEMPLATE_FILE = "cloudformation-template-stackset.json";
 /** EKS access entries the template can create per stack instance (CloudFormation has no loops). */
 export const MAX_ACCESS_ENTRY_CLUSTERS = 8;
-/** The approver role's name: `csr-approver-<stage>-approver-<region>` (IAM names are global). */
-export const approverRoleName = (stage) => `csr-approver-${stage}-approver-\${AWS::Region}`;
 
 const FUNCTIONS_KEPT = ["approver"];
 // The notifier and everything that exists only for it.
@@ -203,7 +205,7 @@ export function stackSetTemplate(template, { stage, zipKeys }) {
   };
 
   const role = resources.ApproverRole;
-  role.Properties.RoleName = sub(approverRoleName(stage));
+  role.Properties.RoleName = approverRoleName(stage);
   const { statement: configStatement } = statementBySid(role, "sweep", "ConfigAndCredentialParameters");
   configStatement.Resource = [
     sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameterName}"),
