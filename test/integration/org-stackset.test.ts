@@ -269,7 +269,16 @@ describe("StackSet rollout (moto)", () => {
       "AutoDeployment.RetainStacksOnAccountRemoval": "false",
       CallAs: "SELF",
       ...members("Capabilities", ["CAPABILITY_NAMED_IAM"]),
-      ...cfnParameters({ ArtifactBucketPrefix: bucketPrefix, CentralAlertTopicArn: centralTopicArn }),
+      // Every parameter, as the guide does: only those can be overridden per account.
+      ...cfnParameters({
+        ArtifactBucketPrefix: bucketPrefix,
+        ApproverCodeKey: template.Parameters.ApproverCodeKey!.Default!,
+        ConfigParameterName: `/csr-approver/${STAGE}/config`,
+        ConfigDocument: DRY_RUN_DOCUMENT,
+        CentralAlertTopicArn: centralTopicArn,
+        CentralAlertTopicKmsKeyArn: "",
+        EksAccessEntryClusters: "",
+      }),
     });
     const xml = await cfn("DescribeStackSet", { StackSetName: stackSetName });
     expect(xmlValues(xml, "PermissionModel")).toEqual(["SERVICE_MANAGED"]);
@@ -352,10 +361,19 @@ describe("StackSet rollout (moto)", () => {
       ...members("Capabilities", ["CAPABILITY_NAMED_IAM"]),
       "Parameters.member.1.ParameterKey": "ApproverCodeKey",
       "Parameters.member.1.ParameterValue": newKey,
-      "Parameters.member.2.ParameterKey": "ArtifactBucketPrefix",
-      "Parameters.member.2.UsePreviousValue": "true",
-      "Parameters.member.3.ParameterKey": "CentralAlertTopicArn",
-      "Parameters.member.3.UsePreviousValue": "true",
+      ...Object.fromEntries(
+        [
+          "ArtifactBucketPrefix",
+          "ConfigParameterName",
+          "ConfigDocument",
+          "CentralAlertTopicArn",
+          "CentralAlertTopicKmsKeyArn",
+          "EksAccessEntryClusters",
+        ].flatMap((key, i) => [
+          [`Parameters.member.${i + 2}.ParameterKey`, key],
+          [`Parameters.member.${i + 2}.UsePreviousValue`, "true"],
+        ]),
+      ),
     });
     const [operationId] = xmlValues(xml, "OperationId");
     expect(await operationStatus(operationId!)).toBe("SUCCEEDED");
@@ -367,6 +385,7 @@ describe("StackSet rollout (moto)", () => {
       ApproverCodeKey: newKey,
       ArtifactBucketPrefix: bucketPrefix,
       CentralAlertTopicArn: centralTopicArn,
+      ConfigDocument: DRY_RUN_DOCUMENT,
     });
   });
 
