@@ -283,7 +283,7 @@ function sweepPolicy(params) {
 
 /**
  * A central alert topic in another account (docs/organizations.md): the approver publishes its
- * alerts there instead of the local topic (which keeps the alarms), and gets Publish on it —
+ * alerts there instead of the local topic (which keeps the alarms), and gets Publish on it only —
  * and, when it is encrypted, the data key of its key through SNS in its region only.
  */
 function centralTopicStatements(params, publishStatement) {
@@ -295,7 +295,8 @@ function centralTopicStatements(params, publishStatement) {
   }
   const match = /^arn:[a-z-]+:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$/.exec(topic);
   if (!match) throw new Error(`param "centralAlertTopicArn": "${topic}" is not an SNS topic ARN`);
-  publishStatement.Resource.push(topic);
+  // The approver publishes only there (SPEC §9: Publish on the alert topic, exactly).
+  publishStatement.Resource = [topic];
   if (!key) return [];
   assertKmsKeyArn(key, "centralAlertTopicKmsKeyArn");
   return [

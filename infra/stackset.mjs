@@ -211,10 +211,8 @@ export function stackSetTemplate(template, { stage, zipKeys }) {
     sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameterName}"),
   ];
   const { policy: sweep, statement: publish } = statementBySid(role, "sweep", "PublishAlerts");
-  publish.Resource = [
-    ref("AlertTopic"),
-    { "Fn::If": ["HasCentralTopic", ref("CentralAlertTopicArn"), NO_VALUE] },
-  ];
+  // Publish on the topic it publishes to, that one only (SPEC §9).
+  publish.Resource = [{ "Fn::If": ["HasCentralTopic", ref("CentralAlertTopicArn"), ref("AlertTopic")] }];
   // An encrypted central topic: the data key of its key, only through SNS in the topic's region.
   const topicRegion = { "Fn::Select": [3, { "Fn::Split": [":", ref("CentralAlertTopicArn")] }] };
   sweep.PolicyDocument.Statement.push({

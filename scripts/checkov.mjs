@@ -51,7 +51,7 @@ export const SUPPRESSED = [
   {
     check: "CKV_AWS_26",
     resources: ["AWS::SNS::Topic.AlertTopic"],
-    why: "a customer-managed key is opt-in (param alertTopicKmsKeyArn, whose key policy must let CloudWatch alarms publish), and alerts carry no secret",
+    why: "a customer-managed key is opt-in (param alertTopicKmsKeyArn, whose key policy must let CloudWatch alarms publish), and alerts carry no secret; the StackSet's local topic carries the account's alarms, the central topic is encrypted (infra/org/central-alerts.yml)",
   },
   {
     check: "CKV_AWS_111",

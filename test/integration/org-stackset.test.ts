@@ -314,6 +314,8 @@ describe("StackSet rollout (moto)", () => {
       const text = decodeURIComponent(xmlValues(policy, "PolicyDocument")[0] ?? "");
       expect(text).toContain(`arn:aws:ssm:${REGION}:${account}:parameter/csr-approver/${STAGE}/config`);
       expect(text).toContain(centralTopicArn);
+      // Publish on the topic it publishes to only: not on the local one.
+      expect(text).not.toContain(`arn:aws:sns:${REGION}:${account}:`);
       expect(text).toContain(`arn:aws:eks:${REGION}:${account}:cluster/*`);
     }
     // Nothing outside the OU.

@@ -305,9 +305,8 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
     expect(full.Resources.ApproverRole!.Properties.RoleName).toEqual(
       sub("csr-approver-unittest-approver-${AWS::Region}"),
     );
-    // Publish: the local topic (kept) and the central one, nothing else.
+    // Publish: the central topic only (the local one keeps the alarms, not the approver's alerts).
     expect(grants(full, "ApproverRole", "sweep").get("sns:Publish")).toEqual([
-      { Ref: "AlertTopic" },
       FULL_PARAMS.centralAlertTopicArn,
     ]);
     // Its key: only through SNS, in the central topic's region.

@@ -266,7 +266,7 @@ describe("StackSet template: portable", () => {
     });
   });
 
-  it("IAM: Publish on the local topic and the central one only when set; its key only through SNS in its region", () => {
+  it("IAM: Publish on the topic it publishes to only (the central one when set); its key only through SNS in its region", () => {
     const role = stackset.Resources.ApproverRole!.Properties;
     expect(role.RoleName).toEqual(sub("csr-approver-orgtest-approver-${AWS::Region}"));
     const sweep = (role.Policies as { PolicyName: string; PolicyDocument: { Statement: unknown[] } }[]).find(
@@ -275,8 +275,7 @@ describe("StackSet template: portable", () => {
     const plain = sweep.PolicyDocument.Statement.filter((s): s is Statement => !("Fn::If" in (s as Json)));
     const bySid = Object.fromEntries(plain.map((s) => [s.Sid, s]));
     expect(bySid.PublishAlerts!.Resource).toEqual([
-      { Ref: "AlertTopic" },
-      { "Fn::If": ["HasCentralTopic", { Ref: "CentralAlertTopicArn" }, { Ref: "AWS::NoValue" }] },
+      { "Fn::If": ["HasCentralTopic", { Ref: "CentralAlertTopicArn" }, { Ref: "AlertTopic" }] },
     ]);
     expect(bySid.ConfigAndCredentialParameters!.Resource).toEqual([
       sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameterName}"),
