@@ -19,7 +19,7 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { Context, EventBridgeEvent } from "aws-lambda";
 import type { Config } from "./core/config.js";
-import { snsAlertPublisher } from "./sweep/publish.js";
+import { snsAlertPublisher, topicRegion } from "./sweep/publish.js";
 import { createAwsClients } from "./sweep/aws.js";
 import { resolveClusters, type TokenCache } from "./sweep/clusters.js";
 import { loadConfig } from "./sweep/config-source.js";
@@ -120,7 +120,12 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
   const cfg = await getConfig();
   const topicArn = process.env.ALERT_TOPIC_ARN;
   const alerts = topicArn
-    ? snsAlertPublisher({ topicArn, sns: aws.forRegion(region).sns, account: accountOf(context) })
+    ? snsAlertPublisher({
+        topicArn,
+        // The topic's region: a central topic may be elsewhere (docs/organizations.md).
+        sns: aws.forRegion(topicRegion(topicArn) ?? region).sns,
+        account: accountOf(context),
+      })
     : undefined;
   if (!alerts) logger.warn("ALERT_TOPIC_ARN is not set: denials will wait until alerts can be published");
 

@@ -79,6 +79,9 @@ async function readParams(resolveVariable) {
     vpcSecurityGroupIds: await list("vpcSecurityGroupIds"),
     metricsNamespace: await text("metricsNamespace"),
     denialAlarmThreshold: await number("denialAlarmThreshold"),
+    centralAlertTopicArn: await text("centralAlertTopicArn"),
+    centralAlertTopicKmsKeyArn: await text("centralAlertTopicKmsKeyArn"),
+    stage: String(await resolveVariable("sls:stage")),
   };
 }
 
@@ -217,6 +220,12 @@ function sweepPolicy(params) {
       Resource: [ref(LOGICAL_IDS.topic)],
     },
   ];
+  statements.push(
+    ...centralTopicStatements(
+      params,
+      statements.find((s) => s.Sid === "PublishAlerts"),
+    ),
+  );
   if (params.credentialSecretArns.length > 0) {
     params.credentialSecretArns.forEach((arn) => assertSecretArn(arn, "credentialSecretArns"));
     statements.push({
@@ -272,6 +281,38 @@ function sweepPolicy(params) {
   return { PolicyName: "sweep", PolicyDocument: { Version: "2012-10-17", Statement: statements } };
 }
 
+/**
+ * A central alert topic in another account (docs/organizations.md): the approver publishes its
+ * alerts there instead of the local topic (which keeps the alarms), and gets Publish on it only —
+ * and, when it is encrypted, the data key of its key through SNS in its region only.
+ */
+function centralTopicStatements(params, publishStatement) {
+  const topic = params.centralAlertTopicArn;
+  const key = params.centralAlertTopicKmsKeyArn;
+  if (!topic) {
+    if (key) throw new Error('param "centralAlertTopicKmsKeyArn" is set but "centralAlertTopicArn" is not');
+    return [];
+  }
+  const match = /^arn:[a-z-]+:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$/.exec(topic);
+  if (!match) throw new Error(`param "centralAlertTopicArn": "${topic}" is not an SNS topic ARN`);
+  // The approver publishes only there (SPEC §9: Publish on the alert topic, exactly).
+  publishStatement.Resource = [topic];
+  if (!key) return [];
+  assertKmsKeyArn(key, "centralAlertTopicKmsKeyArn");
+  return [
+    {
+      Sid: "CentralTopicKey",
+      Effect: "Allow",
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: [key],
+      Condition: { StringEquals: { "kms:ViaService": sub(`sns.${match[1]}.\${AWS::URLSuffix}`) } },
+    },
+  ];
+}
+
+/** The approver role's fixed name: the central topic's policy matches the organization's by it. */
+const approverRoleName = (stage) => sub(`csr-approver-${stage}-approver-\${AWS::Region}`);
+
 function webhookPolicy(params) {
   const statements = [];
   if (params.slackWebhookSecretArn) {
@@ -301,6 +342,7 @@ function roles(params) {
     [LOGICAL_IDS.approverRole]: {
       Type: "AWS::IAM::Role",
       Properties: {
+        ...(params.centralAlertTopicArn ? { RoleName: approverRoleName(params.stage) } : {}),
         Description: "csr-approver sweep: SPEC section 9 permissions only",
         AssumeRolePolicyDocument: lambdaTrustPolicy(),
         Policies: [
@@ -581,6 +623,7 @@ function alerting(params) {
 
 module.exports = {
   LOGICAL_IDS,
+  approverRoleName,
   ALARMS,
   APPROVER_GROUP,
   accessEntryLogicalId,
@@ -599,6 +642,12 @@ module.exports = {
     },
     AsyncFailureQueueUrl: { Description: "DLQ of failed async invocations", Value: ref(LOGICAL_IDS.dlq) },
   }),
+
+  /** ALERT_TOPIC_ARN: the central topic when one is configured, else the stack's own. */
+  alertTopicArn: async ({ resolveVariable }) => {
+    const params = await readParams(resolveVariable);
+    return params.centralAlertTopicArn ?? ref(LOGICAL_IDS.topic);
+  },
 
   /** The approver's `vpc:` block, or none: private cluster endpoints need the attachment. */
   approverVpc: async ({ resolveVariable }) => {

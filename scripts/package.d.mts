@@ -7,3 +7,7 @@ export declare function checkBundleSizes(
 ): { ok: boolean; lines: string[] };
 export declare function bundleSizes(outDir: string): Record<"approver" | "notifier", number | undefined>;
 export declare function readZipEntry(zipPath: string, entryName: string): Buffer;
+export declare function writeStackSetTemplate(
+  outDir: string,
+  stage: string,
+): { file: string; approverKey: string };

@@ -7,11 +7,16 @@
 // never used), no shared config files, and scripts/offline-guard.cjs preloaded, which fails
 // any connection that is not loopback. Output: .serverless/ (or the `--package` directory),
 // with cloudformation-template-update-stack.json and one zip per function.
+//
+// `--stackset` also writes cloudformation-template-stackset.json there: the same stack made
+// portable for a CloudFormation StackSet across an organization (infra/stackset.mjs,
+// docs/organizations.md), with the S3 keys to upload approver.zip to.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { STACKSET_TEMPLATE_FILE, contentKey, stackSetTemplate } from "../infra/stackset.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Minified approver entry (the `.mjs`, source map excluded): a cold-start budget. */
@@ -66,6 +71,24 @@ function packageDirectory(args) {
   if (index < 0) return path.join(ROOT, ".serverless");
   const value = args[index].includes("=") ? args[index].split("=")[1] : args[index + 1];
   return path.resolve(ROOT, value);
+}
+
+function optionValue(args, name) {
+  const index = args.findIndex((arg) => arg === name || arg.startsWith(`${name}=`));
+  if (index < 0) return undefined;
+  return args[index].includes("=") ? args[index].split("=")[1] : args[index + 1];
+}
+
+/** Writes the StackSet template beside the zips; returns its path and the zip's S3 key. */
+export function writeStackSetTemplate(outDir, stage) {
+  const template = JSON.parse(
+    readFileSync(path.join(outDir, "cloudformation-template-update-stack.json"), "utf8"),
+  );
+  const approverKey = contentKey(stage, "approver", readFileSync(path.join(outDir, "approver.zip")));
+  const stackset = stackSetTemplate(template, { stage, zipKeys: { approver: approverKey } });
+  const file = path.join(outDir, STACKSET_TEMPLATE_FILE);
+  writeFileSync(file, `${JSON.stringify(stackset, null, 2)}\n`);
+  return { file, approverKey };
 }
 
 function offlineEnvironment() {
@@ -125,7 +148,8 @@ function main() {
   // --no-size-limit: report the sizes without failing (the template tests use it so that
   // an oversized bundle fails its own test, not every template assertion).
   const enforce = !process.argv.includes("--no-size-limit");
-  const args = process.argv.slice(2).filter((arg) => arg !== "--no-size-limit");
+  const stackset = process.argv.includes("--stackset");
+  const args = process.argv.slice(2).filter((arg) => arg !== "--no-size-limit" && arg !== "--stackset");
   const osls = path.join(ROOT, "node_modules", "osls", "bin", "serverless.js");
   const result = spawnSync(process.execPath, [osls, "package", ...args], {
     cwd: ROOT,
@@ -141,6 +165,20 @@ function main() {
   const { ok, lines } = checkBundleSizes(bundleSizes(outDir));
   for (const line of lines) (ok ? console.log : console.error)(line);
   console.log(`package: template ${path.join(outDir, "cloudformation-template-update-stack.json")}`);
+  if (stackset) {
+    let written;
+    try {
+      written = writeStackSetTemplate(outDir, optionValue(args, "--stage") ?? "dev");
+    } catch (error) {
+      console.error(`package: ${error.message}`);
+      process.exit(1);
+    }
+    console.log(`package: StackSet template ${written.file}`);
+    console.log(
+      `package: upload approver.zip to every region's bucket as ${written.approverKey}, e.g.\n` +
+        `  aws s3 cp ${path.join(outDir, "approver.zip")} s3://<ArtifactBucketPrefix>-<region>/${written.approverKey}`,
+    );
+  }
   if (!ok && enforce) process.exit(1);
 }
 

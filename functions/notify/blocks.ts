@@ -157,7 +157,10 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
   if (contextBits.length > 0) blocks.push(contextBlock(contextBits));
 
   const summary = str(metadata.summary) ?? ownTitle ?? str(content.title) ?? "csr-approver alert";
-  return finish(summary, blocks);
+  // One channel for many accounts (docs/organizations.md): the notification text says where
+  // first, so a cut summary never loses it and two accounts' "prod" clusters stay apart.
+  const where = joinDefined([str(ctx.account), str(ctx.region)], " / ");
+  return finish(where !== undefined ? `[${where}] ${summary}` : summary, blocks);
 }
 
 function decisionLabel(decision?: string, kind?: string, dryRun?: string): string | undefined {

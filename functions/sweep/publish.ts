@@ -4,12 +4,24 @@
 //
 // API
 //   publishAlert(sns, topicArn, alert) -> Promise<string | undefined>   (the SNS MessageId)
+//   topicRegion(topicArn) -> string | undefined   (the region whose SNS endpoint takes it)
 //   snsAlertPublisher({ topicArn, sns, account? }) -> AlertPublisher
 //   publishDecisionAlert(publisher, { kind, decision, cluster, dryRun, now }) -> Promise<void>
 //   type AlertPublisher
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { buildAlert, type Alert, type AlertContext, type AlertKind } from "../core/alert.js";
 import type { ClusterFacts, Decision } from "../core/types.js";
+
+/**
+ * The region of an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>). SNS takes a
+ * Publish only at the topic's own regional endpoint: a central topic (docs/organizations.md)
+ * may live in another region than the approver.
+ */
+export function topicRegion(topicArn: string): string | undefined {
+  const parts = topicArn.split(":");
+  if (parts.length !== 6 || parts[0] !== "arn" || parts[2] !== "sns") return undefined;
+  return /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(parts[3]!) ? parts[3] : undefined;
+}
 
 export async function publishAlert(
   sns: SNSClient,

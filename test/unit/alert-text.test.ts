@@ -224,7 +224,7 @@ describe("a hostile denial, rendered both ways", () => {
     }
     // The fallback text (notifications) has no verbatim: it is defanged like Chatbot text.
     expect(message.text).toBe(
-      "kubelet-serving CSR denied: CSR `‹＠U123› *ACTION*` in `‹!here› ＃ops` for node " +
+      "[123456789012 / eu-west-1] kubelet-serving CSR denied: CSR `‹＠U123› *ACTION*` in `‹!here› ＃ops` for node " +
         "`https[:]//evil.example/reauth *ACTION REQUIRED* ＠here` (DNS_NOT_OWNED)",
     );
   });

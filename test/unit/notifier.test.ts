@@ -234,6 +234,45 @@ describe("renderSlackMessage", () => {
     expect(message.text).toContain("csr-x7k2p");
   });
 
+  it("says which account, region and cluster for every kind of alert: one channel serves a whole organization", () => {
+    const base = { cluster: CLUSTER, now: NOW, dryRun: false, account: "111122223333" };
+    const alerts = [
+      buildAlert({ ...base, kind: "denied", decision: deniedDecision() }),
+      buildAlert({ ...base, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } }),
+      buildAlert({ ...base, kind: "cluster-error", error: "Unauthorized" }),
+    ];
+    for (const alert of alerts) {
+      const message = renderSlackMessage(alert.message);
+      const fields = fieldsText(message);
+      expect(fields).toContain("*Cluster*\n`prod-eu`");
+      expect(fields).toContain("*Account / region*\n`111122223333 / eu-west-1`");
+      // The notification text (push, channel list) too, first, so that cutting keeps it.
+      expect(message.text.startsWith("[111122223333 / eu-west-1] ")).toBe(true);
+      expect(message.text).toContain("`prod-eu`");
+    }
+    // Two accounts' clusters of the same name are told apart.
+    const other = renderSlackMessage(
+      buildAlert({ ...base, account: "444455556666", kind: "cluster-error", error: "Unauthorized" }).message,
+    );
+    expect(other.text).not.toBe(renderSlackMessage(alerts[2]!.message).text);
+    // A long summary is cut, not the account.
+    const long = renderSlackMessage(
+      buildAlert({
+        ...base,
+        kind: "denied",
+        decision: { ...deniedDecision(), name: `csr-${"x".repeat(3000)}` },
+      }).message,
+    );
+    expect(long.text.startsWith("[111122223333 / eu-west-1] ")).toBe(true);
+    expect(long.text.length).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText);
+    // No account in the alert (an older producer): the region alone.
+    const { account: _account, ...withoutAccount } = base;
+    const regionOnly = renderSlackMessage(
+      buildAlert({ ...withoutAccount, kind: "cluster-error", error: "Unauthorized" }).message,
+    );
+    expect(regionOnly.text.startsWith("[eu-west-1] ")).toBe(true);
+  });
+
   it("keeps within Block Kit limits for a CSR with 5,000 SANs and says how many were left out", () => {
     const message = renderSlackMessage(deniedAlert(5000));
     expectWithinSlackLimits(message);

@@ -52,6 +52,9 @@ const FULL_PARAMS = {
   parameterKmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/99999999-12ab-34cd-56ef-1234567890ab",
   slackWebhookSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
   alertTopicKmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+  centralAlertTopicArn: "arn:aws:sns:eu-central-1:222222222222:csr-approver-org-alerts",
+  centralAlertTopicKmsKeyArn:
+    "arn:aws:kms:eu-central-1:222222222222:key/abcd1234-12ab-34cd-56ef-1234567890ab",
   vpcSubnetIds: "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
   vpcSecurityGroupIds: "sg-0123456789abcdef0",
 };
@@ -62,10 +65,11 @@ let fullDir: string;
 let defaults: Template;
 let full: Template;
 
-function runPackage(outDir: string, params: Record<string, string> = {}): Template {
+function runPackage(outDir: string, params: Record<string, string> = {}, extra: string[] = []): Template {
   const args = [
     path.join(ROOT, "scripts", "package.mjs"),
     "--no-size-limit",
+    ...extra,
     "--stage",
     "unittest",
     "--package",
@@ -88,7 +92,9 @@ beforeAll(() => {
   workDir = mkdtempSync(path.join(tmpdir(), "csr-approver-package-"));
   defaultDir = path.join(workDir, "default");
   fullDir = path.join(workDir, "full");
-  defaults = runPackage(defaultDir);
+  // The StackSet template too (test/unit/stackset-template.test.ts checks it): checkov's
+  // suppressions are checked for staleness over every template the project ships.
+  defaults = runPackage(defaultDir, {}, ["--stackset"]);
   full = runPackage(fullDir, FULL_PARAMS);
 }, 600_000);
 
@@ -233,10 +239,14 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
       sub("arn:${AWS::Partition}:eks:us-east-1:${AWS::AccountId}:cluster/prod_b"),
     ]);
     expect(JSON.stringify(sweep.get("eks:DescribeCluster"))).not.toContain("eks:*");
-    // The topic's KMS key, for Publish to an encrypted topic: that key only.
-    expect(sweep.get("kms:GenerateDataKey")).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
-    // Decrypt: the topic's key, and the SecureString parameters' key (below).
+    // The topics' KMS keys, for Publish to an encrypted topic: those keys only.
+    expect(sweep.get("kms:GenerateDataKey")).toEqual([
+      FULL_PARAMS.centralAlertTopicKmsKeyArn,
+      FULL_PARAMS.alertTopicKmsKeyArn,
+    ]);
+    // Decrypt: the topics' keys, and the SecureString parameters' key (below).
     expect(sweep.get("kms:Decrypt")).toEqual([
+      FULL_PARAMS.centralAlertTopicKmsKeyArn,
       FULL_PARAMS.parameterKmsKeyArn,
       FULL_PARAMS.alertTopicKmsKeyArn,
     ]);
@@ -281,6 +291,34 @@ describe("IAM: per-function roles, SPEC §9 exactly", () => {
     // The topic key's statement is unconditional but names only the topic key.
     const topicKey = statements(full, "ApproverRole", "sweep").find((s) => s.Sid === "EncryptedTopicKey");
     expect(topicKey?.Resource).toEqual([FULL_PARAMS.alertTopicKmsKeyArn]);
+  });
+
+  it("a central topic (docs/organizations.md): alerts go there, alarms stay local, the role gets a name the topic policy matches", () => {
+    // Default: the stack's own topic, a generated role name.
+    const env = (t: Template) =>
+      (t.Resources.ApproverLambdaFunction!.Properties.Environment as { Variables: Json }).Variables;
+    expect(env(defaults).ALERT_TOPIC_ARN).toEqual({ Ref: "AlertTopic" });
+    expect(defaults.Resources.ApproverRole!.Properties.RoleName).toBeUndefined();
+    expect(statements(defaults, "ApproverRole").some((s) => s.Sid === "CentralTopicKey")).toBe(false);
+
+    expect(env(full).ALERT_TOPIC_ARN).toBe(FULL_PARAMS.centralAlertTopicArn);
+    expect(full.Resources.ApproverRole!.Properties.RoleName).toEqual(
+      sub("csr-approver-unittest-approver-${AWS::Region}"),
+    );
+    // Publish: the central topic only (the local one keeps the alarms, not the approver's alerts).
+    expect(grants(full, "ApproverRole", "sweep").get("sns:Publish")).toEqual([
+      FULL_PARAMS.centralAlertTopicArn,
+    ]);
+    // Its key: only through SNS, in the central topic's region.
+    const key = statements(full, "ApproverRole", "sweep").find((s) => s.Sid === "CentralTopicKey") as
+      (Statement & { Condition?: Json }) | undefined;
+    expect(key?.Resource).toEqual([FULL_PARAMS.centralAlertTopicKmsKeyArn]);
+    expect(key?.Condition).toEqual({
+      StringEquals: { "kms:ViaService": sub("sns.eu-central-1.${AWS::URLSuffix}") },
+    });
+    for (const [, alarm] of ofType(full, "AWS::CloudWatch::Alarm")) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: "AlertTopic" }]);
+    }
   });
 
   it("full params: the notifier reads its webhook secret and nothing else", () => {
@@ -570,10 +608,12 @@ describe("template validity and bundles", () => {
     expect(status).toBe(0);
   }, 600_000);
 
-  it("passes checkov, default and full: every finding is a suppression with its reason, none stale", () => {
+  it("passes checkov, default, full, StackSet and central topic: every finding is a suppression with its reason, none stale", () => {
     const { findings, unexplained, stale } = checkTemplates([
       path.join(defaultDir, "cloudformation-template-update-stack.json"),
       path.join(fullDir, "cloudformation-template-update-stack.json"),
+      path.join(defaultDir, "cloudformation-template-stackset.json"),
+      path.join(ROOT, "infra", "org", "central-alerts.yml"),
     ]);
     expect(unexplained).toEqual([]);
     expect(stale).toEqual([]);
