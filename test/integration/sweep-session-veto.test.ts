@@ -185,8 +185,11 @@ describe("self-managed cluster: the IAM session name vetoes, never identifies", 
         ips: plain.privateIps,
       }),
       // Forged: a session instance ID that EC2 does not know, never an approval.
+      // The same names and addresses as `vetoed`: a repeat of its alert (the repeat key
+      // includes what is requested, so another target would be alerted on its own).
       unknown: await forgedCsr(nodeToken(plain.node, "i-0123456789abcdef0"), {
         node: plain.node,
+        dnsNames: [plain.node],
         ips: plain.privateIps,
       }),
       // Name and session agree: multi's kubelet (its own code, AWS's Node addresses).
