@@ -25,6 +25,8 @@ function totalsOf(clusters: ClusterOutcome[]): Record<CsrAction, number> {
     waiting: 0,
     skipped: 0,
     alerted: 0,
+    "approved-elsewhere": 0,
+    audited: 0,
     error: 0,
   };
   for (const cluster of clusters) for (const csr of cluster.csrs) totals[csr.action] += 1;
@@ -76,7 +78,15 @@ const alreadyDecided: CsrOutcome = {
   reasons: [{ code: "ALREADY_DECIDED", message: "already Approved" }],
 };
 
-const COUNTS = { listed: 0, pending: 0, notExamined: 0, nodeFloods: [], alertsSent: 0 };
+const COUNTS = {
+  listed: 0,
+  pending: 0,
+  notExamined: 0,
+  nodeFloods: [],
+  alertsSent: 0,
+  audited: 0,
+  auditDeferred: 0,
+};
 const lab: ClusterOutcome = {
   cluster: "lab",
   region: "eu-west-1",

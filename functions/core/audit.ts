@@ -1,0 +1,208 @@
+// The audit of approvals made elsewhere (SPEC §6 "Audit"). The approver never writes to a CSR
+// someone else decided; it still decides such a CSR with the same policy, on current EC2
+// facts, and raises one `approved-elsewhere` alert when the policy would not have approved
+// it. It also checks, for CSRs we approved, that the issued certificate is the one requested.
+// Pure: time comes in as a value; the sweep gathers the facts.
+//
+// Which CSRs (bounded, never the whole history):
+// - kubelet-serving CSRs with an Approved condition whose reason is not ours, or with a
+//   certificate but no Approved condition at all (a status written past the approval);
+// - created, approved or issued within `auditWindowSeconds` (kube-controller-manager deletes
+//   issued CSRs after an hour anyway). "Approved" is the condition's time, which the
+//   approver writes; "issued" is the certificate's notBefore, which the signer writes, so an
+//   approval with a back-dated condition is still seen once a certificate exists;
+// - not audited already (AuditLedger below);
+// - at most AUDIT_MAX_PER_SWEEP per cluster and sweep, oldest first (creation time, then UID:
+//   both assigned by the API server); the rest are audited by the next sweeps.
+//
+// Why a ledger in memory: "alert once" for our own CSRs is a marker written on the CSR, and
+// nothing may be written on a CSR someone else decided. So what was audited is remembered by
+// the Lambda container, for the audit window, bounded in entries. A new container (a cold
+// start: a few times a day for a function invoked every minute) starts with an empty ledger
+// and audits the window again: an approval made elsewhere may then be reported a second
+// time, never less than once. Alerts that repeat (same kind, requester and reasons within
+// alertRepeatWindowSeconds) are still counted as repeats, as for denials.
+import { certificateNotBefore } from "./certificate.js";
+import { compareAge, type AlertHistory } from "./fairness.js";
+import { APPROVED_REASON, type MarkerEntry } from "./plan.js";
+import type { CsrCondition, CsrObject, Decision } from "./types.js";
+
+/** CSRs audited per cluster and sweep (approved elsewhere, or our own issued ones checked). */
+export const AUDIT_MAX_PER_SWEEP = 5000;
+/** Ledger entries kept per cluster: a window's audits, far more than a window holds. */
+export const AUDIT_LEDGER_MAX = 50_000;
+
+export type AuditSubject = "approved-elsewhere" | "ours-issued";
+
+function approvedCondition(csr: CsrObject): CsrCondition | undefined {
+  return csr.status?.conditions?.find((c) => c.type === "Approved" && c.status !== "False");
+}
+
+function decidedOtherwise(csr: CsrObject): boolean {
+  return (csr.status?.conditions ?? []).some((c) => c.type === "Denied" || c.type === "Failed");
+}
+
+/** Approved by someone else (not with our condition reason), or issued without any approval. */
+export function approvedElsewhere(csr: CsrObject): boolean {
+  const approved = approvedCondition(csr);
+  if (approved) return approved.reason !== APPROVED_REASON;
+  return !decidedOtherwise(csr) && Boolean(csr.status?.certificate);
+}
+
+/** Who approved, as far as the API shows it: the Approved condition's reason and message. */
+export function approverOf(csr: CsrObject): { reason: string; message: string; at?: string } {
+  const approved = approvedCondition(csr);
+  if (!approved)
+    return { reason: "(none)", message: "a certificate was issued without an Approved condition" };
+  const at = approved.lastUpdateTime ?? approved.lastTransitionTime;
+  return { reason: approved.reason ?? "", message: approved.message ?? "", ...(at ? { at } : {}) };
+}
+
+function time(value: string | undefined): number | undefined {
+  const t = Date.parse(value ?? "");
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/**
+ * Whether a decided CSR is one for the audit now, and which kind. `windowSeconds` bounds it:
+ * created, approved or issued within the window. The certificate is parsed only when the
+ * cheaper times are outside the window.
+ */
+export function auditSubject(csr: CsrObject, now: Date, windowSeconds: number): AuditSubject | undefined {
+  const elsewhere = approvedElsewhere(csr);
+  const certificate = csr.status?.certificate;
+  const ours = !elsewhere && approvedCondition(csr)?.reason === APPROVED_REASON && !decidedOtherwise(csr);
+  if (!elsewhere && !(ours && certificate)) return undefined;
+  const since = now.getTime() - windowSeconds * 1000;
+  const approved = approvedCondition(csr);
+  const recent =
+    (time(csr.metadata.creationTimestamp) ?? 0) >= since ||
+    (time(approved?.lastUpdateTime) ?? 0) >= since ||
+    (time(approved?.lastTransitionTime) ?? 0) >= since ||
+    // Only for approvals made elsewhere: their condition's times are the other approver's word.
+    (elsewhere && certificate !== undefined && (certificateNotBefore(certificate)?.getTime() ?? 0) >= since);
+  if (!recent) return undefined;
+  return elsewhere ? "approved-elsewhere" : "ours-issued";
+}
+
+/** The CSR as the policy would have seen it before anyone decided it. */
+export function asUndecided(csr: CsrObject): CsrObject {
+  const { status: _status, ...rest } = csr;
+  return rest;
+}
+
+export type AuditVerdict = "pass" | "violation" | "inconclusive";
+
+/**
+ * What the policy's decision means for a CSR already approved: `violation` when it would not
+ * have been approved (deny); `inconclusive` when the facts do not settle it now (wait, e.g.
+ * EC2 unreachable: the next sweep looks again); `pass` otherwise (approve, or a skip such as
+ * `nonNodeRequests: ignore`).
+ */
+export function auditVerdict(decision: Decision): AuditVerdict {
+  if (decision.decision === "deny") return "violation";
+  if (decision.decision === "wait") return "inconclusive";
+  return "pass";
+}
+
+/** The key of one audit in the ledger: the CSR and the version audited. */
+export function auditKey(csr: CsrObject): string {
+  return `${csr.metadata.uid ?? csr.metadata.name}`;
+}
+
+/**
+ * What one cluster's audits already covered, kept by the caller across sweeps (the Lambda
+ * container) for the audit window. Bounded: entries expire with the window, and beyond
+ * AUDIT_LEDGER_MAX the oldest are forgotten first (they would at most be audited again).
+ */
+export class AuditLedger {
+  private readonly entries = new Map<string, number>(); // key → when audited (ms), insertion order
+  /** The audit alerts delivered (on their own, as repeats, in a summary), for the repeat rule. */
+  private readonly alerts: { csr: CsrObject; entry: MarkerEntry; at: number }[] = [];
+
+  /** Records a delivered audit alert; only what the repeat rule needs of the CSR is kept. */
+  recordAlert(csr: CsrObject, entry: MarkerEntry, at: number): void {
+    const { uid } = csr.metadata;
+    this.alerts.push({
+      csr: {
+        metadata: { name: csr.metadata.name, ...(uid !== undefined ? { uid } : {}) },
+        spec: {
+          signerName: "",
+          request: "",
+          ...(csr.spec.username !== undefined ? { username: csr.spec.username } : {}),
+        },
+      },
+      entry,
+      at,
+    });
+    if (this.alerts.length > AUDIT_LEDGER_MAX) this.alerts.shift();
+  }
+
+  /** Adds the delivered audit alerts to a sweep's alert history (read from markers otherwise). */
+  replayInto(history: AlertHistory): void {
+    for (const a of this.alerts) history.record(a.csr, a.entry, a.at);
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  remember(key: string, at: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, at);
+    while (this.entries.size > AUDIT_LEDGER_MAX) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** Forgets what is older than the window: such CSRs are out of the audit anyway. */
+  prune(now: number, windowSeconds: number): void {
+    const since = now - windowSeconds * 1000;
+    for (const [key, at] of this.entries) {
+      if (at >= since) break; // insertion order is time order
+      this.entries.delete(key);
+    }
+    while (this.alerts.length > 0 && (this.alerts[0]?.at ?? 0) < since) this.alerts.shift();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/**
+ * The oldest `max` items fed one at a time (creation time, then UID): sorted and cut in
+ * batches, so memory stays within 2 × max and time is n log max, whatever the listing holds.
+ */
+export class OldestFirst<T> {
+  private items: T[] = [];
+  private seen = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly csrOf: (item: T) => CsrObject,
+  ) {}
+
+  add(item: T): void {
+    this.seen += 1;
+    this.items.push(item);
+    if (this.items.length >= 2 * this.max) this.trim();
+  }
+
+  private trim(): void {
+    this.items.sort((a, b) => compareAge(this.csrOf(a), this.csrOf(b)));
+    this.items.length = Math.min(this.items.length, this.max);
+  }
+
+  /** The kept items, oldest first. */
+  take(): T[] {
+    this.trim();
+    return this.items;
+  }
+
+  /** How many were offered beyond those kept (audited by later sweeps). */
+  get deferred(): number {
+    return Math.max(0, this.seen - this.max);
+  }
+}
