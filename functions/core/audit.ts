@@ -206,3 +206,57 @@ export class OldestFirst<T> {
     return Math.max(0, this.seen - this.max);
   }
 }
+
+/** What the audit says of one decided CSR (evaluate prints it; the sweep acts on the same parts). */
+export interface AuditResult {
+  subject: AuditSubject;
+  verdict: AuditVerdict;
+  /** approved-elsewhere: the Approved condition's reason and message (who approved, as far as the API shows). */
+  approvedBy?: { reason: string; message: string; at?: string };
+  issued: boolean;
+  /** approved-elsewhere: the policy's decision on current facts, as if the CSR were still pending. */
+  decision?: Decision;
+  /** ours-issued: what differs between the certificate and the request. */
+  certificateProblems?: string[];
+  /** The alert the sweep publishes for it (once), if any. */
+  alert?: "approved-elsewhere" | "certificate-mismatch";
+}
+
+/**
+ * The audit of one decided CSR with no memory of earlier sweeps: undefined when it is not
+ * one for the audit (undecided, denied, ours and not issued, outside the window, audit off).
+ * `decideUndecided` runs the policy on the CSR as if pending (the caller holds the facts).
+ */
+export function auditOne(
+  csr: CsrObject,
+  options: { now: Date; windowSeconds: number; enabled: boolean },
+  decideUndecided: (csr: CsrObject) => Decision,
+  checkCertificate: (csr: CsrObject) => { ok: true } | { ok: false; problems: string[] },
+): AuditResult | undefined {
+  if (!options.enabled) return undefined;
+  const subject = auditSubject(csr, options.now, options.windowSeconds);
+  if (!subject) return undefined;
+  const issued = Boolean(csr.status?.certificate);
+  if (subject === "ours-issued") {
+    const check = checkCertificate(csr);
+    return check.ok
+      ? { subject, verdict: "pass", issued }
+      : {
+          subject,
+          verdict: "violation",
+          issued,
+          certificateProblems: check.problems,
+          alert: "certificate-mismatch",
+        };
+  }
+  const decision = decideUndecided(asUndecided(csr));
+  const verdict = auditVerdict(decision);
+  return {
+    subject,
+    verdict,
+    approvedBy: approverOf(csr),
+    issued,
+    decision,
+    ...(verdict === "violation" ? { alert: "approved-elsewhere" as const } : {}),
+  };
+}

@@ -2,7 +2,8 @@
 // resourceVersion to watch from), then watched. A watch event decides the CSR it carries:
 // pending CSRs that arrive are collected for a moment and decided as one batch (one
 // DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
-// events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
+// events for decided CSRs, and for our own writes, start no work, except the audit of an
+// approval made elsewhere (or of our own approval's certificate), once per CSR. A dropped watch resumes
 // from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. One flood guard
 // and one alert budget span the window (ClusterSession).
 import type { ClusterTarget } from "./clusters.js";
@@ -10,6 +11,7 @@ import { isDecided } from "../core/fairness.js";
 import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
+  isAuditCandidate,
   newSession,
   sweepBatch,
   sweepCluster,
@@ -109,11 +111,17 @@ export async function watchClusters(
         const csr = read.csr;
         const version = csr.metadata.resourceVersion;
         if (type === "DELETED" || isDecided(csr)) {
-          // Decided (by us or anyone): it only adds to what the window knows.
+          // Decided (by us or anyone): it adds to what the window knows; an approval made
+          // elsewhere (or our own, once issued) is audited in the next batch, once.
           session.approved.note(csr);
           session.history.addFrom(csr);
-          queue.delete(csr.metadata.name);
           session.waiting.delete(csr.metadata.name);
+          if (type !== "DELETED" && isAuditCandidate(target.settings, session.audit, csr, now())) {
+            queue.set(csr.metadata.name, read);
+            schedule();
+            return;
+          }
+          queue.delete(csr.metadata.name);
           counts.ignoredEvents += 1;
           return;
         }

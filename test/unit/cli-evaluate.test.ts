@@ -219,6 +219,7 @@ describe("evaluate: decisions", () => {
         "requester",
         "requestedSans",
         "owned",
+        "audit",
       ]);
       for (const reason of line.reasons) expect(reason.message.length).toBeGreaterThan(0);
     }
