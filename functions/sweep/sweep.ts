@@ -622,16 +622,22 @@ function ledgerFor(deps: SweepDeps, cluster: string, own: AuditLedger): AuditLed
   return ledger;
 }
 
-/** A decided CSR the audit should examine now (the one rule, for listings and watch events). */
+/**
+ * A decided CSR the audit should examine now (the one rule, for listings and watch events).
+ * The watch passes `ownCertificates: false`: the signer's event for our own approval starts
+ * no work there (the next scheduled sweep compares the certificate), so event mode's batches
+ * stay one per arrival.
+ */
 export function isAuditCandidate(
   settings: ClusterPolicySettings,
   ledger: AuditLedger,
   csr: CsrObject,
   now: Date,
+  ownCertificates = true,
 ): boolean {
   if (settings.audit === false || ledger.has(auditKey(csr))) return false;
   const subject = auditSubject(csr, now, auditWindow(settings));
-  if (subject === "ours-issued") return !alertedKinds(csr).has("certificate-mismatch");
+  if (subject === "ours-issued") return ownCertificates && !alertedKinds(csr).has("certificate-mismatch");
   return subject === "approved-elsewhere";
 }
 

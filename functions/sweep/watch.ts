@@ -3,7 +3,7 @@
 // pending CSRs that arrive are collected for a moment and decided as one batch (one
 // DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
 // events for decided CSRs, and for our own writes, start no work, except the audit of an
-// approval made elsewhere (or of our own approval's certificate), once per CSR. A dropped watch resumes
+// approval made elsewhere, once per CSR. A dropped watch resumes
 // from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. One flood guard
 // and one alert budget span the window (ClusterSession).
 import type { ClusterTarget } from "./clusters.js";
@@ -112,11 +112,12 @@ export async function watchClusters(
         const version = csr.metadata.resourceVersion;
         if (type === "DELETED" || isDecided(csr)) {
           // Decided (by us or anyone): it adds to what the window knows; an approval made
-          // elsewhere (or our own, once issued) is audited in the next batch, once.
+          // elsewhere is audited in the next batch, once (our own issued certificates are
+          // compared by the scheduled sweep: the signer's event starts no work here).
           session.approved.note(csr);
           session.history.addFrom(csr);
           session.waiting.delete(csr.metadata.name);
-          if (type !== "DELETED" && isAuditCandidate(target.settings, session.audit, csr, now())) {
+          if (type !== "DELETED" && isAuditCandidate(target.settings, session.audit, csr, now(), false)) {
             queue.set(csr.metadata.name, read);
             schedule();
             return;
