@@ -11,25 +11,8 @@
 // - a certificate whose SANs differ from its request (written by a stand-in signer on a
 //   cluster whose own signer is off) raises one `certificate-mismatch` alert;
 // - event mode: the watch audits an approval made elsewhere within its window, once.
-import { generateKeyPairSync, sign } from "node:crypto";
-import { CertificationRequest } from "@peculiar/asn1-csr";
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
-import {
-  AlgorithmIdentifier,
-  Certificate,
-  Extension,
-  Extensions,
-  GeneralName,
-  Name,
-  SubjectAlternativeName,
-  TBSCertificate,
-  Validity,
-  Version,
-  id_ce_subjectAltName,
-} from "@peculiar/asn1-x509";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { AuditLedger } from "../../functions/core/audit.js";
-import { parseCertificateRequest } from "../../functions/core/request.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { kubeClient, type KubeApi } from "../../functions/sweep/csrs.js";
@@ -51,7 +34,7 @@ import {
   storeApproverToken,
   type NodeInstance,
 } from "../support/sweep-world.js";
-import { derToPem, pemToDer } from "../support/csr-factory.js";
+import { standInCertificate } from "../support/certificate-factory.js";
 
 interface RawCsr {
   metadata: { name: string; resourceVersion: string };
@@ -320,55 +303,16 @@ function approvals(csr: RawCsr): string[] {
   return (csr.status?.conditions ?? []).filter((c) => c.type === "Approved").map((c) => c.reason ?? "");
 }
 
-/**
- * A signer of our own making (a wrong signer, or someone with status rights): issues a
- * certificate for the request's key and subject with the request's SANs, plus one IP if
- * asked, signed by a throwaway key, and writes it through the status subresource.
- */
+/** A stand-in signer (a wrong signer, or someone with status rights) writes the certificate. */
 async function issueAsStandIn(
   cluster: RigCluster,
   name: string,
   options: { extraIp?: string },
 ): Promise<void> {
   const csr = await readRaw(cluster, name);
-  const pem = Buffer.from(csr.spec.request, "base64").toString("utf8");
-  const info = AsnConvert.parse(pemToDer(pem), CertificationRequest).certificationRequestInfo;
-  const parsed = parseCertificateRequest(csr.spec.request);
-  if (!parsed.ok) throw new Error(`${name}: ${parsed.error}`);
-  const names = parsed.request.sans.map((san) =>
-    san.type === "ip" ? new GeneralName({ iPAddress: san.value }) : new GeneralName({ dNSName: san.value }),
-  );
-  if (options.extraIp) names.push(new GeneralName({ iPAddress: options.extraIp }));
-  const ecdsaSha256 = new AlgorithmIdentifier({ algorithm: "1.2.840.10045.4.3.2" });
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: new Uint8Array([1]).buffer,
-    signature: ecdsaSha256,
-    issuer: new Name(),
-    validity: new Validity({
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 86_400_000),
-    }),
-    subject: info.subject,
-    subjectPublicKeyInfo: info.subjectPKInfo,
-    extensions: new Extensions([
-      new Extension({
-        extnID: id_ce_subjectAltName,
-        critical: false,
-        extnValue: new OctetString(AsnConvert.serialize(new SubjectAlternativeName(names))),
-      }),
-    ]),
-  });
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const signature = sign("sha256", Buffer.from(AsnConvert.serialize(tbs)), privateKey);
-  const cert = new Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: ecdsaSha256,
-    signatureValue: new Uint8Array(signature).buffer,
-  });
-  const certPem = derToPem(Buffer.from(AsnConvert.serialize(cert)), "CERTIFICATE");
+  const pem = standInCertificate(csr.spec.request, options);
   await adminJson(cluster, "PUT", `${CSR_API}/${name}/status`, {
     ...csr,
-    status: { ...csr.status, certificate: Buffer.from(certPem).toString("base64") },
+    status: { ...csr.status, certificate: Buffer.from(pem).toString("base64") },
   });
 }
