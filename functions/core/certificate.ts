@@ -3,15 +3,17 @@
 // mean a wrong signer, or a status written by someone with `certificatesigningrequests/status`
 // rights: either way the node's certificate is not the one that was approved. Pure.
 //
-// The certificate is read with @peculiar/asn1-x509 (the leaf: the first block of
-// status.certificate); the request's names come from our own strict parse (core/request.ts)
-// and its key from @peculiar/asn1-csr, both keys re-encoded the same way before comparing.
+// Both sides are read with the same library (@peculiar/asn1-x509 for the leaf, the first block
+// of status.certificate; @peculiar/asn1-csr for the request, which our strict parse accepted
+// when it was approved), names compared as canonical sets, keys as re-encoded SPKI DER. No
+// signature is verified here: this runs over every issued CSR of ours in the window, cheaply.
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
-import { Certificate, GeneralNames, id_ce_subjectAltName } from "@peculiar/asn1-x509";
+import { Certificate, Extensions, GeneralNames, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 import { formatIpBytes } from "./ip.js";
 import { MAX_REQUEST_BYTES } from "./request.js";
-import type { ParsedRequest } from "./types.js";
+
+const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
 
 /** Beyond this, status.certificate is not a kubelet's serving certificate (one leaf is ~1 KiB). */
 export const MAX_CERTIFICATE_BYTES = MAX_REQUEST_BYTES;
@@ -24,11 +26,7 @@ export type CertificateCheck =
  * certify the request's key and exactly its SANs? `problems` say what differs, in our words
  * (no certificate text is quoted: names are counted, never echoed).
  */
-export function checkIssuedCertificate(
-  certificate: string,
-  requestField: string,
-  parsed: ParsedRequest,
-): CertificateCheck {
+export function checkIssuedCertificate(certificate: string, requestField: string): CertificateCheck {
   let cert: Certificate;
   try {
     cert = AsnConvert.parse(firstPemBlock(certificate, "CERTIFICATE"), Certificate);
@@ -40,17 +38,27 @@ export function checkIssuedCertificate(
   const problems: string[] = [];
 
   let requestKey: ArrayBuffer | undefined;
+  let requested: string[] | undefined;
   try {
-    const csr = AsnConvert.parse(firstPemBlock(requestField, "CERTIFICATE REQUEST"), CertificationRequest);
-    requestKey = AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo);
+    const info = AsnConvert.parse(
+      firstPemBlock(requestField, "CERTIFICATE REQUEST"),
+      CertificationRequest,
+    ).certificationRequestInfo;
+    requestKey = AsnConvert.serialize(info.subjectPKInfo);
+    const extensionRequest = (info.attributes ?? []).filter((a) => a.type === OID_EXTENSION_REQUEST);
+    if (extensionRequest.length > 1 || (extensionRequest[0]?.values.length ?? 1) !== 1)
+      throw new Error("more than one extensionRequest");
+    const value = extensionRequest[0]?.values[0];
+    requested = value ? certificateSans([...AsnConvert.parse(value, Extensions)]) : [];
   } catch {
-    problems.push("the request's public key could not be read to compare");
+    problems.push("the request could not be read to compare");
   }
   if (requestKey && !sameBytes(requestKey, AsnConvert.serialize(tbs.subjectPublicKeyInfo))) {
     problems.push("the certificate's public key is not the key of the request");
   }
+  if (!requested) return { ok: false, problems, notBefore };
 
-  const wanted = new Set(parsed.sans.map(sanKey));
+  const wanted = new Set(requested);
   let issued: string[] = [];
   try {
     issued = certificateSans(tbs.extensions ?? []);
@@ -92,21 +100,6 @@ function certificateSans(extensions: { extnID: string; extnValue: { buffer: Arra
     if (n.uniformResourceIdentifier !== undefined) return `uri:${n.uniformResourceIdentifier}`;
     return "other";
   });
-}
-
-function sanKey(san: ParsedRequest["sans"][number]): string {
-  switch (san.type) {
-    case "dns":
-      return `dns:${san.value.toLowerCase()}`;
-    case "ip":
-      return `ip:${unmapped(san.value)}`;
-    case "email":
-      return `email:${san.value}`;
-    case "uri":
-      return `uri:${san.value}`;
-    case "other":
-      return "other";
-  }
 }
 
 /** asn1-x509 renders iPAddress as text; back to bytes, then our canonical form. */

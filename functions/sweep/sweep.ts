@@ -27,6 +27,7 @@ import {
   AUDIT_MAX_PER_SWEEP,
   AuditLedger,
   OldestFirst,
+  approvedElsewhere,
   approverOf,
   asUndecided,
   auditKey,
@@ -334,7 +335,7 @@ export async function sweepCluster(
     if (listing.resourceVersion !== undefined) session.resourceVersion = listing.resourceVersion;
     outcome.listed = listing.listed;
     outcome.pending = listing.pendingSeen;
-    outcome.auditDeferred = listing.audits.deferred;
+    outcome.auditDeferred = listing.audits.deferred + listing.certificatesDeferred;
     await processPending(
       target,
       deps,
@@ -402,12 +403,9 @@ async function processPending(
   if (!kube) throw new Error("not connected");
   const settings = settingsFor(target, deps);
   const kept = pending.items();
-  // Audit: approvals made elsewhere need EC2 facts (gathered with the pending CSRs' in the
-  // same batched lookup); our own issued ones only need their certificate compared.
-  const elsewhere = audits.filter(
-    (r) => auditSubject(r.csr, now(), auditWindow(settings)) === "approved-elsewhere",
-  );
-  const certificateFollowUps = checkOwnCertificates(audits, elsewhere, session, now());
+  // Audit: approvals made elsewhere need EC2 facts, gathered with the pending CSRs' in the
+  // same batched lookup (our own issued ones were compared while listing).
+  const elsewhere = audits;
   const overflows = pending.overflows();
   outcome.notExamined = outcome.pending - kept.length;
 
@@ -451,7 +449,7 @@ async function processPending(
   const findings = auditElsewhere(ctx, elsewhere, outcome);
   const plan = planCluster({
     candidates,
-    followUps: [...followUps, ...certificateFollowUps],
+    followUps,
     audits: findings,
     overflows,
     approved: session.approved,
@@ -559,8 +557,11 @@ interface Listing {
   followUps: FollowUp<ReadCsr>[];
   approved: ApprovedLedger;
   history: AlertHistory;
-  /** Decided CSRs for the audit (core/audit.ts), oldest first, bounded. */
+  /** Approvals made elsewhere for the audit (core/audit.ts), oldest first, bounded. */
   audits: OldestFirst<ReadCsr>;
+  /** Our own issued certificates compared while listing (bounded like the audit). */
+  certificateChecks: number;
+  certificatesDeferred: number;
 }
 
 /**
@@ -576,6 +577,8 @@ async function listCsrs(
 ): Promise<Listing> {
   const listing: Listing = {
     audits: new OldestFirst<ReadCsr>(AUDIT_MAX_PER_SWEEP, (r) => r.csr),
+    certificateChecks: 0,
+    certificatesDeferred: 0,
     listed: 0,
     pendingSeen: 0,
     pending: new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr),
@@ -594,7 +597,10 @@ async function listCsrs(
       return;
     }
     listing.approved.note(csr);
-    if (isAuditCandidate(settings, ledger, csr, followUpContext.now)) listing.audits.add(read);
+    if (isAuditCandidate(settings, ledger, csr, followUpContext.now)) {
+      if (approvedElsewhere(csr)) listing.audits.add(read);
+      else checkOwnCertificate(listing, ledger, read, followUpContext.now);
+    }
     const kind = followUpFor(csr, followUpContext);
     if (kind) listing.followUps.push({ item: read, csr, kind });
   });
@@ -641,30 +647,20 @@ export function isAuditCandidate(
   return subject === "approved-elsewhere";
 }
 
-/** Our own approvals, issued: the certificate must certify the request's names and key. */
-function checkOwnCertificates(
-  audits: ReadCsr[],
-  elsewhere: ReadCsr[],
-  session: ClusterSession,
-  now: Date,
-): FollowUp<ReadCsr>[] {
-  const others = new Set(elsewhere);
-  const followUps: FollowUp<ReadCsr>[] = [];
-  for (const read of audits) {
-    if (others.has(read)) continue;
-    const certificate = read.csr.status?.certificate ?? "";
-    const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
-    const check = parsed.ok
-      ? checkIssuedCertificate(certificate, read.csr.spec.request ?? "", parsed.request)
-      : {
-          ok: false as const,
-          problems: ["the request no longer parses, so the certificate cannot be compared"],
-        };
-    if (check.ok) session.audit.remember(auditKey(read.csr), now.getTime());
-    else
-      followUps.push({ item: read, csr: read.csr, kind: "certificate-mismatch", problems: check.problems });
+/**
+ * Our own approval, issued: the certificate must certify the request's names and key. Done
+ * while listing, so only mismatches are kept; one that matches is remembered, not re-read.
+ */
+function checkOwnCertificate(listing: Listing, ledger: AuditLedger, read: ReadCsr, now: Date): void {
+  if (listing.certificateChecks >= AUDIT_MAX_PER_SWEEP) {
+    listing.certificatesDeferred += 1;
+    return;
   }
-  return followUps;
+  listing.certificateChecks += 1;
+  const csr = read.csr;
+  const check = checkIssuedCertificate(csr.status?.certificate ?? "", csr.spec.request ?? "");
+  if (check.ok) ledger.remember(auditKey(csr), now.getTime());
+  else listing.followUps.push({ item: read, csr, kind: "certificate-mismatch", problems: check.problems });
 }
 
 /**
