@@ -785,7 +785,8 @@ export async function auditReplay(
   if (hostileT.length !== options.hostile || legitT.length !== options.nodes)
     throw new Error(`${label}: captured ${hostileT.length} hostile and ${legitT.length} legitimate CSRs`);
   // Each hostile template once; the rest are clones of the legitimate ones (a node renewing),
-  // created over the last 50 minutes: all within the default one-hour window.
+  // created over the last minute: within the default one-hour window, and after the moto
+  // instances' launch (an older CSR would fail CSR_PREDATES_INSTANCE, not the point here).
   const now = Date.now();
   const items: ReplayItem[] = [];
   for (let i = 0; i < options.approvedElsewhere; i++) {
@@ -795,7 +796,7 @@ export async function auditReplay(
       name: `csr-a${i.toString(36).padStart(5, "0")}${randomBytes(2).toString("hex")}`,
       uid: `${randomBytes(4).toString("hex")}-${randomBytes(2).toString("hex")}-4${randomBytes(2).toString("hex").slice(1)}-a${randomBytes(2).toString("hex").slice(1)}-${randomBytes(6).toString("hex")}`,
       resourceVersion: 1000 + i,
-      creationTimestamp: `${new Date(now - 50 * 60_000 + Math.floor((i * 50 * 60_000) / options.approvedElsewhere)).toISOString().slice(0, 19)}Z`,
+      creationTimestamp: `${new Date(now - 60_000 + Math.floor((i * 60_000) / options.approvedElsewhere)).toISOString().slice(0, 19)}Z`,
     });
   }
   const hostileItems = new Set(items.filter((i) => hostileT.includes(i.template)).map((i) => i.name));

@@ -1176,7 +1176,7 @@ function writeAudit(audit: AuditResult, startedAt: string): number {
     `Run started ${startedAt}${QUICK ? " (quick)" : ""} on ${machine}; load ${uptimeLine()}.`,
     "",
     `${audit.approvedElsewhere} kubelet-serving CSRs approved by another approver (the rig admin, reason ` +
-      "`BenchSetup`) and issued by the rig's signer, created over the last 50 minutes, served by the " +
+      "`BenchSetup`) and issued by the rig's signer, created within the last minute, served by the " +
       `replay apiserver from real CSR JSON: ${audit.hostile} hostile (another node's IP), the rest clones of ` +
       `${audit.nodes} nodes' own CSRs. One sweep with the default settings, in a fresh worker process.`,
     "",
