@@ -23,6 +23,7 @@
 // time, never less than once. Alerts that repeat (same kind, requester and reasons within
 // alertRepeatWindowSeconds) are still counted as repeats, as for denials.
 import { certificateNotBefore } from "./certificate.js";
+import { MAX_REQUEST_BYTES } from "./request.js";
 import { compareAge, type AlertHistory } from "./fairness.js";
 import { APPROVED_REASON, type MarkerEntry } from "./plan.js";
 import type { CsrCondition, CsrObject, Decision } from "./types.js";
@@ -172,27 +173,41 @@ export class AuditLedger {
 }
 
 /**
- * The oldest `max` items fed one at a time (creation time, then UID): sorted and cut in
- * batches, so memory stays within 2 × max and time is n log max, whatever the listing holds.
+ * The oldest items fed one at a time (creation time, then UID), at most `max` of them and at
+ * most `maxBytes` by `sizeOf`: sorted and cut in batches, so memory stays within twice both
+ * bounds and time is n log max, whatever the listing holds. What is cut is counted.
  */
 export class OldestFirst<T> {
   private items: T[] = [];
+  private bytes = 0;
   private seen = 0;
 
   constructor(
     private readonly max: number,
     private readonly csrOf: (item: T) => CsrObject,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
+    private readonly sizeOf: (item: T) => number = () => 0,
   ) {}
 
   add(item: T): void {
     this.seen += 1;
     this.items.push(item);
-    if (this.items.length >= 2 * this.max) this.trim();
+    this.bytes += this.sizeOf(item);
+    if (this.items.length >= 2 * this.max || this.bytes >= 2 * this.maxBytes) this.trim();
   }
 
   private trim(): void {
     this.items.sort((a, b) => compareAge(this.csrOf(a), this.csrOf(b)));
-    this.items.length = Math.min(this.items.length, this.max);
+    let bytes = 0;
+    let keep = 0;
+    for (const item of this.items) {
+      const size = this.sizeOf(item);
+      if (keep >= this.max || bytes + size > this.maxBytes) break;
+      bytes += size;
+      keep += 1;
+    }
+    this.items.length = keep;
+    this.bytes = bytes;
   }
 
   /** The kept items, oldest first. */
@@ -203,8 +218,60 @@ export class OldestFirst<T> {
 
   /** How many were offered beyond those kept (audited by later sweeps). */
   get deferred(): number {
-    return Math.max(0, this.seen - this.max);
+    return this.seen - this.items.length;
   }
+}
+
+/** Request text kept per sweep for the audit: 8,000 kubelet requests; a flood of huge ones waits. */
+export const AUDIT_MAX_BYTES = 16 * 1024 * 1024;
+const CONDITION_TEXT_KEPT = 1024;
+
+/**
+ * What the audit keeps of an approval made elsewhere: what the policy reads (spec, the request
+ * cut just past the parser's limit so an oversized one still fails as oversized), the
+ * Approved condition (its texts cut) and whether a certificate exists; nothing else.
+ */
+export function compactForAudit(csr: CsrObject): CsrObject {
+  const { name, uid, resourceVersion, creationTimestamp } = csr.metadata;
+  const request = csr.spec.request ?? "";
+  const approved = approvedCondition(csr);
+  const cut = (text: string | undefined) =>
+    text === undefined
+      ? undefined
+      : text.length > CONDITION_TEXT_KEPT
+        ? text.slice(0, CONDITION_TEXT_KEPT)
+        : text;
+  const condition: CsrCondition | undefined = approved && {
+    type: approved.type,
+    status: approved.status,
+    ...(approved.reason !== undefined ? { reason: cut(approved.reason)! } : {}),
+    ...(approved.message !== undefined ? { message: cut(approved.message)! } : {}),
+    ...(approved.lastUpdateTime !== undefined ? { lastUpdateTime: cut(approved.lastUpdateTime)! } : {}),
+    ...(approved.lastTransitionTime !== undefined
+      ? { lastTransitionTime: cut(approved.lastTransitionTime)! }
+      : {}),
+  };
+  return {
+    metadata: {
+      name,
+      ...(uid !== undefined ? { uid } : {}),
+      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+      ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
+    },
+    spec: {
+      ...csr.spec,
+      request: request.length > MAX_REQUEST_BYTES ? request.slice(0, MAX_REQUEST_BYTES + 1) : request,
+    },
+    status: {
+      ...(condition ? { conditions: [condition] } : {}),
+      ...(csr.status?.certificate ? { certificate: "(issued)" } : {}),
+    },
+  };
+}
+
+/** The bytes a kept audit item costs, roughly: its request plus a fixed overhead. */
+export function auditSize(csr: CsrObject): number {
+  return (csr.spec.request?.length ?? 0) + 2048;
 }
 
 /** What the audit says of one decided CSR (evaluate prints it; the sweep acts on the same parts). */

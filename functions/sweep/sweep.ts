@@ -24,8 +24,11 @@ import {
   type MarkerEntry,
 } from "../core/plan.js";
 import {
+  AUDIT_MAX_BYTES,
   AUDIT_MAX_PER_SWEEP,
   AuditLedger,
+  auditSize,
+  compactForAudit,
   OldestFirst,
   approvedElsewhere,
   approverOf,
@@ -371,12 +374,12 @@ export async function sweepBatch(
   const outcome = emptyOutcome(target, settings);
   try {
     const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
-    const audits = new OldestFirst<ReadCsr>(AUDIT_MAX_PER_SWEEP, (r) => r.csr);
+    const audits = auditSet();
     for (const read of reads) {
       if (!isDecided(read.csr)) {
         outcome.pending += 1;
         pending.add(read);
-      } else if (isAuditCandidate(settings, session.audit, read.csr, now())) audits.add(read);
+      } else if (isAuditCandidate(settings, session.audit, read.csr, now())) audits.add(keptForAudit(read));
     }
     outcome.auditDeferred = audits.deferred;
     await processPending(target, deps, now, session, outcome, pending, [], audits.take());
@@ -576,7 +579,7 @@ async function listCsrs(
   ledger: AuditLedger,
 ): Promise<Listing> {
   const listing: Listing = {
-    audits: new OldestFirst<ReadCsr>(AUDIT_MAX_PER_SWEEP, (r) => r.csr),
+    audits: auditSet(),
     certificateChecks: 0,
     certificatesDeferred: 0,
     listed: 0,
@@ -598,7 +601,7 @@ async function listCsrs(
     }
     listing.approved.note(csr);
     if (isAuditCandidate(settings, ledger, csr, followUpContext.now)) {
-      if (approvedElsewhere(csr)) listing.audits.add(read);
+      if (approvedElsewhere(csr)) listing.audits.add(keptForAudit(read));
       else checkOwnCertificate(listing, ledger, read, followUpContext.now);
     }
     const kind = followUpFor(csr, followUpContext);
@@ -616,6 +619,22 @@ const DEFAULT_AUDIT_WINDOW_SECONDS = 3600;
 
 function auditWindow(settings: ClusterPolicySettings): number {
   return settings.auditWindowSeconds ?? DEFAULT_AUDIT_WINDOW_SECONDS;
+}
+
+/** Approvals made elsewhere kept for one sweep's audit: oldest first, bounded in count and bytes. */
+function auditSet(): OldestFirst<ReadCsr> {
+  return new OldestFirst<ReadCsr>(
+    AUDIT_MAX_PER_SWEEP,
+    (r) => r.csr,
+    AUDIT_MAX_BYTES,
+    (r) => auditSize(r.csr),
+  );
+}
+
+/** Nothing is ever written to an audited CSR, so only its compact form is kept (no raw object). */
+function keptForAudit(read: ReadCsr): ReadCsr {
+  const csr = compactForAudit(read.csr);
+  return { csr, raw: csr as ReadCsr["raw"] };
 }
 
 function ledgerFor(deps: SweepDeps, cluster: string, own: AuditLedger): AuditLedger {

@@ -11,7 +11,9 @@ import {
   auditOne,
   auditSubject,
   auditVerdict,
+  compactForAudit,
 } from "../../functions/core/audit.js";
+import { MAX_REQUEST_BYTES, parseCertificateRequest } from "../../functions/core/request.js";
 import { buildAlert, type ChatbotNotification } from "../../functions/core/alert.js";
 import { checkIssuedCertificate } from "../../functions/core/certificate.js";
 import { AlertHistory, ApprovedLedger, planCluster } from "../../functions/core/fairness.js";
@@ -176,6 +178,42 @@ describe("the ledger and the per-sweep bound", () => {
     // Oldest = created the most minutes ago: 9, 8, 5.
     expect(kept.take().map((c) => c.metadata.uid)).toEqual(["u4", "u6", "u0"]);
     expect(kept.deferred).toBe(4);
+  });
+});
+
+describe("what the audit keeps", () => {
+  it("a byte budget as well as a count: a flood of huge requests is cut, oldest first", () => {
+    const kept = new OldestFirst<CsrObject>(
+      100,
+      (c) => c,
+      10_000,
+      (c) => c.spec.request.length,
+    );
+    for (let i = 0; i < 50; i++)
+      kept.add({
+        ...csr({ created: 50 - i, uid: `u${i}` }),
+        spec: { ...csr({}).spec, request: "x".repeat(3000) },
+      });
+    expect(kept.take().map((c) => c.metadata.uid)).toEqual(["u0", "u1", "u2"]);
+    expect(kept.deferred).toBe(47);
+  });
+
+  it("compact: the request cut just past the parser's limit still fails as oversized; one Approved condition; no certificate text", () => {
+    const huge: CsrObject = {
+      ...csr({
+        conditions: [approved("Rubber"), { type: "Other", status: "True", message: "y".repeat(100_000) }],
+        certificate: "Q".repeat(200_000),
+      }),
+      spec: { ...csr({}).spec, request: "A".repeat(1_000_000) },
+    };
+    const compact = compactForAudit(huge);
+    expect(compact.spec.request.length).toBe(MAX_REQUEST_BYTES + 1);
+    const parsed = parseCertificateRequest(compact.spec.request);
+    expect(parsed).toEqual({ ok: false, error: `request is larger than ${MAX_REQUEST_BYTES} bytes` });
+    expect(parseCertificateRequest(huge.spec.request)).toEqual(parsed);
+    expect(compact.status?.conditions?.map((c) => c.type)).toEqual(["Approved"]);
+    expect(compact.status?.certificate).toBe("(issued)");
+    expect(JSON.stringify(compact).length).toBeLessThan(MAX_REQUEST_BYTES + 4096);
   });
 });
 
