@@ -24,6 +24,7 @@ import {
   type MarkerEntry,
 } from "../core/plan.js";
 import {
+  AUDIT_CERTIFICATES_PER_SWEEP,
   AUDIT_MAX_BYTES,
   AUDIT_MAX_PER_SWEEP,
   AuditLedger,
@@ -671,7 +672,7 @@ export function isAuditCandidate(
  * while listing, so only mismatches are kept; one that matches is remembered, not re-read.
  */
 function checkOwnCertificate(listing: Listing, ledger: AuditLedger, read: ReadCsr, now: Date): void {
-  if (listing.certificateChecks >= AUDIT_MAX_PER_SWEEP) {
+  if (listing.certificateChecks >= AUDIT_CERTIFICATES_PER_SWEEP) {
     listing.certificatesDeferred += 1;
     return;
   }
