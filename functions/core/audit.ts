@@ -224,6 +224,7 @@ export class OldestFirst<T> {
 
   /** How many were offered beyond those kept (audited by later sweeps). */
   get deferred(): number {
+    this.trim();
     return this.seen - this.items.length;
   }
 }

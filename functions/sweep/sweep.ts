@@ -339,17 +339,9 @@ export async function sweepCluster(
     if (listing.resourceVersion !== undefined) session.resourceVersion = listing.resourceVersion;
     outcome.listed = listing.listed;
     outcome.pending = listing.pendingSeen;
+    const audits = listing.audits.take();
     outcome.auditDeferred = listing.audits.deferred + listing.certificatesDeferred;
-    await processPending(
-      target,
-      deps,
-      now,
-      session,
-      outcome,
-      listing.pending,
-      listing.followUps,
-      listing.audits.take(),
-    );
+    await processPending(target, deps, now, session, outcome, listing.pending, listing.followUps, audits);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -382,8 +374,9 @@ export async function sweepBatch(
         pending.add(read);
       } else if (isAuditCandidate(settings, session.audit, read.csr, now())) audits.add(keptForAudit(read));
     }
+    const kept = audits.take();
     outcome.auditDeferred = audits.deferred;
-    await processPending(target, deps, now, session, outcome, pending, [], audits.take());
+    await processPending(target, deps, now, session, outcome, pending, [], kept);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);

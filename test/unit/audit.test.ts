@@ -175,6 +175,7 @@ describe("the ledger and the per-sweep bound", () => {
     const kept = new OldestFirst<CsrObject>(3, (c) => c);
     const items = [5, 1, 4, 2, 9, 3, 8].map((m, i) => csr({ created: m, uid: `u${i}` }));
     for (const item of items) kept.add(item);
+    expect(kept.deferred).toBe(4); // counted whether or not the items were taken yet
     // Oldest = created the most minutes ago: 9, 8, 5.
     expect(kept.take().map((c) => c.metadata.uid)).toEqual(["u4", "u6", "u0"]);
     expect(kept.deferred).toBe(4);
