@@ -165,6 +165,22 @@ describe("audit of approvals made elsewhere", () => {
     expect(await alertsAbout(name)).toEqual([]);
   });
 
+  it("the same node approved elsewhere again for the same reasons: a repeat, silent within the window", async () => {
+    const first = await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] });
+    await approveElsewhere(cluster, await readRaw(cluster, first.name));
+    await sweep("audit-repeat");
+    expect((await alertsAbout(first.name)).map((c) => c.alertKind)).toEqual(["approved-elsewhere"]);
+    // A later sweep of the same container: the next hostile approval for that node is a repeat.
+    const second = await forgeNodeCsr(cluster, { node: plain.node, ips: [multi.privateIps[0]!] });
+    await approveElsewhere(cluster, await readRaw(cluster, second.name));
+    const report = await sweep("audit-repeat");
+    expect(report.clusters[0]!.csrs.find((o) => o.name === second.name)).toMatchObject({
+      action: "approved-elsewhere",
+      delivery: "repeat",
+    });
+    expect(await alertsAbout(second.name)).toEqual([]);
+  });
+
   it("a legitimate CSR approved elsewhere: audited, no alert", async () => {
     const { name } = await kubeletCsr(cluster, { node: plain.node, addresses: plain.addresses });
     await approveElsewhere(cluster, await readRaw(cluster, name), { reason: "ManualApproval", message: "" });
