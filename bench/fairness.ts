@@ -710,3 +710,165 @@ export async function replaySweep(
     runs,
   };
 }
+
+// ---------------------------------------------------------------------------------------
+// D. Audit of approvals made elsewhere (issue 24)
+
+export interface AuditResult {
+  /** Approved-elsewhere CSRs in the window, served by the replay apiserver. */
+  approvedElsewhere: number;
+  /** Of those, hostile (another node's IP): each must raise one approved-elsewhere alert. */
+  hostile: number;
+  nodes: number;
+  setupSeconds: number;
+  run: SweepFigures & {
+    audited: number;
+    auditDeferred: number;
+    violations: number;
+    items: number;
+    serverPages: number;
+    writes: number;
+  };
+}
+
+/**
+ * 5,000 kubelet-serving CSRs approved (and issued) by someone else within the audit window, a
+ * few of them hostile, served by the replay apiserver from real CSR JSON that another approver
+ * approved and the rig's signer issued; one sweep in a fresh worker audits them all. What it
+ * costs (time, CPU, peak RSS, EC2 calls), that every hostile one raises exactly one
+ * `approved-elsewhere` alert, no legitimate one does, and nothing is written.
+ */
+export async function auditReplay(
+  d: FairnessDeps,
+  options: { approvedElsewhere: number; nodes: number; hostile: number },
+): Promise<AuditResult> {
+  const label = `audit of ${options.approvedElsewhere} approvals made elsewhere`;
+  const elapsed = timer();
+  await reset(d);
+  const cluster = d.world.clusters[0] as RigCluster;
+  const nodes = d.world.pool.slice(0, options.nodes + options.hostile);
+  await mint(
+    d,
+    cluster,
+    nodes.map((n) => n.node),
+  );
+  const plan: PlannedCsr[] = nodes.map((instance, i) =>
+    i < options.nodes
+      ? legitPlan(instance)
+      : {
+          kind: "other-ip",
+          clusterIndex: 0,
+          instance,
+          other: nodes[0] as PoolInstance,
+          expected: "Denied",
+          expectedCode: "IP_NOT_OWNED",
+        },
+  );
+  await eachBounded(plan, CREATE_CONCURRENCY, async (csr) => {
+    csr.name = await createPlannedCsr(cluster, csr);
+  });
+  // "Another approver": the admin approves every one through the approval subresource (reason
+  // BenchSetup), and the rig's signer issues them.
+  await eachBounded(plan, CREATE_CONCURRENCY, async (csr) => approveAndAwaitIssue(cluster, csr.name ?? ""));
+  const { envelope, items: captured } = await rawCsrList(cluster);
+  const templates: ReplayTemplate[] = captured.map((json) => ({
+    json: json as ReplayTemplate["json"],
+    pending: false,
+  }));
+  const hostileNames = new Set(plan.filter((p) => p.kind === "other-ip").map((p) => p.name));
+  const hostileT = captured.flatMap((json, i) =>
+    hostileNames.has((json.metadata as { name?: string }).name) ? [i] : [],
+  );
+  const legitT = captured.flatMap((json, i) =>
+    hostileNames.has((json.metadata as { name?: string }).name) ? [] : [i],
+  );
+  if (hostileT.length !== options.hostile || legitT.length !== options.nodes)
+    throw new Error(`${label}: captured ${hostileT.length} hostile and ${legitT.length} legitimate CSRs`);
+  // Each hostile template once; the rest are clones of the legitimate ones (a node renewing),
+  // created over the last minute: within the default one-hour window, and after the moto
+  // instances' launch (an older CSR would fail CSR_PREDATES_INSTANCE, not the point here).
+  const now = Date.now();
+  const items: ReplayItem[] = [];
+  for (let i = 0; i < options.approvedElsewhere; i++) {
+    const template = i < hostileT.length ? (hostileT[i] as number) : (legitT[i % legitT.length] as number);
+    items.push({
+      template,
+      name: `csr-a${i.toString(36).padStart(5, "0")}${randomBytes(2).toString("hex")}`,
+      uid: `${randomBytes(4).toString("hex")}-${randomBytes(2).toString("hex")}-4${randomBytes(2).toString("hex").slice(1)}-a${randomBytes(2).toString("hex").slice(1)}-${randomBytes(6).toString("hex")}`,
+      resourceVersion: 1000 + i,
+      creationTimestamp: `${new Date(now - 60_000 + Math.floor((i * 60_000) / options.approvedElsewhere)).toISOString().slice(0, 19)}Z`,
+    });
+  }
+  const hostileItems = new Set(items.filter((i) => hostileT.includes(i.template)).map((i) => i.name));
+
+  const pki = join(cluster.info.dir, "pki");
+  const token = randomBytes(16).toString("hex");
+  const secretArn = await putSecret(d.world.clients, `bench/audit-token-${Date.now()}`, token);
+  const server = await startReplayServer({
+    certPem: readFileSync(join(pki, "apiserver.crt"), "utf8"),
+    keyPem: readFileSync(join(pki, "apiserver.key"), "utf8"),
+    token,
+    envelope,
+    templates,
+    items,
+    nodes: nodes.map((n) => ({ name: n.node, instanceId: n.instanceId })),
+  });
+  const setupSeconds = elapsed();
+  try {
+    d.progress(`${label}: sweeping the replay in a fresh worker`);
+    const config = {
+      regions: ["us-east-1"],
+      eks: { discovery: false },
+      selfManaged: [
+        {
+          name: "audit",
+          region: "us-east-1",
+          endpoint: server.endpoint,
+          caData: Buffer.from(cluster.caPem).toString("base64"),
+          credential: { secretsManager: secretArn },
+          vpcIds: [d.world.vpcId],
+        },
+      ],
+    };
+    const { run, figures } = await sweepOnce(d, label, config, true);
+    const outcomes = run.clusters.flatMap((c) => c.csrs);
+    const violations = outcomes.filter((o) => o.action === "approved-elsewhere");
+    for (const o of violations)
+      if (!hostileItems.has(o.name)) d.problem(`${label}: legitimate ${o.name} reported approved-elsewhere`);
+    for (const name of hostileItems)
+      if (!violations.some((o) => o.name === name)) d.problem(`${label}: hostile ${name} not reported`);
+    const alerted = violations.filter((o) => o.delivery === "alert").length;
+    if (alerted !== options.hostile)
+      d.problem(
+        `${label}: ${alerted} approved-elsewhere alerts sent on their own, expected ${options.hostile}`,
+      );
+    if (server.stats.writes > 0)
+      d.problem(`${label}: ${server.stats.writes} writes to CSRs approved elsewhere`);
+    const audited = run.clusters.reduce((n, c) => n + (c.audited ?? 0), 0);
+    const auditDeferred = run.clusters.reduce((n, c) => n + (c.auditDeferred ?? 0), 0);
+    if (audited + auditDeferred !== options.approvedElsewhere)
+      d.problem(`${label}: ${audited} audited + ${auditDeferred} deferred of ${options.approvedElsewhere}`);
+    d.progress(
+      `${label}: ${audited} audited (${auditDeferred} left for the next sweep), ${violations.length} violations, ` +
+        `${(figures.wallMs / 1000).toFixed(1)} s wall, ${(figures.cpuMs / 1000).toFixed(1)} s CPU, ` +
+        `${(figures.peakRssBytes / 2 ** 20).toFixed(0)} MB peak RSS, ${figures.ec2DescribeInstances} DescribeInstances`,
+    );
+    return {
+      approvedElsewhere: options.approvedElsewhere,
+      hostile: options.hostile,
+      nodes: options.nodes,
+      setupSeconds,
+      run: {
+        ...figures,
+        audited,
+        auditDeferred,
+        violations: violations.length,
+        items: items.length,
+        serverPages: server.stats.listPages,
+        writes: server.stats.writes,
+      },
+    };
+  } finally {
+    await server.close();
+  }
+}

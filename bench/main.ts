@@ -40,9 +40,12 @@ import {
   type EventModeResult,
 } from "./lib/event-scaleup.js";
 import {
+  auditReplay,
+  ensurePool,
   fleetRotation,
   hostileFlood,
   replaySweep,
+  type AuditResult,
   type FairnessDeps,
   type FloodResult,
   type RotationResult,
@@ -92,6 +95,14 @@ const CPU_PROF = args.includes("--cpu-prof");
 // Issue 14's event-mode scenarios alone (1,000-node scale-up, renewals under continuous watch,
 // and the cost model's continuous-watch row): results in bench/results/event-latest.{md,json}.
 const ONLY_EVENT = args.includes("--only-event");
+// Issue 24's audit cost alone (5,000 approvals made elsewhere in the window, one sweep):
+// results in bench/results/audit.{md,json}.
+const ONLY_AUDIT = args.includes("--only-audit");
+const AUDIT = QUICK
+  ? { approvedElsewhere: 500, nodes: 20, hostile: 3 }
+  : { approvedElsewhere: 5000, nodes: 100, hostile: 5 };
+/** The audit's bounds: one sweep within the default one-minute schedule, and the fairness RSS bound. */
+const AUDIT_TARGET = { wallMs: 60_000, peakRssBytes: 256 * 1024 * 1024 };
 const listArg = (name: string): number[] | undefined =>
   args
     .find((a) => a.startsWith(`--${name}=`))
@@ -890,6 +901,31 @@ async function main(): Promise<number> {
     `plan: scales ${PLAN.scales.join(", ")} CSRs over ${PLAN.clusterCounts.join(" and ")} cluster(s)${QUICK ? " (quick)" : ""}`,
   );
 
+  if (ONLY_AUDIT) {
+    progress("--only-audit: the audit of approvals made elsewhere, written to bench/results/audit.{md,json}");
+    const rig = await startRig({ clusters: 1 });
+    let audit: AuditResult;
+    try {
+      const world = await setUpWorld(rig);
+      const deps: FairnessDeps = {
+        world,
+        sweep: (config, options) => {
+          const { timeoutMs, ...jobOptions } = options ?? {};
+          return runSweepWorker({ ...job(world, config, 1), ...jobOptions }, timeoutMs);
+        },
+        config: (entries) => configDoc(world, entries, null),
+        progress,
+        problem,
+      };
+      await ensurePool(deps, AUDIT.nodes + AUDIT.hostile);
+      audit = await auditReplay(deps, AUDIT);
+    } finally {
+      progress("stopping the rig");
+      await rig.stop();
+    }
+    return writeAudit(audit, startedAt);
+  }
+
   if (ONLY_FAIRNESS) {
     progress("--only-fairness: the fairness scenarios only, written to bench/results/fairness.{md,json}");
     const rig = await startRig({ clusters: 3 });
@@ -1109,6 +1145,67 @@ function uptimeLine(): string {
       .map((v) => v.toFixed(2))
       .join(", ")}`;
   }
+}
+
+function writeAudit(audit: AuditResult, startedAt: string): number {
+  if (problems.length > 0) {
+    process.stderr.write(
+      `\n[bench] REFUSED: ${problems.length} problem(s); no audit results written:\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+    );
+    return 1;
+  }
+  const r = audit.run;
+  const targets = [
+    {
+      what: `one sweep auditing ${audit.approvedElsewhere} approvals made elsewhere: wall time`,
+      target: `≤ ${AUDIT_TARGET.wallMs / 1000} s (the default schedule)`,
+      measured: `${(r.wallMs / 1000).toFixed(1)} s`,
+      met: r.wallMs <= AUDIT_TARGET.wallMs,
+    },
+    {
+      what: "peak RSS of that sweep",
+      target: `≤ ${AUDIT_TARGET.peakRssBytes / 2 ** 20} MB (the fairness bound)`,
+      measured: `${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+      met: r.peakRssBytes <= AUDIT_TARGET.peakRssBytes,
+    },
+  ];
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown"}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.versions.node}`;
+  const md = [
+    "# csr-approver benchmark: the audit of approvals made elsewhere (`npm run bench -- --only-audit`)",
+    "",
+    `Run started ${startedAt}${QUICK ? " (quick)" : ""} on ${machine}; load ${uptimeLine()}.`,
+    "",
+    `${audit.approvedElsewhere} kubelet-serving CSRs approved by another approver (the rig admin, reason ` +
+      "`BenchSetup`) and issued by the rig's signer, created within the last minute, served by the " +
+      `replay apiserver from real CSR JSON: ${audit.hostile} hostile (another node's IP), the rest clones of ` +
+      `${audit.nodes} nodes' own CSRs. One sweep with the default settings, in a fresh worker process.`,
+    "",
+    "| target | wanted | measured | met |",
+    "| --- | --- | --- | --- |",
+    ...targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`),
+    "",
+    "| figure | value |",
+    "| --- | --- |",
+    `| audited / left for the next sweep | ${r.audited} / ${r.auditDeferred} |`,
+    `| approved-elsewhere (violations) | ${r.violations} (alerts on their own: ${r.alertKinds["approved-elsewhere"] ?? 0}) |`,
+    `| SNS messages | ${r.messages} |`,
+    `| wall / CPU | ${(r.wallMs / 1000).toFixed(1)} s / ${(r.cpuMs / 1000).toFixed(1)} s |`,
+    `| peak RSS | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB |`,
+    `| DescribeInstances calls (HTTP attempts) | ${r.ec2DescribeInstances} (${r.ec2Attempts}) |`,
+    `| LIST pages served | ${r.serverPages} |`,
+    `| writes to the audited CSRs | ${r.writes} |`,
+    `| set-up (mint, create, approve, issue, capture) | ${audit.setupSeconds.toFixed(0)} s |`,
+    "",
+  ].join("\n");
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, "audit.md"), md);
+  writeFileSync(
+    join(RESULTS, "audit.json"),
+    `${JSON.stringify({ startedAt, quick: QUICK, ...audit, targets }, null, 2)}\n`,
+  );
+  progress(`audit results: ${join(RESULTS, "audit.md")}`);
+  for (const t of targets) progress(`  ${t.met ? "met" : "MISSED"}: ${t.what}: ${t.measured} (${t.target})`);
+  return STRICT && targets.some((t) => !t.met) ? 1 : 0;
 }
 
 function writeFairness(fairness: FairnessResult, startedAt: string): number {

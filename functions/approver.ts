@@ -18,6 +18,7 @@ import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { Context, EventBridgeEvent } from "aws-lambda";
+import type { AuditLedger } from "./core/audit.js";
 import type { Config } from "./core/config.js";
 import { snsAlertPublisher, topicRegion } from "./sweep/publish.js";
 import { createAwsClients } from "./sweep/aws.js";
@@ -40,6 +41,9 @@ const region = process.env.AWS_REGION ?? "us-east-1";
 // Cluster tokens outlive one invocation (5 minutes at most; a 401 drops them), so a warm
 // container reads each credential from Secrets Manager/SSM a few times an hour, not every minute.
 const tokenCache: TokenCache = new Map();
+// The audit of approvals made elsewhere writes nothing to those CSRs, so what it already
+// examined is remembered here, per cluster, for the container's life (core/audit.ts).
+const auditLedgers = new Map<string, AuditLedger>();
 
 // Loaded and validated once per container; a bad document fails every invocation loudly
 // (and the Errors alarm fires) instead of sweeping with a half-understood config.
@@ -103,6 +107,8 @@ function mergeByCluster(outcomes: ClusterOutcome[]): ClusterOutcome[] {
     seen.nodeFloods.push(...o.nodeFloods);
     seen.notExamined += o.notExamined;
     seen.alertsSent += o.alertsSent;
+    seen.audited += o.audited;
+    seen.auditDeferred += o.auditDeferred;
     seen.floodGuardTripped ||= o.floodGuardTripped;
     if (o.status === "failed") seen.status = "failed";
   }
@@ -135,6 +141,7 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     log,
     ...(alerts ? { alerts } : {}),
     remainingMillis: () => context.getRemainingTimeInMillis(),
+    auditLedgers,
   };
   const targets = await resolveClusters(cfg, { forRegion: (r) => aws.forRegion(r), tokenCache }, log);
   const ec2Before = { ...ec2Budget.stats };
@@ -203,6 +210,9 @@ function emitMetrics(clusters: ClusterOutcome[], durationMs?: number): void {
     metrics.addMetric("CsrNotExamined", MetricUnit.Count, c.notExamined);
     metrics.addMetric("NodeFloods", MetricUnit.Count, c.nodeFloods.length);
     metrics.addMetric("AlertsPublished", MetricUnit.Count, c.alertsSent);
+    // The audit: approvals made elsewhere examined, and those the policy would not have made.
+    metrics.addMetric("CsrApprovedElsewhere", MetricUnit.Count, c.audited);
+    metrics.addMetric("CsrApprovedElsewhereViolations", MetricUnit.Count, count("approved-elsewhere"));
     metrics.publishStoredMetrics();
   }
   // Flushed by the logMetrics middleware at the end of the invocation (service dimension only).

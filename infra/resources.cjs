@@ -398,6 +398,7 @@ const ALARMS = [
   "CsrDeniedAlarm",
   "ClusterSweepFailedAlarm",
   "AsyncFailureQueueDepthAlarm",
+  "CsrApprovedElsewhereAlarm",
 ];
 
 /**
@@ -445,10 +446,14 @@ function dashboard(params) {
       query("SELECT SUM(AlertsPublished)", "alerts published"),
       query("SELECT SUM(Ec2DescribeInstancesCalls)", "DescribeInstances calls"),
     ]),
+    graph(0, 18, "Audit: approvals made elsewhere", [
+      query("SELECT SUM(CsrApprovedElsewhere) GROUP BY cluster", ""),
+      query("SELECT SUM(CsrApprovedElsewhereViolations)", "the policy would not have approved"),
+    ]),
     {
       type: "alarm",
       x: 0,
-      y: 18,
+      y: 24,
       width: 24,
       height: 3,
       properties: { title: "Alarms", alarms: ALARMS.map((id) => `\${${id}.Arn}`) },
@@ -594,6 +599,14 @@ function alerting(params) {
       "csr-approver: burst of kubelet-serving CSR denials (each one is also alerted individually)",
       `SELECT SUM(CsrDenied) FROM "${namespace}"`,
       params.denialAlarmThreshold,
+      1,
+    ),
+    // Any approval made elsewhere that the policy would not have made: each is also alerted
+    // on its own (approved-elsewhere); the alarm keeps it visible where alarms are watched.
+    CsrApprovedElsewhereAlarm: insightsAlarm(
+      "csr-approver: a kubelet-serving CSR approved by someone else fails the checks (approved-elsewhere alert)",
+      `SELECT SUM(CsrApprovedElsewhereViolations) FROM "${namespace}"`,
+      1,
       1,
     ),
     ClusterSweepFailedAlarm: insightsAlarm(

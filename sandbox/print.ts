@@ -187,6 +187,22 @@ export function formatServing(result: ScenarioResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The audit: an approval made elsewhere, its one alert, and nothing written to it. */
+export function formatElsewhere(result: ScenarioResult): string {
+  const e = result.elsewhere;
+  if (!e) return "";
+  const lines = heading("Approved elsewhere: the audit of an approval another approver made");
+  lines.push(
+    `${cell(e.csr)}: ${cell(e.story)}`,
+    `  approved by ${cell(e.approvedBy)} (the Approved condition's reason and message)`,
+    `  next sweep: ${e.outcome?.action ?? "-"} (${codes(e.outcome)}); alerts: ${
+      e.alerts.map((a) => `${cell(a.title)} [${cell(a.reasonCodes.join(","))}]`).join("; ") || "none"
+    }`,
+    `  the sweep after: ${e.laterAlerts} alert(s); conditions on the CSR: ${cell(e.conditions.join(", "))} (nothing written by the approver)`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
 export function formatVerdict(result: ScenarioResult): string {
   const hostile = result.cases.filter((v) => v.case.kind === "hostile");
   const legitimate = result.cases.filter((v) => v.case.kind === "legitimate");
@@ -210,6 +226,7 @@ export function formatScenario(result: ScenarioResult): string {
     formatStoredState(result),
     formatAlerts(result),
     formatServing(result),
+    formatElsewhere(result),
     formatVerdict(result),
   ].join("");
 }

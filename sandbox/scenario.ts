@@ -10,6 +10,7 @@ import { createAwsClients } from "../functions/sweep/aws.js";
 import { kubeClient, type KubeApi, type KubeEndpoint } from "../functions/sweep/csrs.js";
 import { snsAlertPublisher } from "../functions/sweep/publish.js";
 import { runSweep, type CsrOutcome, type SweepLogger, type SweepReport } from "../functions/sweep/sweep.js";
+import type { AuditLedger } from "../functions/core/audit.js";
 import {
   awsClients,
   createAlertSink,
@@ -116,6 +117,26 @@ export interface SandboxInstance extends NodeInstance {
   nodeName: string;
 }
 
+/**
+ * The audit, shown once: after the sweep, "another approver" (the cluster admin, as a person
+ * running `kubectl certificate approve` or a rubber-stamp controller would) approves a node's
+ * request for its neighbour's IP; the next sweep writes nothing to it and raises one
+ * `approved-elsewhere` alert; the sweep after that is silent.
+ */
+export interface ElsewhereDemo {
+  csr: string;
+  story: string;
+  /** The Approved condition the other approver wrote: reason and message. */
+  approvedBy: string;
+  outcome: CsrOutcome | undefined;
+  /** The alerts about it, from the sweep after the approval and the one after that. */
+  alerts: AlertSummary[];
+  laterAlerts: number;
+  /** Condition types on the CSR after both sweeps (only the other approver's Approved). */
+  conditions: string[];
+  problems: string[];
+}
+
 export interface ScenarioResult {
   prefix: string;
   clusterName: string;
@@ -133,6 +154,8 @@ export interface ScenarioResult {
   problems: string[];
   /** Why the scenario uses pendingGraceSeconds 1, for the printed summary. */
   notes: string[];
+  /** The audit of an approval made elsewhere (absent with --no-sweep). */
+  elsewhere?: ElsewhereDemo;
 }
 
 export const SANDBOX_CLUSTER = "sandbox";
@@ -192,28 +215,36 @@ export async function runSandboxScenario(
       : "running the sweep (runSweep, as the Lambda does) with alerts to the SNS topic",
   );
   let report: SweepReport;
+  let alerts: AlertSummary[];
+  let elsewhere: ElsewhereDemo | undefined;
+  // One Lambda container's memory of what the audit already looked at, across the sweeps below.
+  const auditLedgers = new Map<string, AuditLedger>();
+  const sweepOnce = () =>
+    runSweep({
+      config,
+      aws,
+      alerts: snsAlertPublisher({
+        topicArn: alertSink.topicArn,
+        sns: aws.forRegion(rig.moto.region).sns,
+        account: ACCOUNT,
+      }),
+      log: options.log ?? silentLog,
+      auditLedgers,
+      ...(kube ? { kube } : {}),
+    });
   try {
-    report = options.noSweep
-      ? noSweepReport()
-      : await runSweep({
-          config,
-          aws,
-          alerts: snsAlertPublisher({
-            topicArn: alertSink.topicArn,
-            sns: aws.forRegion(rig.moto.region).sns,
-            account: ACCOUNT,
-          }),
-          log: options.log ?? silentLog,
-          ...(kube ? { kube } : {}),
-        });
+    report = options.noSweep ? noSweepReport() : await sweepOnce();
+    progress(
+      "reading back: CSR conditions from the apiserver, alerts from the SQS queue subscribed to the topic",
+    );
+    alerts = (await drain(alertSink)).map(summarizeAlert);
+    if (!options.noSweep) {
+      progress("another approver approves a node's request for its neighbour's IP; two more sweeps audit it");
+      elsewhere = await approvedElsewhereDemo(cluster, world, ownNames, sweepOnce, () => drain(alertSink));
+    }
   } finally {
     aws.destroy();
   }
-
-  progress(
-    "reading back: CSR conditions from the apiserver, alerts from the SQS queue subscribed to the topic",
-  );
-  const alerts = (await drain(alertSink)).map(summarizeAlert);
 
   progress(
     "waiting for the signer (kube-controller-manager's kubelet-serving controller) and the kubelets' certificate managers",
@@ -275,6 +306,8 @@ export async function runSandboxScenario(
     .map((c) => `cluster ${c.cluster}: ${c.status}${c.error ? `: ${c.error}` : ""}`);
   for (const verdict of verdicts)
     problems.push(...verdict.problems.map((p) => `${verdict.case.id} (${verdict.case.csr}): ${p}`));
+  if (elsewhere)
+    problems.push(...elsewhere.problems.map((p) => `approved-elsewhere (${elsewhere.csr}): ${p}`));
 
   return {
     prefix,
@@ -289,6 +322,7 @@ export async function runSandboxScenario(
     report,
     alerts,
     problems,
+    ...(elsewhere ? { elsewhere } : {}),
     notes: [
       "pendingGraceSeconds is 1 here (default 900) so the terminated instance's CSR is denied now rather than in 15 minutes.",
       "The legitimate CSRs come from the kubelet's own certificate manager, given the addresses the AWS cloud provider publishes; the certificates from kube-controller-manager's kubelet-serving signer.",
@@ -665,6 +699,63 @@ function summarizeAlert(message: SqsMessage): AlertSummary {
   };
 }
 
+/** The audit demo: the admin approves a hostile CSR; the next sweeps audit it (ElsewhereDemo). */
+async function approvedElsewhereDemo(
+  cluster: ClusterHandle,
+  world: SeededAccount,
+  ownNames: Set<string>,
+  sweep: () => Promise<SweepReport>,
+  drainAlerts: () => Promise<SqsMessage[]>,
+): Promise<ElsewhereDemo> {
+  const node = world.publicIp;
+  const neighbour = world.multiEni;
+  const created = await forgeNodeCsr(cluster, {
+    node: node.nodeName,
+    dnsNames: [node.nodeName],
+    ips: [node.privateIps[0] ?? "", neighbour.privateIps[0] ?? ""],
+  });
+  ownNames.add(created.name);
+  const certificates = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
+  const read = await certificates.readCertificateSigningRequest({ name: created.name });
+  const approvedBy = { reason: "RubberStamp", message: "approved every pending CSR" };
+  await certificates.replaceCertificateSigningRequestApproval({
+    name: created.name,
+    body: {
+      ...read,
+      status: {
+        ...read.status,
+        conditions: [
+          ...(read.status?.conditions ?? []),
+          { type: "Approved", status: "True", ...approvedBy, lastUpdateTime: new Date() },
+        ],
+      },
+    },
+  });
+  const audited = await sweep();
+  const alerts = (await drainAlerts()).map(summarizeAlert).filter((a) => a.csr === created.name);
+  await sweep();
+  const laterAlerts = (await drainAlerts()).map(summarizeAlert).filter((a) => a.csr === created.name).length;
+  const conditions = (await conditionsOf(cluster, created.name)).map((c) => c.type);
+  const outcome = audited.clusters.flatMap((c) => c.csrs).find((o) => o.name === created.name);
+  const problems: string[] = [];
+  if (outcome?.action !== "approved-elsewhere")
+    problems.push(`the audit reported ${outcome?.action ?? "nothing"}, not approved-elsewhere`);
+  if (alerts.length !== 1 || !alerts[0]?.reasonCodes.includes("IP_NOT_OWNED"))
+    problems.push(`${alerts.length} alerts (expected one approved-elsewhere alert with IP_NOT_OWNED)`);
+  if (laterAlerts > 0) problems.push(`${laterAlerts} more alert(s) from the next sweep`);
+  if (conditions.join() !== "Approved") problems.push(`conditions now ${conditions.join(", ")}`);
+  return {
+    csr: created.name,
+    story: `${node.label} asks for its own IP and ${neighbour.label}'s; someone else approves it`,
+    approvedBy: `${approvedBy.reason}: ${approvedBy.message}`,
+    outcome,
+    alerts,
+    laterAlerts,
+    conditions,
+    problems,
+  };
+}
+
 function onlyCsrs(api: KubeApi, names: Set<string>): KubeApi {
   return {
     listKubeletServingCsrs: (visit, pageSize) =>
@@ -690,7 +781,10 @@ function sleep(ms: number): Promise<void> {
 function noSweepReport(): SweepReport {
   const actions = ["approved", "denied", "would-approve", "would-deny", "left-pending", "flood-guarded"];
   const totals = Object.fromEntries(
-    [...actions, "waiting", "skipped", "alerted", "error"].map((a) => [a, 0]),
+    [...actions, "waiting", "skipped", "alerted", "approved-elsewhere", "audited", "error"].map((a) => [
+      a,
+      0,
+    ]),
   );
   return {
     startedAt: new Date().toISOString(),

@@ -61,6 +61,9 @@ export interface SweepRunResult {
     floodGuardTripped: boolean;
     /** SNS messages this cluster's sweep published (alerts, summary, flood alerts). */
     alertsSent: number;
+    /** Audit: approvals made elsewhere examined, and those left for the next sweep. */
+    audited?: number;
+    auditDeferred?: number;
     csrs: {
       name: string;
       node?: string;
@@ -72,6 +75,8 @@ export interface SweepRunResult {
       alert?: string;
       /** How its alert went out: alert | repeat | summary. */
       delivery?: string;
+      /** Audited: pass | violation | inconclusive. */
+      audit?: string;
       error?: string;
     }[];
   }[];

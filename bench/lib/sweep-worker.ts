@@ -47,6 +47,8 @@ for (let run = 0; run < job.runs; run++) {
       ...(c.approvalLimit !== undefined ? { approvalLimit: c.approvalLimit } : {}),
       floodGuardTripped: c.floodGuardTripped,
       alertsSent: c.alertsSent,
+      audited: c.audited,
+      auditDeferred: c.auditDeferred,
       csrs: c.csrs.map((o) => ({
         name: o.name,
         ...(o.node !== undefined ? { node: o.node } : {}),
@@ -57,6 +59,7 @@ for (let run = 0; run < job.runs; run++) {
         reasons: o.reasons.map((r) => r.code),
         ...(o.alert ? { alert: o.alert } : {}),
         ...(o.delivery ? { delivery: o.delivery } : {}),
+        ...(o.audit ? { audit: o.audit } : {}),
         ...(o.error ? { error: o.error } : {}),
       })),
     })),

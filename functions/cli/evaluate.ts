@@ -11,11 +11,14 @@ import {
   settingsForCluster,
   type Config,
 } from "../core/config.js";
+import { auditOne } from "../core/audit.js";
+import { checkIssuedCertificate } from "../core/certificate.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
 import type {
   ClusterFacts,
   ClusterPolicySettings,
+  CsrObject,
   Decision,
   Ec2Instance,
   NodeObject,
@@ -255,7 +258,7 @@ export async function runEvaluate(argv: string[], io: CliIo): Promise<number> {
   );
   for (const warning of context.warnings) io.stderr(`${warning}\n`);
 
-  const decisions: Decision[] = csrs.map((csr) =>
+  const decideNow = (csr: CsrObject): Decision =>
     decide({
       csr,
       parsed: parseCertificateRequest(csr.spec.request),
@@ -264,10 +267,24 @@ export async function runEvaluate(argv: string[], io: CliIo): Promise<number> {
       cluster: context.cluster,
       settings: context.settings,
       now,
-    }),
+    });
+  const decisions: Decision[] = csrs.map(decideNow);
+  // Decided CSRs: the audit the sweep makes of approvals made elsewhere (and of our own
+  // issued certificates), without its memory of earlier sweeps.
+  const audits = csrs.map((csr) =>
+    auditOne(
+      csr,
+      {
+        now,
+        windowSeconds: context.settings.auditWindowSeconds ?? DEFAULT_SETTINGS.auditWindowSeconds ?? 3600,
+        enabled: context.settings.audit !== false,
+      },
+      decideNow,
+      (c) => checkIssuedCertificate(c.status?.certificate ?? "", c.spec.request),
+    ),
   );
 
-  if (output === "table") io.stdout(formatTable(decisions));
-  else for (const decision of decisions) io.stdout(`${formatJsonLine(decision)}\n`);
+  if (output === "table") io.stdout(formatTable(decisions, audits));
+  else decisions.forEach((decision, i) => io.stdout(`${formatJsonLine(decision, audits[i])}\n`));
   return 0;
 }

@@ -1,9 +1,14 @@
 // Output of decisions: one JSON object per line (stable keys, for jq and scripts) or an
 // aligned table for people.
+import type { AuditResult } from "../core/audit.js";
 import type { Decision } from "../core/types.js";
 
-/** Every key is always present (null when unknown) so consumers need no existence checks. */
-export function formatJsonLine(decision: Decision): string {
+/**
+ * Every key is always present (null when unknown) so consumers need no existence checks.
+ * `audit`: for a decided CSR the audit looks at (approved elsewhere, or our own once issued),
+ * what it finds: `verdict` pass | violation | inconclusive, and the alert the sweep sends.
+ */
+export function formatJsonLine(decision: Decision, audit?: AuditResult): string {
   return JSON.stringify({
     name: decision.name,
     decision: decision.decision,
@@ -13,7 +18,20 @@ export function formatJsonLine(decision: Decision): string {
     requester: decision.requester ?? null,
     requestedSans: decision.requestedSans ?? null,
     owned: decision.owned ?? null,
+    audit: audit ? auditJson(audit) : null,
   });
+}
+
+function auditJson(audit: AuditResult): Record<string, unknown> {
+  return {
+    subject: audit.subject,
+    verdict: audit.verdict,
+    alert: audit.alert ?? null,
+    approvedBy: audit.approvedBy ?? null,
+    certificateIssued: audit.issued,
+    reasons: (audit.decision?.reasons ?? []).map((r) => ({ code: r.code, message: r.message })),
+    certificateProblems: audit.certificateProblems ?? [],
+  };
 }
 
 /** Control characters from a CSR must not reach a terminal. */
@@ -22,7 +40,7 @@ function cell(value: string | undefined): string {
   return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
 }
 
-export function formatTable(decisions: Decision[]): string {
+export function formatTable(decisions: Decision[], audits: (AuditResult | undefined)[] = []): string {
   const header = ["NAME", "NODE", "INSTANCE", "DECISION", "REASONS"];
   const rows = decisions.map((decision) => [
     cell(decision.name),
@@ -38,7 +56,27 @@ export function formatTable(decisions: Decision[]): string {
       ? decision.reasons.map((reason) => `${cell(decision.name)}: ${reason.code}: ${cell(reason.message)}`)
       : [],
   );
+  // Decided CSRs the audit looked at: its verdict, who approved, and why it fails.
+  const audited = decisions.flatMap((decision, i) => {
+    const audit = audits[i];
+    if (!audit) return [];
+    const who = audit.approvedBy
+      ? ` (approved elsewhere: ${cell(audit.approvedBy.reason)}: ${cell(audit.approvedBy.message)})`
+      : " (approved by csr-approver)";
+    const why =
+      audit.verdict === "pass"
+        ? []
+        : [
+            ...(audit.decision?.reasons ?? []).map((r) => `  ${r.code}: ${cell(r.message)}`),
+            ...(audit.certificateProblems ?? []).map((p) => `  ${cell(p)}`),
+          ];
+    return [
+      `${cell(decision.name)}: audit ${audit.verdict}${audit.alert ? ` → ${audit.alert} alert` : ""}${who}; certificate ${audit.issued ? "issued" : "not issued"}`,
+      ...why,
+    ];
+  });
   if (details.length > 0) lines.push("", ...details);
+  if (audited.length > 0) lines.push("", ...audited);
   return `${lines.join("\n")}\n`;
 }
 

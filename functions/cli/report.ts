@@ -33,11 +33,13 @@ const TOTAL_ORDER: CsrAction[] = [
   "would-deny",
   "left-pending",
   "alerted",
+  "approved-elsewhere",
   "flood-guarded",
   "held",
   "deferred",
   "waiting",
   "error",
+  "audited",
   "skipped",
 ];
 
@@ -57,9 +59,14 @@ function clusterLabel(cluster: Pick<ClusterOutcome, "cluster" | "region">): stri
   return cluster.cluster === "*" ? `*(${cluster.region || "no region"})` : cluster.cluster;
 }
 
-/** Rows are the CSRs the sweep did something about; already-decided ones are only counted. */
+/**
+ * Rows are the CSRs the sweep did something about; already-decided ones are only counted, and
+ * so are approvals made elsewhere that the audit found in order (or could not settle yet).
+ */
 function csrRows(report: SweepReport): CsrOutcome[] {
-  return report.clusters.flatMap((cluster) => cluster.csrs.filter((csr) => csr.action !== "skipped"));
+  return report.clusters.flatMap((cluster) =>
+    cluster.csrs.filter((csr) => csr.action !== "skipped" && csr.action !== "audited"),
+  );
 }
 
 export interface TableOptions {
@@ -95,7 +102,11 @@ export function formatSweepTable(report: SweepReport, options: TableOptions = {}
         csr.decision === "approve"
           ? []
           : csr.reasons.map((reason) => `${who}: ${reason.code}: ${cell(reason.message)}`);
-      return csr.error ? [...reasons, `${who}: error: ${cell(csr.error)}`] : reasons;
+      const approver =
+        csr.approvedBy !== undefined ? [`${who}: approved elsewhere by ${cell(csr.approvedBy)}`] : [];
+      return csr.error
+        ? [...reasons, ...approver, `${who}: error: ${cell(csr.error)}`]
+        : [...reasons, ...approver];
     });
     if (details.length > 0) lines.push("", ...details);
   }

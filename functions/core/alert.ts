@@ -35,6 +35,8 @@ export const ALERT_KINDS = [
   "cluster-error", // the cluster could not be swept
   "node-flood", // one node has more pending CSRs than maxPendingPerNode: only its newest were examined
   "summary", // over maxAlertsPerSweep: the rest of the sweep's alerts, counted
+  "approved-elsewhere", // someone else approved a CSR the policy would not approve (nothing written to it)
+  "certificate-mismatch", // a CSR we approved was issued a certificate for other names or another key
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
@@ -56,6 +58,15 @@ export interface AlertContext {
   nodeFlood?: { node: string; pending: number; examined: number };
   /** summary: what the sweep's alerts over the budget were about. */
   summary?: DenialSummary & { budget: number };
+  /**
+   * approved-elsewhere: who approved (the Approved condition's reason and message, as the API
+   * shows them) and whether a certificate was issued; certificate-mismatch: what differs.
+   */
+  audit?: {
+    approver?: { reason: string; message: string; at?: string };
+    issued: boolean;
+    problems?: string[];
+  };
 }
 
 export interface ChatbotNotification {
@@ -116,6 +127,8 @@ const EVENT_TYPES: Record<AlertKind, string> = {
   "cluster-error": "KubeletServingClusterSweepFailed",
   "node-flood": "KubeletServingNodeFlood",
   summary: "KubeletServingAlertSummary",
+  "approved-elsewhere": "KubeletServingCsrApprovedElsewhere",
+  "certificate-mismatch": "KubeletServingCertificateMismatch",
 };
 
 const TITLES: Record<AlertKind, string> = {
@@ -128,6 +141,8 @@ const TITLES: Record<AlertKind, string> = {
   "cluster-error": ":x: kubelet-serving CSR sweep failed for a cluster",
   "node-flood": ":rotating_light: one node is flooding kubelet-serving CSRs",
   summary: ":bell: more kubelet-serving alerts this sweep (summary)",
+  "approved-elsewhere": ":rotating_light: kubelet-serving CSR approved elsewhere fails the checks",
+  "certificate-mismatch": ":rotating_light: issued kubelet-serving certificate differs from its request",
 };
 
 /**
@@ -292,6 +307,25 @@ function describe(ctx: AlertContext): string {
     lines.push(`*By kind* ${s.byKind.map((k) => `${k.kind} ${k.count}`).join(", ")}`);
     lines.push(`*By reason* ${s.byCode.map((c) => `${c.code} ${c.count}`).join(", ")}`);
   }
+  if (ctx.audit) {
+    const a = ctx.audit;
+    if (a.approver) {
+      lines.push(
+        `*Approved by* reason ${code(a.approver.reason || "(empty)", 100)}, message ${code(a.approver.message || "(empty)", 300)}` +
+          (a.approver.at !== undefined ? ` at ${code(a.approver.at, 40)}` : "") +
+          " (as the Approved condition says; the API audit log names the user)",
+      );
+      lines.push(
+        "*Checked on* current EC2 facts: an instance terminated or re-addressed since the approval fails as well",
+      );
+    }
+    for (const p of a.problems ?? []) lines.push(`• ${p}`);
+    lines.push(
+      a.issued
+        ? "*Certificate* issued: the node holds it until it expires"
+        : "*Certificate* not issued yet (the signer may still issue it)",
+    );
+  }
   if (ctx.error !== undefined) lines.push(`*Error* ${code(ctx.error, 1000)}`);
   lines.push(`*Time* ${ctx.now.toISOString()}`);
   return lines.join("\n");
@@ -350,6 +384,20 @@ function nextSteps(ctx: AlertContext): string[] {
       return [
         "Read the individual decisions in the approver's logs (one line per CSR) or with `kubectl get csr`",
         "Raise `maxAlertsPerSweep` only if the channel can take it: Slack webhooks accept about one message per second",
+      ];
+    case "approved-elsewhere":
+      return [
+        `Nothing was written to this CSR. Inspect it: \`kubectl get csr ${csr} -o yaml\`; the API server's audit log names who approved it`,
+        "An issued certificate cannot be revoked: replace the node (cordon, drain, terminate the instance) so its key and certificate go with it",
+        "If a certificate for another node's address or name was issued, consider rotating the cluster CA",
+        "Remove or restrict the other approver (RBAC `signers` approve on `kubernetes.io/kubelet-serving`, `certificatesigningrequests/approval`)",
+        checkInstance,
+      ];
+    case "certificate-mismatch":
+      return [
+        `Compare: \`kubectl get csr ${csr} -o jsonpath='{.status.certificate}' | base64 -d | openssl x509 -noout -text\``,
+        "Find who wrote the certificate: the signer (kube-controller-manager's csrsigning) or someone with `certificatesigningrequests/status` rights",
+        "The certificate cannot be revoked: replace the node; if the signer itself is wrong, consider rotating the cluster CA",
       ];
     case "cluster-error":
       return [
@@ -410,6 +458,15 @@ function additionalContext(ctx: AlertContext, listItems: number): Record<string,
     context.node = scalar(ctx.nodeFlood.node);
     context.pendingCsrs = String(ctx.nodeFlood.pending);
     context.examinedCsrs = String(ctx.nodeFlood.examined);
+  }
+  if (ctx.audit) {
+    context.certificateIssued = String(ctx.audit.issued);
+    if (ctx.audit.approver) {
+      context.approvedByReason = scalar(ctx.audit.approver.reason);
+      context.approvedByMessage = scalar(ctx.audit.approver.message);
+      if (ctx.audit.approver.at !== undefined) context.approvedAt = scalar(ctx.audit.approver.at);
+    }
+    if (ctx.audit.problems) context.certificateProblems = jsonList(ctx.audit.problems, listItems);
   }
   if (ctx.summary) {
     const s = ctx.summary;
@@ -500,7 +557,8 @@ function attributesFor(ctx: AlertContext): Alert["attributes"] {
           : ctx.kind === "summary"
             ? "SUMMARY"
             : "NONE");
-  const decision = ctx.decision?.decision ?? ctx.kind;
+  // An audit finding is not a decision of ours: filters on `decision: deny` must not count it.
+  const decision = ctx.kind === "approved-elsewhere" ? ctx.kind : (ctx.decision?.decision ?? ctx.kind);
   const attribute = (value: string) => ({
     DataType: "String" as const,
     // SNS rejects empty attribute values.

@@ -87,6 +87,8 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   maxAlertsPerSweep: 20,
   alertRepeatWindowSeconds: 3600,
   notIssuedAfterSeconds: 600,
+  audit: true,
+  auditWindowSeconds: 3600,
   nonNodeRequests: "deny",
 }) as ClusterPolicySettings;
 
@@ -202,6 +204,20 @@ const SETTING_REFERENCE: {
     default: "`600`",
     description:
       "A CSR the approver approved that still has no certificate this long after the approval raises one `not-issued` alert (the signer is down or stuck). kube-controller-manager issues within about a second.",
+  },
+  {
+    key: "audit",
+    type: "boolean",
+    default: "`true`",
+    description:
+      "Audit approvals made by others: the same policy decides each on current EC2 facts; one it would not approve raises one `approved-elsewhere` alert, nothing is written to it. Also checks the certificates issued for our own approvals.",
+  },
+  {
+    key: "auditWindowSeconds",
+    type: "integer 60–86400",
+    default: "`3600`",
+    description:
+      "The audit looks only at CSRs created, approved or issued within this many seconds (at most 5,000 per cluster and sweep, oldest first; the rest the next sweep).",
   },
   {
     key: "clusterTag",
@@ -702,6 +718,10 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
       source.notIssuedAfterSeconds,
       NOT_ISSUED_MIN_SECONDS,
     );
+  }
+  if (source.audit !== undefined) out.audit = booleanAt(at("audit"), source.audit);
+  if (source.auditWindowSeconds !== undefined) {
+    out.auditWindowSeconds = secondsAt(at("auditWindowSeconds"), source.auditWindowSeconds, 60);
   }
   if (source.clusterTag !== undefined) {
     out.clusterTag = source.clusterTag === null ? null : clusterTagAt(at("clusterTag"), source.clusterTag);

@@ -246,7 +246,20 @@ export interface Candidate<T> {
 export interface FollowUp<T> {
   item: T;
   csr: CsrObject;
-  kind: "failed" | "not-issued";
+  kind: "failed" | "not-issued" | "certificate-mismatch";
+  /** certificate-mismatch: what differs between the certificate and the request. */
+  problems?: string[];
+}
+
+/**
+ * A CSR approved by someone else that the policy would not approve (core/audit.ts): one
+ * `approved-elsewhere` alert under the same budget and repeat rules, and no write at all.
+ */
+export interface AuditFinding<T> {
+  item: T;
+  csr: CsrObject;
+  decision: Decision;
+  audit: NonNullable<AlertWork["audit"]>;
 }
 
 export interface NodeOverflow {
@@ -260,6 +273,8 @@ export interface ClusterPlanInput<T> {
   candidates: Candidate<T>[];
   /** Decided CSRs approved by us that need a follow-up alert. */
   followUps: FollowUp<T>[];
+  /** Approvals made elsewhere that the policy would not have made (alerted, never written). */
+  audits?: AuditFinding<T>[];
   overflows: NodeOverflow[];
   /** What the cluster already approved, per requester. */
   approved: ApprovedLedger;
@@ -299,6 +314,12 @@ export interface AlertWork {
   lastAlertAt?: Date;
   /** node-flood: the node's pending CSRs and how many were examined. */
   flood?: { pending: number; examined: number };
+  /** approved-elsewhere and certificate-mismatch: who approved, whether issued, what differs. */
+  audit?: {
+    approver?: { reason: string; message: string; at?: string };
+    issued: boolean;
+    problems?: string[];
+  };
 }
 
 /** Everything the sweep does to one CSR: alerts first, then at most one write. */
@@ -306,7 +327,8 @@ export interface CsrWork<T> {
   item: T;
   csr: CsrObject;
   decision: Decision;
-  action: "approve" | "deny" | "mark";
+  /** `audit`: an approval made elsewhere: its alert is published and nothing is written. */
+  action: "approve" | "deny" | "mark" | "audit";
   /** The Approved or Denied condition to append. */
   condition?: CsrCondition;
   alerts: AlertWork[];
@@ -403,7 +425,17 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   for (const f of input.followUps) {
     const decision = followUpDecision(f.csr);
     const work: CsrWork<T> = { item: f.item, csr: f.csr, decision, action: "mark", alerts: [] };
-    alertable.push({ work, alert: alertOf(f.kind, f.csr, decision), age: f.csr });
+    const alert = alertOf(f.kind, f.csr, decision);
+    if (f.problems) alert.audit = { issued: true, problems: f.problems };
+    alertable.push({ work, alert, age: f.csr });
+  }
+  for (const a of input.audits ?? []) {
+    const work: CsrWork<T> = { item: a.item, csr: a.csr, decision: a.decision, action: "audit", alerts: [] };
+    alertable.push({
+      work,
+      alert: { ...alertOf("approved-elsewhere", a.csr, a.decision), audit: a.audit },
+      age: a.csr,
+    });
   }
 
   // Nodes holding nothing approved first, then those holding something, then nodes that
@@ -518,7 +550,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
 
 function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision): AlertWork {
   const codes =
-    kind === "denied" || kind === "would-deny" || kind === "left-pending"
+    kind === "denied" || kind === "would-deny" || kind === "left-pending" || kind === "approved-elsewhere"
       ? [...new Set(decision.reasons.map((r) => r.code))].sort()
       : [];
   return {

@@ -173,6 +173,10 @@ export interface ClusterPolicySettings {
   alertRepeatWindowSeconds: number;
   /** A CSR we approved that still has no certificate after this long raises one `not-issued` alert. */
   notIssuedAfterSeconds: number;
+  /** Audit approvals made by others (absent: on). */
+  audit?: boolean;
+  /** The audit looks at CSRs created, approved or issued this recently (absent: 3600). */
+  auditWindowSeconds?: number;
   /** `ignore`: CSRs from requesters that are not nodes are left alone (skip) instead of denied. */
   nonNodeRequests?: "deny" | "ignore"; // absent: deny
   /** Opt-in static rules for nodes outside EC2; absent: every node must be an EC2 instance. */

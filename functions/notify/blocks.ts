@@ -92,6 +92,17 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
     ["CSR", str(ctx.csr)],
     ["Instance", str(ctx.instanceId)],
     ["Account / region", joinDefined([str(ctx.account), str(ctx.region)], " / ")],
+    // approved-elsewhere: who approved, as the Approved condition says (a code span like any
+    // value from the cluster); both audit kinds: whether a certificate exists.
+    ["Approved by", joinDefined([str(ctx.approvedByReason), str(ctx.approvedByMessage)], ": ")],
+    [
+      "Certificate",
+      ctx.certificateIssued === "true"
+        ? "issued"
+        : ctx.certificateIssued === "false"
+          ? "not issued"
+          : undefined,
+    ],
   ];
   const fields = fieldValues
     .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== "")
@@ -130,6 +141,12 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
       ],
     });
   }
+
+  const certificateProblems = stringList(ctx.certificateProblems).map((p) => mrkdwnCode(p, 300));
+  if (certificateProblems.length > 0)
+    blocks.push(
+      section(`*Certificate problems*\n${bulletList(certificateProblems, SLACK_LIMITS.sectionText - 30)}`),
+    );
 
   const error = str(ctx.error);
   if (error) blocks.push(section(`*Error*\n${mrkdwnCodeBlock(error, SLACK_LIMITS.sectionText - 20)}`));

@@ -23,6 +23,7 @@ import {
   requesterOf,
   planCluster,
   type AlertWork,
+  type AuditFinding,
   type CsrAlertKind,
   type CsrWork,
   type DenialSummary,
@@ -36,6 +37,24 @@ import {
   type Delivery,
   type MarkerEntry,
 } from "../core/plan.js";
+import {
+  AUDIT_CERTIFICATES_PER_SWEEP,
+  AUDIT_MAX_BYTES,
+  AUDIT_MAX_PER_SWEEP,
+  AuditLedger,
+  auditSize,
+  compactForAudit,
+  OldestFirst,
+  approvedElsewhere,
+  approverOf,
+  asUndecided,
+  auditKey,
+  auditSubject,
+  auditVerdict,
+  type AuditVerdict,
+} from "../core/audit.js";
+import { checkIssuedCertificate } from "../core/certificate.js";
+import { alertedKinds } from "../core/plan.js";
 import { parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { FactsIndex } from "../core/facts-index.js";
 import { decide } from "../core/policy.js";
@@ -43,6 +62,7 @@ import { parseCertificateRequest } from "../core/request.js";
 import type {
   ClusterPolicySettings,
   CsrCondition,
+  CsrObject,
   Decision,
   DecisionKind,
   Ec2Instance,
@@ -70,6 +90,8 @@ export type CsrAction =
   | "waiting"
   | "skipped"
   | "alerted"
+  | "approved-elsewhere" // approved by someone else, and the policy would not have: alerted, nothing written
+  | "audited" // approved by someone else and examined: the policy agrees, or cannot tell yet
   | "error";
 
 export interface CsrOutcome {
@@ -84,6 +106,10 @@ export interface CsrOutcome {
   alert?: CsrAlertKind;
   /** How the alert went out: on its own, as a repeat within the window, or in the summary. */
   delivery?: Delivery;
+  /** Audited (approved elsewhere): what the policy says of that approval now. */
+  audit?: AuditVerdict;
+  /** Audited: who approved it, as the Approved condition says (reason: message). */
+  approvedBy?: string;
   error?: string;
 }
 
@@ -104,6 +130,9 @@ export interface ClusterOutcome {
   /** Pending CSRs beyond maxPendingPerNode of their node: not examined this sweep. */
   notExamined: number;
   nodeFloods: { node: string; pending: number; examined: number }[];
+  /** Audit: approvals made elsewhere examined, and those left for the next sweep (over its bound). */
+  audited: number;
+  auditDeferred: number;
   approvalLimit?: number;
   alertsSent: number;
 }
@@ -140,6 +169,12 @@ export interface SweepDeps {
    * kept here, so the watch that follows continues from this sweep instead of listing again.
    */
   sessions?: Map<string, ClusterSession>;
+  /**
+   * What the audit already examined, per cluster name, kept by the caller for as long as it
+   * lives (the Lambda container): nothing is written to a CSR approved elsewhere, so this is
+   * what keeps later sweeps silent about it. Absent: each sweep audits its window afresh.
+   */
+  auditLedgers?: Map<string, AuditLedger>;
   /** Resolved targets to use instead of discovering them (event-mode re-sweeps reuse them). */
   targets?: { targets: ClusterTarget[]; failures: { cluster: string; region: string; error: string }[] };
 }
@@ -199,6 +234,8 @@ const ACTIONS: CsrAction[] = [
   "waiting",
   "skipped",
   "alerted",
+  "approved-elsewhere",
+  "audited",
   "error",
 ];
 
@@ -221,6 +258,8 @@ const EMPTY_COUNTS = {
   pending: 0,
   notExamined: 0,
   nodeFloods: [],
+  audited: 0,
+  auditDeferred: 0,
   alertsSent: 0,
 } satisfies Partial<ClusterOutcome>;
 
@@ -256,6 +295,8 @@ export interface ClusterSession {
   nodeCount?: number;
   /** When this session last called DescribeInstances (event mode keeps them ≥ 1 s apart). */
   lastDescribeAt?: number;
+  /** The cluster's audit ledger (SweepDeps.auditLedgers, or this session's own). */
+  audit: AuditLedger;
 }
 
 export function newSession(eventMode = false): ClusterSession {
@@ -266,6 +307,7 @@ export function newSession(eventMode = false): ClusterSession {
     eventMode,
     waiting: new Map(),
     held: new Map(),
+    audit: new AuditLedger(),
   };
 }
 
@@ -297,26 +339,31 @@ export async function sweepCluster(
   const settings = settingsFor(target, deps);
   const outcome = emptyOutcome(target, settings);
   try {
+    session.audit = ledgerFor(deps, target.facts.name, session.audit);
+    session.audit.prune(now().getTime(), Math.max(auditWindow(settings), settings.alertRepeatWindowSeconds));
     const connect = async (): Promise<KubeApi> =>
       (deps.kube ?? ((e) => kubeClient(e)))(await kubeEndpointOf(target));
     let kube = await connect();
     let listing: Listing;
     try {
-      listing = await listCsrs(kube, settings, now);
+      listing = await listCsrs(kube, settings, now, session.audit);
     } catch (err) {
       if (!(err instanceof KubeError && err.status === 401)) throw err;
       // A token kept from an earlier sweep may have been rotated away: one fresh try.
       target.forgetToken();
       kube = await connect();
-      listing = await listCsrs(kube, settings, now);
+      listing = await listCsrs(kube, settings, now, session.audit);
     }
     session.kube = kube;
     session.approved = listing.approved;
     session.history = listing.history;
+    session.audit.replayInto(session.history);
     if (listing.resourceVersion !== undefined) session.resourceVersion = listing.resourceVersion;
     outcome.listed = listing.listed;
     outcome.pending = listing.pendingSeen;
-    await processPending(target, deps, now, session, outcome, listing.pending, listing.followUps);
+    const audits = listing.audits.take();
+    outcome.auditDeferred = listing.audits.deferred + listing.certificatesDeferred;
+    await processPending(target, deps, now, session, outcome, listing.pending, listing.followUps, [], audits);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -341,26 +388,35 @@ export async function sweepBatch(
   const settings = settingsFor(target, deps);
   const outcome = emptyOutcome(target, settings);
   try {
+    // Decided CSRs in a batch are approvals made elsewhere to audit; the rest are pending.
+    const audits = auditSet();
+    const undecided: ReadCsr[] = [];
+    for (const read of reads) {
+      if (!isDecided(read.csr)) undecided.push(read);
+      else if (isAuditCandidate(settings, session.audit, read.csr, now())) audits.add(keptForAudit(read));
+    }
+    const auditsKept = audits.take();
+    outcome.auditDeferred = audits.deferred;
     // The per-node guard spans the budget period: a CSR that arrives counts with those its
     // requester filed earlier in the period; past the guard it waits for the next period.
     // Retries (`waiting`, `held`) were counted when they arrived.
     const cap = settings.maxPendingPerNode;
     const isRetry = (r: ReadCsr) =>
       session.waiting.has(r.csr.metadata.name) || session.held.has(r.csr.metadata.name);
-    const fresh = reads.filter((r) => !isRetry(r)).sort((a, b) => compareAge(a.csr, b.csr));
+    const fresh = undecided.filter((r) => !isRetry(r)).sort((a, b) => compareAge(a.csr, b.csr));
     const admission = admit(periodAt(session.budget, now().getTime()), fresh, (r) => requesterOf(r.csr), cap);
     session.budget = admission.period;
     const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
-    for (const read of [...reads.filter(isRetry), ...admission.examine]) pending.add(read);
+    for (const read of [...undecided.filter(isRetry), ...admission.examine]) pending.add(read);
     const kept = new Set(pending.items());
     holdForNextPeriod(
       session,
-      reads.filter((r) => !kept.has(r)),
+      undecided.filter((r) => !kept.has(r)),
       cap,
     );
-    outcome.pending = reads.length;
+    outcome.pending = undecided.length;
     const tripped = admission.tripped.map((t) => ({ ...t, examined: cap }));
-    await processPending(target, deps, now, session, outcome, pending, [], tripped);
+    await processPending(target, deps, now, session, outcome, pending, [], tripped, auditsKept);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -380,6 +436,7 @@ async function processPending(
   followUps: FollowUp<ReadCsr>[],
   /** Event mode: requesters whose guard for the period tripped with this batch. */
   tripped: NodeOverflow[] = [],
+  audits: ReadCsr[] = [],
 ): Promise<void> {
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
@@ -390,6 +447,9 @@ async function processPending(
     ...batchOverflows,
     ...tripped.filter((t) => !batchOverflows.some((o) => o.requester === t.requester)),
   ];
+  // Audit: approvals made elsewhere need EC2 facts, gathered with the pending CSRs' in the
+  // same batched lookup (our own issued ones were compared while listing).
+  const elsewhere = audits;
   outcome.notExamined = outcome.pending - kept.length;
 
   // Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
@@ -399,19 +459,22 @@ async function processPending(
   // An event batch reads only its requesters' Node objects (the providerID cross-check needs
   // no other) instead of listing every Node each second; trustNodeProviderId needs them all.
   const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
-  if (kept.length > 0 || followUps.length > 0) {
-    nodes = await (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
-      unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
-    }));
+  if (kept.length > 0 || followUps.length > 0 || elsewhere.length > 0) {
+    nodes = await (perNode ? readNodesOf(kube, [...kept, ...elsewhere]) : kube.listNodes()).catch(
+      (err: unknown) => ({
+        unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
+      }),
+    );
     if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
   }
-  if (kept.length > 0) {
+  if (kept.length > 0 || elsewhere.length > 0) {
     if (session.eventMode && session.lastDescribeAt !== undefined) {
       const wait = session.lastDescribeAt + EVENT_DESCRIBE_SPACING_MS - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
     session.lastDescribeAt = Date.now();
-    instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
+    const asked = [...kept, ...elsewhere.map((r) => ({ ...r, csr: asUndecided(r.csr) }))];
+    instances = await gatherInstances(deps, target, asked, Array.isArray(nodes) ? nodes : []);
   }
 
   const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0, session };
@@ -431,9 +494,11 @@ async function processPending(
   }
   const period = periodAt(session.budget, now().getTime());
   session.budget = period;
+  const findings = auditElsewhere(ctx, elsewhere, outcome);
   const plan = planCluster({
     candidates,
     followUps,
+    audits: findings,
     overflows,
     approved: session.approved,
     history: session.history,
@@ -577,6 +642,11 @@ interface Listing {
   followUps: FollowUp<ReadCsr>[];
   approved: ApprovedLedger;
   history: AlertHistory;
+  /** Approvals made elsewhere for the audit (core/audit.ts), oldest first, bounded. */
+  audits: OldestFirst<ReadCsr>;
+  /** Our own issued certificates compared while listing (bounded like the audit). */
+  certificateChecks: number;
+  certificatesDeferred: number;
 }
 
 /**
@@ -584,8 +654,16 @@ interface Listing {
  * (their request is never parsed): only what they tell about certificates held, alerts sent
  * and follow-ups due is kept.
  */
-async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () => Date): Promise<Listing> {
+async function listCsrs(
+  kube: KubeApi,
+  settings: ClusterPolicySettings,
+  now: () => Date,
+  ledger: AuditLedger,
+): Promise<Listing> {
   const listing: Listing = {
+    audits: auditSet(),
+    certificateChecks: 0,
+    certificatesDeferred: 0,
     listed: 0,
     pendingSeen: 0,
     pending: new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr),
@@ -604,11 +682,171 @@ async function listCsrs(kube: KubeApi, settings: ClusterPolicySettings, now: () 
       return;
     }
     listing.approved.note(csr);
+    if (isAuditCandidate(settings, ledger, csr, followUpContext.now)) {
+      if (approvedElsewhere(csr)) listing.audits.add(keptForAudit(read));
+      else checkOwnCertificate(listing, ledger, read, followUpContext.now);
+    }
     const kind = followUpFor(csr, followUpContext);
     if (kind) listing.followUps.push({ item: read, csr, kind });
   });
   if (stats.resourceVersion !== undefined) listing.resourceVersion = stats.resourceVersion;
   return listing;
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit (core/audit.ts): approvals made elsewhere, and our own issued certificates
+// ---------------------------------------------------------------------------------------
+
+const DEFAULT_AUDIT_WINDOW_SECONDS = 3600;
+
+function auditWindow(settings: ClusterPolicySettings): number {
+  return settings.auditWindowSeconds ?? DEFAULT_AUDIT_WINDOW_SECONDS;
+}
+
+/** Approvals made elsewhere kept for one sweep's audit: oldest first, bounded in count and bytes. */
+function auditSet(): OldestFirst<ReadCsr> {
+  return new OldestFirst<ReadCsr>(
+    AUDIT_MAX_PER_SWEEP,
+    (r) => r.csr,
+    AUDIT_MAX_BYTES,
+    (r) => auditSize(r.csr),
+  );
+}
+
+/** Nothing is ever written to an audited CSR, so only its compact form is kept (no raw object). */
+function keptForAudit(read: ReadCsr): ReadCsr {
+  const csr = compactForAudit(read.csr);
+  return { csr, raw: csr as ReadCsr["raw"] };
+}
+
+function ledgerFor(deps: SweepDeps, cluster: string, own: AuditLedger): AuditLedger {
+  if (!deps.auditLedgers) return own;
+  let ledger = deps.auditLedgers.get(cluster);
+  if (!ledger) {
+    ledger = new AuditLedger();
+    deps.auditLedgers.set(cluster, ledger);
+  }
+  return ledger;
+}
+
+/**
+ * A decided CSR the audit should examine now (the one rule, for listings and watch events).
+ * The watch passes `ownCertificates: false`: the signer's event for our own approval starts
+ * no work there (the next scheduled sweep compares the certificate), so event mode's batches
+ * stay one per arrival.
+ */
+export function isAuditCandidate(
+  settings: ClusterPolicySettings,
+  ledger: AuditLedger,
+  csr: CsrObject,
+  now: Date,
+  ownCertificates = true,
+): boolean {
+  if (settings.audit === false || ledger.has(auditKey(csr))) return false;
+  const subject = auditSubject(csr, now, auditWindow(settings));
+  if (subject === "ours-issued") return ownCertificates && !alertedKinds(csr).has("certificate-mismatch");
+  return subject === "approved-elsewhere";
+}
+
+/**
+ * Our own approval, issued: the certificate must certify the request's names and key. Done
+ * while listing, so only mismatches are kept; one that matches is remembered, not re-read.
+ */
+function checkOwnCertificate(listing: Listing, ledger: AuditLedger, read: ReadCsr, now: Date): void {
+  if (listing.certificateChecks >= AUDIT_CERTIFICATES_PER_SWEEP) {
+    listing.certificatesDeferred += 1;
+    return;
+  }
+  listing.certificateChecks += 1;
+  const csr = read.csr;
+  const check = checkIssuedCertificate(csr.status?.certificate ?? "", csr.spec.request ?? "");
+  if (check.ok) ledger.remember(auditKey(csr), now.getTime());
+  else listing.followUps.push({ item: read, csr, kind: "certificate-mismatch", problems: check.problems });
+}
+
+/**
+ * Approvals made elsewhere, decided by the same policy on the facts just gathered. Those it
+ * would not approve become findings for the plan (alerts under the budget and repeat rules);
+ * the others are reported, and remembered unless the facts were inconclusive.
+ */
+function auditElsewhere(
+  ctx: ClusterContext,
+  elsewhere: ReadCsr[],
+  outcome: ClusterOutcome,
+): AuditFinding<ReadCsr>[] {
+  const findings: AuditFinding<ReadCsr>[] = [];
+  for (const read of elsewhere) {
+    const decision = decideOne(ctx, { ...read, csr: asUndecided(read.csr) });
+    const verdict = auditVerdict(decision);
+    const approver = approverOf(read.csr);
+    outcome.audited += 1;
+    if (verdict === "violation") {
+      findings.push({
+        item: read,
+        csr: read.csr,
+        decision,
+        audit: { approver, issued: Boolean(read.csr.status?.certificate) },
+      });
+      continue;
+    }
+    outcome.csrs.push({
+      ...outcomeOf(ctx, decision),
+      action: "audited",
+      audit: verdict,
+      approvedBy: approvedByText(approver),
+    });
+    if (verdict === "pass" && !ctx.deps.readOnly) {
+      ctx.session.audit.remember(auditKey(read.csr), ctx.now().getTime());
+    }
+  }
+  return findings;
+}
+
+function approvedByText(approver: { reason: string; message: string }): string {
+  return `${approver.reason}: ${approver.message}`.slice(0, 300);
+}
+
+/**
+ * An approval made elsewhere that the policy would not have made: its alert goes out (on its
+ * own, or as a repeat, or in the summary sent before) and nothing is written to the CSR. The
+ * ledger remembers it only once the alert is out, so a failed publish is retried next sweep.
+ */
+async function carryOutAudit(
+  ctx: ClusterContext,
+  work: CsrWork<ReadCsr>,
+  summary: SummaryState,
+): Promise<CsrOutcome> {
+  const alert = work.alerts[0];
+  const base: CsrOutcome = {
+    ...outcomeOf(ctx, work.decision),
+    action: "approved-elsewhere",
+    audit: "violation",
+    approvedBy: approvedByText(approverOf(work.csr)),
+    ...(alert ? { alert: alert.kind, delivery: alert.delivery } : {}),
+  };
+  if (!alert) return base;
+  if (timeIsShort(ctx)) return { ...base, action: "deferred" };
+  if (ctx.deps.readOnly) return base;
+  if (alert.delivery === "summary" && summary !== "sent") {
+    return summary === "deferred"
+      ? { ...base, action: "deferred" }
+      : { ...base, error: "the summary alert was not published" };
+  }
+  if (alert.delivery === "alert") {
+    const sent = await publish(ctx, alert);
+    if (sent !== true) return { ...base, error: sent };
+  }
+  const at = ctx.now().getTime();
+  const entry: MarkerEntry = {
+    kind: alert.kind,
+    via: alert.delivery,
+    codes: alert.codes,
+    ...(alert.targets ? { targets: alert.targets } : {}),
+  };
+  ctx.session.audit.remember(auditKey(work.csr), at);
+  ctx.session.audit.recordAlert(work.csr, entry, at);
+  ctx.session.history.record(work.csr, entry, at);
+  return base;
 }
 
 function nodeName(requester: string): string {
@@ -735,6 +973,7 @@ async function carryOut(
   work: CsrWork<ReadCsr>,
   summary: SummaryState,
 ): Promise<CsrOutcome> {
+  if (work.action === "audit") return carryOutAudit(ctx, work, summary);
   const readOnly = ctx.deps.readOnly === true;
   const denial = work.alerts.find((a) => a.kind === "denied");
   const own = work.alerts.find((a) => a.kind !== "node-flood");
@@ -806,7 +1045,10 @@ function actionOf(work: CsrWork<ReadCsr>, own: AlertWork | undefined): CsrAction
       return "left-pending";
     case "not-issued":
     case "failed":
+    case "certificate-mismatch":
       return "alerted";
+    case "approved-elsewhere":
+      return "approved-elsewhere";
     default:
       // Only a node-flood marker rides on this CSR: report what its decision says.
       return work.decision.decision === "wait" ? "waiting" : "held";
@@ -858,6 +1100,7 @@ async function publish(ctx: ClusterContext, alert: AlertWork): Promise<true | st
         : alert.decision
           ? { decision: alert.decision }
           : {}),
+      ...(alert.audit ? { audit: alert.audit } : {}),
       ...(alert.repeats > 0
         ? {
             repeats: {
@@ -931,7 +1174,8 @@ function outcomeOf(ctx: ClusterContext, d: Decision): CsrOutcome {
 }
 
 function logDecision(log: SweepLogger, o: CsrOutcome): void {
-  if (o.action === "skipped") return; // already-decided CSRs would drown the log
+  // Already-decided CSRs, and approvals made elsewhere that pass, would drown the log.
+  if (o.action === "skipped" || (o.action === "audited" && o.audit === "pass")) return;
   const fields = {
     cluster: o.cluster,
     csr: o.name,

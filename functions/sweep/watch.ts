@@ -2,16 +2,18 @@
 // resourceVersion to watch from), then watched. A watch event decides the CSR it carries:
 // pending CSRs that arrive are collected for a moment and decided as one batch (one
 // DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
-// events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
-// from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. The sweep's
-// budgets span the window's batches, per budget period (ClusterSession.budget,
-// core/budgets.ts); CSRs a budget held are looked at again when the next period starts.
+// events for decided CSRs, and for our own writes, start no work, except the audit of an
+// approval made elsewhere, once per CSR. A dropped watch resumes from the last resourceVersion
+// it saw; only a 410 (too old) costs a new LIST. The sweep's budgets span the window's
+// batches, per budget period (ClusterSession.budget, core/budgets.ts); CSRs a budget held are
+// looked at again when the next period starts.
 import type { ClusterTarget } from "./clusters.js";
 import { newPeriod } from "../core/budgets.js";
 import { isDecided } from "../core/fairness.js";
 import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
+  isAuditCandidate,
   newSession,
   retriesDue,
   sweepBatch,
@@ -121,12 +123,19 @@ export async function watchClusters(
         const csr = read.csr;
         const version = csr.metadata.resourceVersion;
         if (type === "DELETED" || isDecided(csr)) {
-          // Decided (by us or anyone): it only adds to what the window knows.
+          // Decided (by us or anyone): it adds to what the window knows; an approval made
+          // elsewhere is audited in the next batch, once (our own issued certificates are
+          // compared by the scheduled sweep: the signer's event starts no work here).
           session.approved.note(csr);
           session.history.addFrom(csr);
-          queue.delete(csr.metadata.name);
           session.waiting.delete(csr.metadata.name);
           session.held.delete(csr.metadata.name);
+          if (type !== "DELETED" && isAuditCandidate(target.settings, session.audit, csr, now(), false)) {
+            queue.set(csr.metadata.name, read);
+            schedule();
+            return;
+          }
+          queue.delete(csr.metadata.name);
           counts.ignoredEvents += 1;
           return;
         }

@@ -179,6 +179,20 @@ describe("npm start's scenario on the integration rig", () => {
     expect(lines.map((l) => l.csr).sort()).toEqual(result.cases.map((v) => v.case.csr).sort());
     expect(lines.every((l) => l.ok)).toBe(true);
   });
+
+  it("shows one approval made elsewhere: one approved-elsewhere alert, nothing written, the next sweep silent", () => {
+    const e = result.elsewhere!;
+    expect(e).toBeDefined();
+    expect(e.problems).toEqual([]);
+    expect(e.outcome).toMatchObject({ action: "approved-elsewhere", audit: "violation" });
+    expect(e.outcome?.reasons.map((r) => r.code)).toEqual(["IP_NOT_OWNED"]);
+    expect(e.alerts.map((a) => a.attributes.alertKind)).toEqual(["approved-elsewhere"]);
+    expect(e.laterAlerts).toBe(0);
+    expect(e.conditions).toEqual(["Approved"]);
+    const printed = formatScenario(result);
+    expect(printed).toContain("Approved elsewhere: the audit of an approval another approver made");
+    expect(printed).toContain("approved by RubberStamp: approved every pending CSR");
+  });
 });
 
 describe("npm start's options", () => {

@@ -86,6 +86,7 @@ interface Line {
   requester: string | null;
   requestedSans: { dnsNames: string[]; ips: string[]; other: string[] } | null;
   owned: { ips: string[]; dnsNames: string[] } | null;
+  audit?: Record<string, unknown> | null;
 }
 
 function lines(result: Run): Line[] {
@@ -219,6 +220,7 @@ describe("evaluate: decisions", () => {
         "requester",
         "requestedSans",
         "owned",
+        "audit",
       ]);
       for (const reason of line.reasons) expect(reason.message.length).toBeGreaterThan(0);
     }
@@ -418,6 +420,66 @@ describe("evaluate: decisions", () => {
     const selfManaged = byName(await runMain([...args, "--now", NOW_WITHIN_GRACE]))["csr-eks01"];
     expect(selfManaged?.decision).toBe("wait");
     expect(selfManaged?.instanceId).toBeNull();
+  });
+
+  it("decided CSRs: the audit's verdict on an approval made elsewhere, as the sweep would give it", async () => {
+    const approvedBy = (name: string, ips: string[]) =>
+      kubeletCsrObject({
+        name,
+        node: NODES.web,
+        creationTimestamp: CREATED,
+        dnsNames: [NODES.web],
+        ips,
+        conditions: [
+          {
+            type: "Approved",
+            status: "True",
+            reason: "AutoApproved",
+            message: "approved by a prefix rule",
+            lastUpdateTime: CREATED,
+          },
+        ],
+      });
+    writeFileSync(
+      file("elsewhere-csrs.json"),
+      JSON.stringify({
+        kind: "List",
+        items: [approvedBy("csr-else1", ["10.0.1.70", "10.0.1.99"]), approvedBy("csr-else2", ["10.0.1.70"])],
+      }),
+    );
+    const args = ["evaluate", "--csr", "elsewhere-csrs.json", "--instances", "instances.json"];
+    const out = byName(await runMain([...args, "--cluster-vpc", CLUSTER_VPC, "--now", NOW_WITHIN_GRACE]));
+    const hostile = out["csr-else1"]!;
+    expect(hostile.decision).toBe("skip");
+    expect(hostile.audit).toMatchObject({
+      subject: "approved-elsewhere",
+      verdict: "violation",
+      alert: "approved-elsewhere",
+      approvedBy: { reason: "AutoApproved", message: "approved by a prefix rule" },
+      certificateIssued: false,
+    });
+    expect((hostile.audit?.reasons as { code: string }[]).map((r) => r.code)).toEqual(["IP_NOT_OWNED"]);
+    expect(out["csr-else2"]?.audit).toMatchObject({
+      verdict: "pass",
+      alert: null,
+    });
+    const table = await runMain([
+      ...args,
+      "--cluster-vpc",
+      CLUSTER_VPC,
+      "--now",
+      NOW_WITHIN_GRACE,
+      "--output",
+      "table",
+    ]);
+    expect(table.stdout).toContain(
+      "csr-else1: audit violation → approved-elsewhere alert (approved elsewhere: AutoApproved: approved by a prefix rule); certificate not issued",
+    );
+    // Outside the audit window (an hour by default) the audit looks at nothing.
+    const late = byName(
+      await runMain([...args, "--cluster-vpc", CLUSTER_VPC, "--now", "2026-01-01T03:00:00Z"]),
+    );
+    expect(late["csr-else1"]?.audit).toBeNull();
   });
 
   it("without --eks the IAM session name still vetoes a node name that names another instance", async () => {

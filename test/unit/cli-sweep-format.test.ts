@@ -25,6 +25,8 @@ function totalsOf(clusters: ClusterOutcome[]): Record<CsrAction, number> {
     waiting: 0,
     skipped: 0,
     alerted: 0,
+    "approved-elsewhere": 0,
+    audited: 0,
     error: 0,
   };
   for (const cluster of clusters) for (const csr of cluster.csrs) totals[csr.action] += 1;
@@ -76,7 +78,15 @@ const alreadyDecided: CsrOutcome = {
   reasons: [{ code: "ALREADY_DECIDED", message: "already Approved" }],
 };
 
-const COUNTS = { listed: 0, pending: 0, notExamined: 0, nodeFloods: [], alertsSent: 0 };
+const COUNTS = {
+  listed: 0,
+  pending: 0,
+  notExamined: 0,
+  nodeFloods: [],
+  alertsSent: 0,
+  audited: 0,
+  auditDeferred: 0,
+};
 const lab: ClusterOutcome = {
   cluster: "lab",
   region: "eu-west-1",
@@ -176,6 +186,36 @@ describe("sweep table", () => {
     expect(text).toContain("csr-?gnp.exe");
     expect(text).toContain("ip-10-0-1-70??x");
     expect(text).not.toMatch(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u);
+  });
+
+  it("an approval made elsewhere that fails is a row naming its approver; one that passes is only counted", () => {
+    const elsewhere: CsrOutcome = {
+      cluster: "lab",
+      name: "csr-x1",
+      node: "ip-10-0-1-70.ec2.internal",
+      decision: "deny",
+      action: "approved-elsewhere",
+      audit: "violation",
+      approvedBy: "RubberStamp: approved \u001b[31mall",
+      alert: "approved-elsewhere",
+      delivery: "alert",
+      reasons: [{ code: "IP_NOT_OWNED", message: "IP SAN 10.0.1.99 is not an address of i-0a" }],
+    };
+    const passed: CsrOutcome = {
+      ...elsewhere,
+      name: "csr-x2",
+      decision: "approve",
+      action: "audited",
+      audit: "pass",
+      reasons: [],
+    };
+    const table = formatSweepTable(report([{ ...lab, csrs: [elsewhere, passed] }]), { readOnly: true });
+    expect(table).toContain(
+      "lab      csr-x1  ip-10-0-1-70.ec2.internal  -         deny      approved-elsewhere  IP_NOT_OWNED",
+    );
+    expect(table).toContain("lab/csr-x1: approved elsewhere by RubberStamp: approved ?[31mall");
+    expect(table).not.toContain("csr-x2");
+    expect(table).toMatch(/Totals: 1 approved-elsewhere, 1 audited; 1 cluster, 0 failed/);
   });
 
   it("names each node whose flood guard tripped under the cluster table", () => {

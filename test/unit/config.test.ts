@@ -56,6 +56,8 @@ describe("parseConfig: defaults", () => {
           maxAlertsPerSweep: 20,
           alertRepeatWindowSeconds: 3600,
           notIssuedAfterSeconds: 600,
+          audit: true,
+          auditWindowSeconds: 3600,
           nonNodeRequests: "deny",
         },
         eks: { discovery: true, include: ["*"], exclude: [], tags: {}, clusters: {} },
@@ -189,6 +191,11 @@ describe("parseConfig: errors name the key", () => {
     [{ regions: ["eu-west-1", "eu-west-1"] }, "config: regions: lists a region twice"],
     [{ defaults: { mode: "audit" } }, 'config: defaults.mode: expected "enforce" or "dry-run", got "audit"'],
     [{ defaults: { deny: "no" } }, 'config: defaults.deny: expected true or false, got "no"'],
+    [{ defaults: { audit: "off" } }, 'config: defaults.audit: expected true or false, got "off"'],
+    [
+      { eks: { clusters: { prod: { auditWindowSeconds: 30 } } } },
+      "config: eks.clusters.prod.auditWindowSeconds: expected an integer from 60 to 86400 (seconds), got 30",
+    ],
     [
       { defaults: { pendingGraceSeconds: 0 } },
       "config: defaults.pendingGraceSeconds: expected a positive integer",

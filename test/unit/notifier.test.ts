@@ -375,6 +375,36 @@ describe("renderSlackMessage", () => {
 // Delivery
 // ---------------------------------------------------------------------------------------
 
+describe("renderSlackMessage: the audit's alerts", () => {
+  it("approved-elsewhere: who approved (code span, no mention), whether a certificate exists", () => {
+    const body = buildAlert({
+      kind: "approved-elsewhere",
+      cluster: CLUSTER,
+      decision: deniedDecision(),
+      audit: { approver: { reason: "RubberStamp", message: "<!channel> approved" }, issued: true },
+      dryRun: false,
+      now: NOW,
+    }).message;
+    const texts = renderSlackMessage(body).blocks.flatMap(textsOf);
+    expect(texts).toContain("*Approved by*\n`RubberStamp: &lt;!channel&gt; approved`");
+    expect(texts).toContain("*Certificate*\n`issued`");
+    expect(texts.join("\n")).not.toContain("<!channel>");
+  });
+
+  it("certificate-mismatch: what differs", () => {
+    const body = buildAlert({
+      kind: "certificate-mismatch",
+      cluster: CLUSTER,
+      decision: { ...deniedDecision(), decision: "skip", reasons: [] },
+      audit: { issued: true, problems: ["the certificate's public key is not the key of the request"] },
+      dryRun: false,
+      now: NOW,
+    }).message;
+    const texts = renderSlackMessage(body).blocks.flatMap(textsOf);
+    expect(texts.some((t) => t.startsWith("*Certificate problems*") && t.includes("public key"))).toBe(true);
+  });
+});
+
 describe("notifier delivery", () => {
   it("posts the rendered Block Kit JSON to the webhook", async () => {
     const log = recordingLog();

@@ -488,7 +488,7 @@ describe("alert topic, notifier subscription and alarms", () => {
     }
   });
 
-  it("alarms on approver errors, silence, denials, per-cluster sweep failures, notifier errors and DLQ depth", () => {
+  it("alarms on approver errors, silence, denials, approvals made elsewhere, per-cluster sweep failures, notifier errors and DLQ depth", () => {
     const alarms = Object.fromEntries(
       ofType(defaults, "AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties]),
     );
@@ -498,6 +498,7 @@ describe("alert topic, notifier subscription and alarms", () => {
         "ApproverNotRunningAlarm",
         "AsyncFailureQueueDepthAlarm",
         "ClusterSweepFailedAlarm",
+        "CsrApprovedElsewhereAlarm",
         "CsrDeniedAlarm",
         "NotifierErrorsAlarm",
       ].sort(),
@@ -518,6 +519,9 @@ describe("alert topic, notifier subscription and alarms", () => {
     });
     const query = (id: string) => (alarms[id]!.Metrics as { Expression: string }[])[0]!.Expression;
     expect(query("CsrDeniedAlarm")).toBe('SELECT SUM(CsrDenied) FROM "CsrApprover"');
+    expect(query("CsrApprovedElsewhereAlarm")).toBe(
+      'SELECT SUM(CsrApprovedElsewhereViolations) FROM "CsrApprover"',
+    );
     expect(query("ClusterSweepFailedAlarm")).toBe(
       'SELECT SUM(ClusterSweepFailed) FROM "CsrApprover" GROUP BY cluster',
     );
