@@ -40,7 +40,7 @@ import type { AwsClientCache } from "./aws.js";
 import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { mapBounded } from "./bounded.js";
-import { ec2Budget } from "./ec2-budget.js";
+import { Ec2Budgets } from "./ec2-budget.js";
 import { describeInstancesForNodes } from "./facts.js";
 import type { AlertPublisher } from "./publish.js";
 
@@ -126,11 +126,17 @@ export interface SweepDeps {
    * kept here, so the watch that follows continues from this sweep instead of listing again.
    */
   sessions?: Map<string, ClusterSession>;
+  /**
+   * The approver's DescribeInstances share, one bucket per region, kept for the container's life
+   * (functions/approver.ts). Absent: a sweep or watch makes its own, configured from `config`.
+   */
+  ec2Budgets?: Ec2Budgets;
   /** Resolved targets to use instead of discovering them (event-mode re-sweeps reuse them). */
   targets?: { targets: ClusterTarget[]; failures: { cluster: string; region: string; error: string }[] };
 }
 
-export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
+export async function runSweep(given: SweepDeps): Promise<SweepReport> {
+  const deps = withEc2Budgets(given);
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
@@ -150,7 +156,10 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
     }));
 
   const targets = resolved.targets.filter((t) => wanted(t.facts.name));
-  ec2Budget.configure(deps.config.sweep.describeInstancesPerSecond, deps.config.sweep.describeInstancesBurst);
+  deps.ec2Budgets.configure(
+    deps.config.sweep.describeInstancesPerSecond,
+    deps.config.sweep.describeInstancesBurst,
+  );
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const results = await mapBounded(targets, deps.config.sweep.concurrency, async (target) => {
     if (deps.remainingMillis && deps.remainingMillis() < minRemaining) {
@@ -171,6 +180,13 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
     clusters: outcomes,
     totals,
   };
+}
+
+/** `deps` with the budgets every EC2 call of the run goes through (given ones, or new ones from config). */
+export function withEc2Budgets(deps: SweepDeps): SweepDeps & { ec2Budgets: Ec2Budgets } {
+  if (deps.ec2Budgets) return { ...deps, ec2Budgets: deps.ec2Budgets };
+  const { describeInstancesPerSecond, describeInstancesBurst } = deps.config.sweep;
+  return { ...deps, ec2Budgets: new Ec2Budgets(describeInstancesPerSecond, describeInstancesBurst) };
 }
 
 const ACTIONS: CsrAction[] = [
@@ -231,8 +247,6 @@ export interface ClusterSession {
   waiting: Map<string, ReadCsr>;
   /** Node objects in the cluster at the last full Node LIST (sizes the `auto` backstop). */
   nodeCount?: number;
-  /** When this session last called DescribeInstances (event mode keeps them ≥ 1 s apart). */
-  lastDescribeAt?: number;
 }
 
 export function newSession(eventMode = false): ClusterSession {
@@ -304,25 +318,52 @@ export async function sweepCluster(
   return outcome;
 }
 
+/** Event mode: a batch of CSRs that arrived by watch, its facts being looked up. */
+export interface PreparedBatch {
+  pending: PendingSet<ReadCsr>;
+  reads: number;
+  /** Node objects and EC2 instances for the batch; settles (never rejects) when the lookup is done. */
+  facts: Promise<BatchFacts>;
+}
+
 /**
- * Event mode: decides the pending CSRs that arrived by watch, as one batch, against what the
- * session already knows (no listing). Same plan, same budgets, one EC2 lookup for the batch.
+ * Event mode, first half of a batch: starts looking up its facts at once (the requesters' Node
+ * objects, one DescribeInstances). The watch sends the next batch's lookup as soon as this one
+ * settles, while this batch is still being decided and written.
+ */
+export function prepareBatch(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  session: ClusterSession,
+  reads: ReadCsr[],
+): PreparedBatch {
+  const settings = settingsFor(target, deps);
+  const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
+  for (const read of reads) pending.add(read);
+  const facts = lookUp(target, deps, session, pending.items(), false).catch((err: unknown) => {
+    const unavailable = `fact lookup failed: ${errorMessage(err)}`;
+    return { nodes: { unavailable }, instances: { unavailable } };
+  });
+  return { pending, reads: reads.length, facts };
+}
+
+/**
+ * Event mode, second half: decides the batch against what the session already knows (no
+ * listing). Same plan, same budgets as a sweep. The watch runs one at a time per cluster.
  */
 export async function sweepBatch(
   target: ClusterTarget,
   deps: SweepDeps,
   now: () => Date,
   session: ClusterSession,
-  reads: ReadCsr[],
+  batch: PreparedBatch,
 ): Promise<ClusterOutcome> {
   const t0 = performance.now();
   const settings = settingsFor(target, deps);
   const outcome = emptyOutcome(target, settings);
   try {
-    const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
-    for (const read of reads) pending.add(read);
-    outcome.pending = reads.length;
-    await processPending(target, deps, now, session, outcome, pending, []);
+    outcome.pending = batch.reads;
+    await processPending(target, deps, now, session, outcome, batch.pending, [], batch.facts);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -330,6 +371,41 @@ export async function sweepBatch(
   }
   outcome.durationMs = Math.round(performance.now() - t0);
   return outcome;
+}
+
+interface BatchFacts {
+  instances: PolicyInput["instances"];
+  nodes: PolicyInput["nodes"];
+}
+
+/**
+ * Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
+ * policy turns into `wait` for every CSR that needs it.
+ */
+async function lookUp(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  session: ClusterSession,
+  kept: ReadCsr[],
+  followUps: boolean,
+): Promise<BatchFacts> {
+  const kube = session.kube;
+  if (!kube) throw new Error("not connected");
+  const settings = settingsFor(target, deps);
+  let instances: PolicyInput["instances"] = [];
+  let nodes: PolicyInput["nodes"] = [];
+  // An event batch reads only its requesters' Node objects (the providerID cross-check needs
+  // no other) instead of listing every Node each batch; trustNodeProviderId needs them all.
+  const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
+  if (kept.length > 0 || followUps) {
+    nodes = await (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
+      unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
+    }));
+    if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
+  }
+  if (kept.length > 0)
+    instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
+  return { instances, nodes };
 }
 
 async function processPending(
@@ -340,6 +416,7 @@ async function processPending(
   outcome: ClusterOutcome,
   pending: PendingSet<ReadCsr>,
   followUps: FollowUp<ReadCsr>[],
+  facts?: Promise<BatchFacts>,
 ): Promise<void> {
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
@@ -348,27 +425,7 @@ async function processPending(
   const overflows = pending.overflows();
   outcome.notExamined = outcome.pending - kept.length;
 
-  // Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
-  // policy turns into `wait` for every CSR that needs it.
-  let instances: PolicyInput["instances"] = [];
-  let nodes: PolicyInput["nodes"] = [];
-  // An event batch reads only its requesters' Node objects (the providerID cross-check needs
-  // no other) instead of listing every Node each second; trustNodeProviderId needs them all.
-  const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
-  if (kept.length > 0 || followUps.length > 0) {
-    nodes = await (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
-      unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
-    }));
-    if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
-  }
-  if (kept.length > 0) {
-    if (session.eventMode && session.lastDescribeAt !== undefined) {
-      const wait = session.lastDescribeAt + EVENT_DESCRIBE_SPACING_MS - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-    session.lastDescribeAt = Date.now();
-    instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
-  }
+  const { instances, nodes } = await (facts ?? lookUp(target, deps, session, kept, followUps.length > 0));
 
   const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0, session };
   if (Array.isArray(instances) && Array.isArray(nodes)) {
@@ -447,9 +504,6 @@ async function processPending(
 }
 
 type SummaryState = "none" | "sent" | "failed" | "deferred";
-
-/** Event mode: at most one DescribeInstances a second per cluster. */
-const EVENT_DESCRIBE_SPACING_MS = 1050; // a margin over 1 s: timers fire a millisecond early
 
 /** The Node objects of the batch's requesters, read one by one (absent ones are left out). */
 async function readNodesOf(kube: KubeApi, reads: ReadCsr[]): Promise<NodeObject[]> {
@@ -561,11 +615,9 @@ async function gatherInstances(
   });
   if (requests.length === 0) return [];
   try {
-    return await describeInstancesForNodes(
-      deps.aws.forRegion(target.facts.region).ec2,
-      requests,
-      target.facts.region,
-    );
+    const region = target.facts.region;
+    const budget = withEc2Budgets(deps).ec2Budgets.forRegion(region);
+    return await describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, { budget });
   } catch (err) {
     deps.log.warn("DescribeInstances failed: pending CSRs wait", {
       cluster: target.facts.name,

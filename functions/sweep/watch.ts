@@ -1,8 +1,11 @@
 // Event mode, incremental (SPEC §6): each cluster is swept once (one LIST, which also gives the
-// resourceVersion to watch from), then watched. A watch event decides the CSR it carries:
-// pending CSRs that arrive are collected for a moment and decided as one batch (one
-// DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
-// events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
+// resourceVersion to watch from), then watched. A watch event decides the CSR it carries, in
+// batches that adapt to the load (group commit): a pending CSR that arrives while no lookup of
+// its cluster is in flight and the region's EC2 bucket has a token is looked up at once; CSRs
+// that arrive while a lookup is in flight (or the bucket is empty) form the next batch, sent
+// the moment that lookup returns and a token is there (one DescribeInstances per batch). A
+// batch's decisions and writes go on while the next batch is looked up; batches are decided
+// one at a time, in order. Events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
 // from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. One flood guard
 // and one alert budget span the window (ClusterSession).
 import type { ClusterTarget } from "./clusters.js";
@@ -11,8 +14,10 @@ import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
   newSession,
+  prepareBatch,
   sweepBatch,
   sweepCluster,
+  withEc2Budgets,
   type ClusterOutcome,
   type ClusterSession,
   type SweepDeps,
@@ -22,10 +27,6 @@ export interface WatchOptions {
   windowMs: number;
   /** Pause between a watch ending early (server close, error) and the next one. */
   reconnectDelayMs?: number;
-  /** How long the first event of a batch waits for others (default 20 ms). */
-  batchDelayMs?: number;
-  /** Least time between two batches of one cluster (default 1.05 s): never 2 EC2 lookups in a second. */
-  batchSpacingMs?: number;
   /** How often CSRs decided `wait` are looked at again within the window (default 2 s). */
   retryWaitingMs?: number;
 }
@@ -45,17 +46,16 @@ export interface WatchStats {
  */
 export async function watchClusters(
   targets: ClusterTarget[],
-  deps: SweepDeps,
+  given: SweepDeps,
   options: WatchOptions,
   stats: Map<string, WatchStats> = new Map(),
 ): Promise<ClusterOutcome[]> {
+  const deps = withEc2Budgets(given);
   const now = deps.now ?? (() => new Date());
   const outcomes: ClusterOutcome[] = [];
   const window = AbortSignal.timeout(options.windowMs);
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const timeLeft = () => !window.aborted && (!deps.remainingMillis || deps.remainingMillis() > minRemaining);
-  const batchDelay = options.batchDelayMs ?? 20;
-  const spacing = options.batchSpacingMs ?? 1050;
   const retryWaiting = options.retryWaitingMs ?? 2000;
 
   await Promise.all(
@@ -76,33 +76,38 @@ export async function watchClusters(
       // Pending CSRs to decide in the next batch (latest object per name). Those decided `wait`
       // (session.waiting) no event brings back: they join a batch every few seconds.
       const queue = new Map<string, ReadCsr>();
-      let lastBatch = 0;
+      const bucket = deps.ec2Budgets.forRegion(target.facts.region);
+      let lookingUp = false;
       let timer: NodeJS.Timeout | undefined;
-      let running: Promise<void> | undefined;
+      let deciding: Promise<void> = Promise.resolve();
 
-      const flush = async () => {
-        timer = undefined;
-        if (!timeLeft()) return;
-        const batch = [...queue.values()];
+      // Sends the queued CSRs as one batch if none is being looked up and a token is there;
+      // with the bucket empty, comes back when the next token is due (the only timer).
+      const send = () => {
+        if (lookingUp || queue.size === 0 || !timeLeft()) return;
+        const wait = bucket.msUntilToken();
+        if (wait > 0) {
+          timer ??= setTimeout(() => {
+            timer = undefined;
+            send();
+          }, wait);
+          return;
+        }
+        const batch = prepareBatch(target, deps, session, [...queue.values()]);
         queue.clear();
-        if (batch.length === 0) return;
-        lastBatch = Date.now();
         counts.batches += 1;
-        outcomes.push(await sweepBatch(target, deps, now, session, batch));
-      };
-      const schedule = () => {
-        if (timer || running) return;
-        const wait = Math.max(batchDelay, lastBatch + spacing - Date.now());
-        timer = setTimeout(() => {
-          running = flush()
-            .catch((err: unknown) =>
-              deps.log.warn("watch batch failed", { cluster: name, error: errorMessage(err) }),
-            )
-            .finally(() => {
-              running = undefined;
-              if (queue.size > 0) schedule();
-            });
-        }, wait);
+        lookingUp = true;
+        void batch.facts.then(() => {
+          lookingUp = false;
+          send();
+        });
+        deciding = deciding
+          .then(async () => {
+            outcomes.push(await sweepBatch(target, deps, now, session, batch));
+          })
+          .catch((err: unknown) =>
+            deps.log.warn("watch batch failed", { cluster: name, error: errorMessage(err) }),
+          );
       };
       const onEvent = (type: string, read: ReadCsr) => {
         counts.events += 1;
@@ -122,7 +127,7 @@ export async function watchClusters(
           return;
         }
         queue.set(csr.metadata.name, read);
-        schedule();
+        send();
       };
       // The guard and the alert budget are per minute of the window, as for scheduled sweeps:
       // the window's batches share them, and a long window does not run out.
@@ -132,7 +137,7 @@ export async function watchClusters(
       }, BUDGET_PERIOD_MS);
       const retry = setInterval(() => {
         for (const [csrName, read] of session.waiting) if (!queue.has(csrName)) queue.set(csrName, read);
-        if (queue.size > 0) schedule();
+        send();
       }, retryWaiting);
 
       try {
@@ -158,7 +163,7 @@ export async function watchClusters(
         clearInterval(budgetMinute);
         if (timer) clearTimeout(timer);
         timer = undefined;
-        await running;
+        await deciding;
       }
     }),
   );
