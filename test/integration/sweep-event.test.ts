@@ -3,6 +3,7 @@
 // (adaptive batching), a burst of 50 costs at most 10 EC2 calls, and 200 pending CSRs cost at
 // most 2.
 import { generateKeyPairSync } from "node:crypto";
+import { loadavg } from "node:os";
 import { CertificatesV1Api, Watch, type V1CertificateSigningRequest } from "@kubernetes/client-node";
 import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -260,8 +261,11 @@ describe("event mode and call economy", () => {
       for (const [i, request] of requests.slice(0, 20).entries()) {
         const wait = started + i * 250 - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const sent = performance.now();
-        spaced.push(forgeNodeCsr(cluster, request).then(({ name }) => void sentAt.set(name, sent)));
+        // From the moment the CSR exists (the create answered): the client's own TLS set-up is
+        // not the approver's time.
+        spaced.push(
+          forgeNodeCsr(cluster, request).then(({ name }) => void sentAt.set(name, performance.now())),
+        );
       }
       await Promise.all(spaced);
       await allApproved([...sentAt.keys()], 3000);
@@ -279,7 +283,7 @@ describe("event mode and call economy", () => {
       await watching;
       const s = stats.get("adaptive")!;
       console.log(
-        `adaptive batching: 250 ms apart ${latencies.map(Math.round).join(", ")} ms with ${spacedCalls} DescribeInstances; ` +
+        `adaptive batching (load ${loadavg()[0]?.toFixed(1)}): 250 ms apart ${latencies.map(Math.round).join(", ")} ms with ${spacedCalls} DescribeInstances; ` +
           `burst of ${burst.length}: ${burstCalls} DescribeInstances; ${JSON.stringify(s)}`,
       );
       expect(latencies).toHaveLength(20);
