@@ -41,7 +41,7 @@ import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { mapBounded } from "./bounded.js";
 import { Ec2Budgets } from "./ec2-budget.js";
-import { describeInstancesForNodes } from "./facts.js";
+import { describeInstancesForNodes, planInstanceLookups, type NodeLookupRequest } from "./facts.js";
 import type { AlertPublisher } from "./publish.js";
 
 export type CsrAction =
@@ -392,19 +392,20 @@ async function lookUp(
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
   const settings = settingsFor(target, deps);
-  let instances: PolicyInput["instances"] = [];
-  let nodes: PolicyInput["nodes"] = [];
   // An event batch reads only its requesters' Node objects (the providerID cross-check needs
   // no other) instead of listing every Node each batch; trustNodeProviderId needs them all.
   const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
-  if (kept.length > 0 || followUps) {
-    nodes = await (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
-      unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
-    }));
-    if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
-  }
-  if (kept.length > 0)
-    instances = await gatherInstances(deps, target, kept, Array.isArray(nodes) ? nodes : []);
+  const reading: Promise<PolicyInput["nodes"]> =
+    kept.length > 0 || followUps
+      ? (perNode ? readNodesOf(kube, kept) : kube.listNodes()).catch((err: unknown) => ({
+          unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
+        }))
+      : Promise.resolve([]);
+  const [nodes, instances] = await Promise.all([
+    reading,
+    kept.length > 0 ? gatherInstances(deps, target, kept, reading) : [],
+  ]);
+  if (!perNode && (kept.length > 0 || followUps) && Array.isArray(nodes)) session.nodeCount = nodes.length;
   return { instances, nodes };
 }
 
@@ -592,32 +593,50 @@ async function gatherInstances(
   deps: SweepDeps,
   target: ClusterTarget,
   pending: ReadCsr[],
-  nodes: NodeObject[],
+  nodes: Promise<PolicyInput["nodes"]>,
 ): Promise<Ec2Instance[] | { unavailable: string }> {
-  const providerInstance = new Map(
-    nodes.map((n) => [n.metadata.name, parseProviderId(n.spec?.providerID ?? "")?.instanceId]),
-  );
+  const region = target.facts.region;
+  const budget = withEc2Budgets(deps).ec2Budgets.forRegion(region);
+  const lookup = (requests: NodeLookupRequest[]) =>
+    describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, { budget });
+  const requesters = new Set<string>();
   const requests = pending.flatMap((r) => {
     const username = r.csr.spec.username ?? "";
     if (!username.startsWith("system:node:")) return [];
     const node = username.slice("system:node:".length);
+    requesters.add(node);
     // On every cluster kind: the session instance vetoes a mismatch (SPEC §3), decided on facts.
     const session = sessionInstanceId(r.csr).instanceId;
-    // The providerID instance is fetched too: it is the cross-check, and with
-    // trustNodeProviderId the only way a node whose name matches nothing is identified.
-    const fromProvider = providerInstance.get(node);
     // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
     const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
-    return [
-      { node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) },
-      ...(fromProvider && fromProvider !== session ? [{ node, sessionInstanceId: fromProvider }] : []),
-    ];
+    return [{ node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) }];
   });
   if (requests.length === 0) return [];
   try {
-    const region = target.facts.region;
-    const budget = withEc2Budgets(deps).ec2Budgets.forRegion(region);
-    return await describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, { budget });
+    // What the CSRs name is looked up while the Node objects are read (neither waits for the other).
+    const named = lookup(requests);
+    named.catch(() => undefined); // awaited below; a failure is handled there
+    // The providerID instances are fetched too: they are the cross-check, and with
+    // trustNodeProviderId the only way a node whose name matches nothing is identified. Those
+    // the first lookup did not ask for take one more (usually none: EKS names it in the session).
+    const asked = new Set(planInstanceLookups(requests, region).instanceIds);
+    const read = await nodes;
+    const extra = new Set<string>();
+    for (const n of Array.isArray(read) ? read : []) {
+      const id = parseProviderId(n.spec?.providerID ?? "")?.instanceId;
+      if (id !== undefined && requesters.has(n.metadata.name) && !asked.has(id)) extra.add(id);
+    }
+    const [first, more] = await Promise.all([
+      named,
+      extra.size > 0 ? lookup([...extra].map((id) => ({ node: "", sessionInstanceId: id }))) : [],
+    ]);
+    const byId = new Map<string, Ec2Instance>();
+    const withoutId: Ec2Instance[] = [];
+    for (const instance of [...first, ...more]) {
+      if (instance.InstanceId === undefined) withoutId.push(instance);
+      else byId.set(instance.InstanceId, instance);
+    }
+    return [...byId.values(), ...withoutId];
   } catch (err) {
     deps.log.warn("DescribeInstances failed: pending CSRs wait", {
       cluster: target.facts.name,
