@@ -122,6 +122,8 @@ export interface EventRun {
    */
   allowanceHeadroom: number;
   bucket: BucketSeen;
+  /** The watcher's calls: how many, and their median duration (where a CSR's time goes). */
+  phasesMs: Record<string, { calls: number; p50: number }>;
   ec2BudgetWaitedMs: number;
   /** Watch events by type; events older than the resourceVersion the watch started from. */
   eventTypes: Record<string, number>;
@@ -163,6 +165,7 @@ interface Done {
   describeAtMs: number[];
   ec2BudgetWaitedMs: number;
   budget: BucketSeen;
+  phasesMs: Record<string, { calls: number; p50: number }>;
   eventTypes: Record<string, number>;
   staleEvents: number;
   warnings: string[];
@@ -395,6 +398,7 @@ async function measure(
       describeAtMs: done.describeAtMs,
       allowanceHeadroom: allowanceHeadroom(done.describeAtMs, done.budget.ratePerSecond, done.budget.burst),
       bucket: done.budget,
+      phasesMs: done.phasesMs,
       ec2BudgetWaitedMs: done.ec2BudgetWaitedMs,
       eventTypes: done.eventTypes,
       staleEvents: done.staleEvents,
@@ -416,11 +420,12 @@ async function measure(
     };
     progress(
       `${scenario}: p50 ${Math.round(run.medianMs)} ms, p95 ${Math.round(run.p95Ms)} ms, max ${Math.round(run.maxMs)} ms; ` +
-        `${run.csrLists} CSR LIST(s), ${run.nodeLists} node LIST(s), ${run.watchConnects} watch connect(s), ` +
+        `${run.csrLists} CSR LIST(s), ${run.nodeLists} Node read(s), ${run.watchConnects} watch connect(s), ` +
         `${run.describeInstances} DescribeInstances (max ${run.maxDescribePerSecondPerCluster}/s, headroom ${run.allowanceHeadroom.toFixed(1)}), ` +
         `${run.batches} batches, ${run.events} events (${run.ignoredEvents} ignored; ${JSON.stringify(run.eventTypes)}, ` +
         `${run.staleEvents} older than the watch's start), bucket ${JSON.stringify(run.bucket)}` +
         (run.throttle ? `, throttle ${JSON.stringify(run.throttle)}` : "") +
+        `, call p50s ${JSON.stringify(run.phasesMs)}` +
         `, AWS ${JSON.stringify(run.aws)}, load ${run.loadAverage.before.toFixed(1)}`,
     );
     for (const warning of done.warnings.slice(0, 5)) progress(`  ${scenario} warning: ${warning}`);
@@ -442,9 +447,11 @@ export async function eventModeScenarios(deps: EventDeps, plan: EventPlan): Prom
   const cluster = world.clusters[0] as RigCluster;
   await Promise.all(world.clusters.map((c) => deleteAllCsrs(c)));
   const csrs = planCsrs(world.pool, world.foreign, plan.scaleUpNodes, 1, false);
+  const { pool, lone, throttle } = plan;
+  const needed = wanted("scaleup") || wanted("renewal") ? csrs.length : pool.csrs + lone.csrs + throttle.csrs;
   const minted = await mintNodeIdentities(
     cluster,
-    csrs.map((p) => p.instance.node),
+    csrs.slice(0, needed).map((p) => p.instance.node),
     (done) => progress(`event scale-up: ${done} node certificates minted`),
   );
   progress(`event scale-up: ${minted} node certificates minted (${csrs.length} nodes)`);
@@ -454,7 +461,6 @@ export async function eventModeScenarios(deps: EventDeps, plan: EventPlan): Prom
 
   // Small scenarios first, on distinct nodes; the CSRs are deleted after each, so every node
   // is a new one to the scale-up that follows.
-  const { pool, lone, throttle } = plan;
   const small: [EventScenario, string, number, { csrs: number; spacingMs: number }, MeasureOptions][] = [
     ["pool", `node pool scaling out (${pool.csrs} CSRs ${pool.spacingMs} ms apart)`, 0, pool, {}],
     ["lone", `lone CSRs (${lone.csrs}, ${lone.spacingMs / 1000} s apart)`, pool.csrs, lone, {}],
@@ -621,7 +627,7 @@ export function renderEventMode(r: EventModeResult): string {
     "p95",
     "max",
     "CSR LISTs",
-    "node LISTs",
+    "Node reads (LIST or GET)",
     "watch connects",
     "DescribeInstances (max / s)",
     "batches",

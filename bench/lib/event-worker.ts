@@ -39,10 +39,36 @@ budgets.forRegion = (region) => {
 // started from (a watch that resumes correctly delivers none of those).
 const eventTypes: Record<string, number> = {};
 let staleEvents = 0;
+// Where a CSR's time goes: how long each call the watch makes takes (ms, every call).
+const phases: Record<string, number[]> = { readNode: [], describeInstances: [], approve: [] };
+const timedCall =
+  <A extends unknown[], R>(phase: string, fn: (...args: A) => Promise<R>) =>
+  async (...args: A): Promise<R> => {
+    const started = performance.now();
+    try {
+      return await fn(...args);
+    } finally {
+      phases[phase]?.push(performance.now() - started);
+    }
+  };
+aws.forRegion(job.moto.region).ec2.middlewareStack.add(
+  (next, context) => async (args) => {
+    const started = performance.now();
+    try {
+      return await next(args);
+    } finally {
+      if (context.commandName === "DescribeInstancesCommand")
+        phases.describeInstances?.push(performance.now() - started);
+    }
+  },
+  { step: "initialize", name: "benchDescribeTimer", priority: "low" },
+);
 const factory: typeof kube.factory = (endpoint) => {
   const inner = kube.factory(endpoint);
   return {
     ...inner,
+    readNode: timedCall("readNode", inner.readNode),
+    replaceConditions: timedCall("approve", inner.replaceConditions),
     watchKubeletServingCsrs: (onEvent, signal, from) =>
       inner.watchKubeletServingCsrs(
         (type, read) => {
@@ -77,6 +103,12 @@ function summary(): void {
       eventTypes,
       staleEvents,
       ec2BudgetWaitedMs: budgets.stats().waitedMs,
+      phasesMs: Object.fromEntries(
+        Object.entries(phases).map(([k, v]) => {
+          const sorted = [...v].sort((a, b) => a - b);
+          return [k, { calls: v.length, p50: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0) }];
+        }),
+      ),
       budget: {
         ratePerSecond: describeInstancesPerSecond,
         burst: describeInstancesBurst,
