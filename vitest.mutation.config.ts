@@ -12,6 +12,8 @@ export default defineConfig({
       "test/unit/ip.test.ts",
       "test/unit/ownership.test.ts",
       "test/unit/identity.test.ts",
+      "test/unit/identity-templates.test.ts",
+      "test/unit/name-templates.test.ts",
       "test/unit/request.test.ts",
       "test/unit/request.edges.test.ts",
       "test/unit/policy.test.ts",

@@ -50,7 +50,7 @@ export interface AlertContext {
   floodGuard?: { approved: number; held: number; limit: number };
   /** cluster-error: what went wrong. */
   error?: string;
-  /** Similar alerts (same kind, node and reasons) left out as repeats since the last one sent. */
+  /** Similar alerts (same kind, node, reasons and requested names) left out as repeats since the last one sent. */
   repeats?: { count: number; lastAlertAt?: Date };
   /** node-flood: the node, its pending CSRs, how many were examined. */
   nodeFlood?: { node: string; pending: number; examined: number };
@@ -99,6 +99,7 @@ export const ALERT_LIMITS = {
   nextStep: 300,
   inlineValue: 200, // one value quoted in title/description/summary
   listItemsInText: 10, // SANs/addresses listed in the description
+  summaryRequestersInText: 10, // requesters a summary's description names (its JSON: all it has)
   attribute: 256,
   contextValue: 1024, // one scalar additionalContext value (names are ≤ 253 when legitimate)
   contextListItem: 1024, // one item of a list in additionalContext
@@ -258,7 +259,7 @@ function describe(ctx: AlertContext): string {
   }
   if (ctx.repeats && ctx.repeats.count > 0) {
     lines.push(
-      `*Repeats* ${ctx.repeats.count} similar alert(s) for this node and these reasons were not sent on their own` +
+      `*Repeats* ${ctx.repeats.count} similar alert(s) for this node, these reasons and these requested names were not sent on their own` +
         (ctx.repeats.lastAlertAt ? ` since the last one at ${ctx.repeats.lastAlertAt.toISOString()}` : ""),
     );
   }
@@ -275,12 +276,21 @@ function describe(ctx: AlertContext): string {
       `*Over the alert budget* ${s.total} more alert(s) this sweep (budget ${s.budget}), about ${s.nodes} node(s); ` +
         "each CSR's decision is in the approver's logs and its conditions",
     );
+    // Requesters first (nodes before any other requester, core/fairness.ts), each with its
+    // reason codes, in a bounded number of lines so the cut of the description never drops it.
+    const shown = s.byNode.slice(0, ALERT_LIMITS.summaryRequestersInText);
+    lines.push(
+      `*By node* ${shown
+        .map(
+          (n) =>
+            `${n.isNode ? "" : "requester "}${code(n.node, 100)} ${n.count} (${truncateList(n.codes, 3).join(
+              ", ",
+            )})`,
+        )
+        .join(", ")}` + (s.nodes > shown.length ? ` (+${s.nodes - shown.length} more requesters)` : ""),
+    );
     lines.push(`*By kind* ${s.byKind.map((k) => `${k.kind} ${k.count}`).join(", ")}`);
     lines.push(`*By reason* ${s.byCode.map((c) => `${c.code} ${c.count}`).join(", ")}`);
-    lines.push(
-      `*By node* ${s.byNode.map((n) => `${code(n.node, 100)} ${n.count}`).join(", ")}` +
-        (s.nodes > s.byNode.length ? ` (+${s.nodes - s.byNode.length} more nodes)` : ""),
-    );
   }
   if (ctx.error !== undefined) lines.push(`*Error* ${code(ctx.error, 1000)}`);
   lines.push(`*Time* ${ctx.now.toISOString()}`);
@@ -409,7 +419,12 @@ function additionalContext(ctx: AlertContext, listItems: number): Record<string,
     context.byKind = JSON.stringify(Object.fromEntries(s.byKind.map((k) => [k.kind, k.count])));
     context.byReason = JSON.stringify(Object.fromEntries(s.byCode.map((c) => [c.code, c.count])));
     context.byNode = JSON.stringify(
-      s.byNode.slice(0, listItems).map((n) => ({ node: contextItem(n.node), count: n.count })),
+      s.byNode.slice(0, listItems).map((n) => ({
+        node: contextItem(n.node),
+        isNode: n.isNode,
+        count: n.count,
+        reasonCodes: n.codes.join(","),
+      })),
     );
   }
   return context;

@@ -2,6 +2,7 @@
 // error names the exact key path, unknown keys are rejected (a typo must never silently
 // turn a check off), and defaults are applied in one place. Pure: parsing YAML/JSON and
 // reading files or SSM happen in the shell.
+import { parseNodeNameTemplate } from "./name-templates.js";
 import { NODE_NAME_PATTERN_SYNTAX, NON_EC2_DNS_PLACEHOLDERS, parseCidr } from "./non-ec2.js";
 import type { ClusterPolicySettings, ClusterTag, NonEc2NodeRules } from "./types.js";
 
@@ -79,6 +80,7 @@ export const DEFAULT_SETTINGS: ClusterPolicySettings = Object.freeze({
   pendingGraceSeconds: 900,
   maxExpirationSeconds: 31_708_800,
   extraDnsNames: [],
+  nodeNameTemplates: [],
   trustNodeProviderId: false,
   maxApprovalsPerSweep: "auto",
   maxPendingPerNode: 20,
@@ -153,6 +155,13 @@ const SETTING_REFERENCE: {
       "More DNS names an instance owns, e.g. `{{shortName}}.corp.example.com`. Placeholders: `{{shortName}}`, `{{privateDnsName}}`, `{{instanceId}}`, `{{region}}`, `{{nodeName}}`. No wildcards.",
   },
   {
+    key: "nodeNameTemplates",
+    type: "list of node name templates",
+    default: "`[]`",
+    description:
+      "More names a node may have, over EC2 facts: node N is instance X when N equals a template expanded for X, e.g. `{{tag:Name}}` (kubespray inventory names) or `{{shortName}}.corp.example.com` (a custom DHCP domain). Placeholders: `{{privateDnsName}}`, `{{shortName}}`, `{{instanceId}}`, `{{region}}`, `{{tag:KEY}}`; each template needs one that differs per instance. Only live instances of the cluster's VPCs (and tag) match; a name two instances produce is `IDENTITY_CONFLICT`. `{{tag:KEY}}` trusts whoever may write that tag: see docs/policy.md.",
+  },
+  {
     key: "trustNodeProviderId",
     type: "boolean",
     default: "`false`",
@@ -164,28 +173,28 @@ const SETTING_REFERENCE: {
     type: "positive integer \\| `auto`",
     default: "`auto`",
     description:
-      "Cluster-wide flood guard: beyond this many approvals in one cluster and sweep, approve nothing more and alert. `auto`: the larger of 100 and a quarter of the cluster's nodes, so a rotation of every node is approved within 4 sweeps.",
+      "Cluster-wide flood guard: beyond this many approvals in one cluster and sweep (event mode: budget period), approve nothing more and alert. `auto`: the larger of 100 and a quarter of the cluster's nodes: a rotation of every node takes ≤ 4 sweeps.",
   },
   {
     key: "maxPendingPerNode",
     type: "positive integer",
     default: "`20`",
     description:
-      "Per-node flood guard: only a node's newest this many pending CSRs are examined in a sweep; a node with more trips its own guard (one alert naming it), never another node's approvals.",
+      "Per-node flood guard: only a node's newest this many pending CSRs are examined in a sweep (event mode: budget period); a node with more trips its own guard (one alert naming it), never another node's approvals.",
   },
   {
     key: "maxAlertsPerSweep",
     type: "positive integer",
     default: "`20`",
     description:
-      "Alerts per cluster and sweep; one summary alert (counts by node and reason code) covers the rest.",
+      "Alerts per cluster and sweep (event mode: budget period); one summary alert (node requesters first, with their reason codes) covers the rest.",
   },
   {
     key: "alertRepeatWindowSeconds",
     type: "integer 60–86400",
     default: "`3600`",
     description:
-      "A node denied again for the same reasons alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (denied ones are deleted after 1 hour by kube-controller-manager).",
+      "A node denied again for the same reasons and requested names/addresses alerts once per window; the next alert after it carries the count. The history is read from the cluster's CSRs (kube-controller-manager deletes denied ones after 1 hour).",
   },
   {
     key: "notIssuedAfterSeconds",
@@ -597,6 +606,15 @@ function dnsTemplateAt(path: string, value: unknown): string {
   return value;
 }
 
+function nodeNameTemplateAt(path: string, value: unknown): string {
+  if (typeof value !== "string" || value === "") {
+    fail(path, 'a node name template like "{{tag:Name}}" or "{{shortName}}.corp.example.com"', value);
+  }
+  const parsed = parseNodeNameTemplate(value);
+  if (!parsed.ok) throw new ConfigError(path, parsed.problem);
+  return value;
+}
+
 function clusterTagAt(path: string, value: unknown): ClusterTag {
   const tag = objectAt(path, value, CLUSTER_TAG_KEYS);
   const key = stringAt(`${path}.key`, tag.key, 'a tag key like "kubernetes.io/cluster/{{cluster}}"');
@@ -653,6 +671,9 @@ function settingsAt(path: string, source: Json): ClusterOverrides {
   }
   if (source.extraDnsNames !== undefined) {
     out.extraDnsNames = listAt(at("extraDnsNames"), source.extraDnsNames, dnsTemplateAt);
+  }
+  if (source.nodeNameTemplates !== undefined) {
+    out.nodeNameTemplates = listAt(at("nodeNameTemplates"), source.nodeNameTemplates, nodeNameTemplateAt);
   }
   if (source.trustNodeProviderId !== undefined) {
     out.trustNodeProviderId = booleanAt(at("trustNodeProviderId"), source.trustNodeProviderId);
@@ -907,7 +928,10 @@ export function parseConfig(doc: unknown): Config {
   if (defaultOverrides.nonEc2Nodes === null) {
     fail("defaults.nonEc2Nodes", "an object (omit the key for no rules)", null);
   }
-  const defaults = applyOverrides({ ...DEFAULT_SETTINGS, extraDnsNames: [] }, defaultOverrides);
+  const defaults = applyOverrides(
+    { ...DEFAULT_SETTINGS, extraDnsNames: [], nodeNameTemplates: [] },
+    defaultOverrides,
+  );
 
   const eksDoc = objectAt("eks", root.eks ?? {}, EKS_KEYS);
   const clustersDoc = eksDoc.clusters === undefined ? {} : eksDoc.clusters;
@@ -1016,7 +1040,11 @@ export function settingsForCluster(
         : undefined
       : config.selfManaged.find((cluster) => cluster.name === clusterName)?.overrides;
   const settings = applyOverrides(config.defaults, overrides ?? {});
-  const result: ClusterPolicySettings = { ...settings, extraDnsNames: [...settings.extraDnsNames] };
+  const result: ClusterPolicySettings = {
+    ...settings,
+    extraDnsNames: [...settings.extraDnsNames],
+    nodeNameTemplates: [...settings.nodeNameTemplates],
+  };
   if (settings.nonEc2Nodes) {
     result.nonEc2Nodes = {
       nodeNames: [...settings.nonEc2Nodes.nodeNames],

@@ -3,22 +3,23 @@
 // sweep cost pending CSRs × (instances + nodes): a 5,000-node rotation did not fit a Lambda.
 // The index hands each CSR a superset of what any check can look at:
 // - instances whose name, short name, interface names or ID the node name could mean (and its
-//   resource-name hostname), the session name's and N's Node objects' providerID instances;
+//   resource-name hostname), or that a nodeNameTemplate names N, the session name's and N's Node
+//   objects' providerID instances;
 // - instances holding a requested IP address (ownership, the reused-IP predecessor rule);
 // - every record of an instance whose name one of those carries (a predecessor of it), and
 //   every record of each ID picked (the duplicate-record consistency check);
 // - Node objects named N; with trustNodeProviderId also every Node object its rival rule can
 //   name: those whose providerID names the instance N's providerID names, or whose name is
-//   one of that instance's EC2 names (private DNS name, its first label, ID, resource name).
+//   one of that instance's EC2 names (private DNS name, its first label, ID, resource name) or
+//   a name a template gives it.
 // Clusters with nonEc2Nodes (delegated prefixes can hold any address) get the whole list, and
 // so does everything when a record is not readable: decide() judges those as before.
 // test/unit/policy.property.test.ts checks that decisions with and without the index agree.
 import { canonicalIp } from "./ip.js";
 import { parseProviderId } from "./identity.js";
-import { normalizeDnsName } from "./ownership.js";
+import { expandNodeNameTemplate } from "./name-templates.js";
+import { firstLabel, normalizeDnsName } from "./ownership.js";
 import type { CsrObject, Ec2Instance, NodeObject, ParseResult } from "./types.js";
-
-const firstLabel = (name: string): string => name.split(".")[0] ?? name;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -32,6 +33,8 @@ export class FactsIndex {
   // (an instance ID, or a resource-name hostname i-….ec2.internal).
   private readonly nodesByProviderId = new Map<string, NodeObject[]>();
   private readonly nodesByFirstLabel = new Map<string, NodeObject[]>();
+  // The template-given names of each instance (by lower-case ID), for the rival rule.
+  private readonly templateNamesById = new Map<string, string[]>();
   private readonly whole: boolean;
   private readonly allNodes: boolean;
   private readonly rivals: boolean;
@@ -39,8 +42,15 @@ export class FactsIndex {
   constructor(
     private readonly instances: Ec2Instance[],
     private readonly nodes: NodeObject[],
-    // providerIdRivals: the cluster trusts providerIDs (trustNodeProviderId).
-    options: { allInstances?: boolean; allNodes?: boolean; providerIdRivals?: boolean } = {},
+    // providerIdRivals: the cluster trusts providerIDs (trustNodeProviderId);
+    // nodeNameTemplates/region: the names the cluster's templates give each instance.
+    options: {
+      allInstances?: boolean;
+      allNodes?: boolean;
+      providerIdRivals?: boolean;
+      nodeNameTemplates?: readonly string[];
+      region?: string;
+    } = {},
   ) {
     this.whole = options.allInstances === true || !instances.every(isRecord);
     this.rivals = options.providerIdRivals === true;
@@ -50,6 +60,10 @@ export class FactsIndex {
     if (!this.whole) {
       for (const instance of instances) {
         for (const key of instanceKeys(instance)) push(this.byKey, key, instance);
+        for (const name of templateNames(instance, options.nodeNameTemplates ?? [], options.region ?? "")) {
+          push(this.byKey, name, instance);
+          push(this.templateNamesById, instanceIdKey(instance), name);
+        }
         for (const ip of heldIps(instance)) push(this.byIp, ip, instance);
       }
     }
@@ -84,6 +98,7 @@ export class FactsIndex {
         add(this.nodesByName.get(dns));
         add(this.nodesByName.get(firstLabel(dns)));
       }
+      for (const name of this.templateNamesById.get(id) ?? []) add(this.nodesByName.get(name));
     }
     // The cluster's order, so the checks see the objects as they came.
     return picked.size === own.length ? own : this.nodes.filter((node) => picked.has(node));
@@ -153,6 +168,15 @@ function instanceKeys(instance: Ec2Instance): string[] {
   }
   if (typeof instance.InstanceId === "string") keys.push(instance.InstanceId.toLowerCase());
   return keys;
+}
+
+/** The names the cluster's nodeNameTemplates give the instance (any state or VPC: a superset). */
+function templateNames(instance: Ec2Instance, templates: readonly string[], region: string): string[] {
+  return templates.flatMap((template) => expandNodeNameTemplate(template, instance, region) ?? []);
+}
+
+function instanceIdKey(instance: Ec2Instance): string {
+  return typeof instance.InstanceId === "string" ? instance.InstanceId.toLowerCase() : "";
 }
 
 /** Every address the instance has on record (private, public, IPv6), canonical. */

@@ -13,10 +13,13 @@
 //   rotation of every node is approved within 4 sweeps.
 // - At most `maxAlertsPerSweep` alerts on their own, handed out one per node per round (a
 //   flooding node cannot use up the budget); the rest are counted in one summary alert that
-//   goes out before the writes it covers. An alert of the same kind for the same node and
-//   reasons already sent within `alertRepeatWindowSeconds` is not sent again (a repeat);
-//   the next one after the window carries the count of repeats in between. The history is
-//   read from the markers on the cluster's own CSRs: no database.
+//   goes out before the writes it covers, naming node requesters first. An alert of the same
+//   kind for the same node, reasons and requested names/addresses already sent within
+//   `alertRepeatWindowSeconds` is not sent again (a repeat); the next one after the window
+//   carries the count of repeats in between. The history is read from the markers on the
+//   cluster's own CSRs: no database.
+// - Event mode: the window's budget period (core/budgets.ts) comes in as `used`, so the
+//   budgets and "one approval per instance" span the window's batches.
 // - Order never depends on what a requester writes (names, SANs): only on creation times
 //   and UIDs, which the API server assigns.
 import type { AlertKind } from "./alert.js";
@@ -27,6 +30,7 @@ import {
   approvedCondition,
   markerEntries,
   planFor,
+  targetsDigest,
   type Delivery,
   type MarkerEntry,
 } from "./plan.js";
@@ -158,8 +162,13 @@ export class AlertHistory {
   /** uid/kind pairs already recorded: a CSR seen again (watch events) is not counted twice. */
   private readonly seen = new Set<string>();
 
-  static key(kind: string, requester: string, codes: readonly string[]): string {
-    return `${kind}\n${requester}\n${[...codes].sort().join("+")}`;
+  /**
+   * What makes two alerts the same: kind, requester, reason codes and what the request names
+   * (`targetsDigest`). A request naming another address or name is never a repeat of an
+   * earlier one, so a decoy alerted first cannot hide a neighbour's address asked for next.
+   */
+  static key(kind: string, requester: string, codes: readonly string[], targets = ""): string {
+    return `${kind}\n${requester}\n${[...codes].sort().join("+")}\n${targets}`;
   }
 
   /** Records what the CSR's marker (or, from v0.1, our bare Denied condition) says was sent. */
@@ -173,7 +182,8 @@ export class AlertHistory {
     for (const entry of entries) {
       // Denials: the codes are the ones our Denied condition lists when the marker has none.
       const codes = entry.codes.length > 0 || entry.kind !== "denied" ? entry.codes : deniedCodes(denied);
-      this.add(csr, entry.kind, AlertHistory.key(entry.kind, requester, codes), { at, via: entry.via });
+      const key = AlertHistory.key(entry.kind, requester, codes, entry.targets);
+      this.add(csr, entry.kind, key, { at, via: entry.via });
     }
     if (denied && !entries.some((e) => e.kind === "denied")) {
       const key = AlertHistory.key("denied", requester, deniedCodes(denied));
@@ -183,7 +193,7 @@ export class AlertHistory {
 
   /** Records an alert the sweep has just delivered (and written to the CSR's marker). */
   record(csr: CsrObject, entry: MarkerEntry, at: number): void {
-    const key = AlertHistory.key(entry.kind, requesterOf(csr), entry.codes);
+    const key = AlertHistory.key(entry.kind, requesterOf(csr), entry.codes, entry.targets);
     this.add(csr, entry.kind, key, { at, via: entry.via });
   }
 
@@ -265,8 +275,14 @@ export interface ClusterPlanInput<T> {
   >;
   nodeCount: number;
   now: Date;
-  /** Approvals and alerts already spent in this window (event mode): the budgets span it. */
-  used?: { approvals: number; alerts: number };
+  /**
+   * What the window's budget period already spent (event mode, core/budgets.ts): approvals
+   * and alerts count against the cluster's budgets, and an instance approved in the period
+   * gets no second approval in it.
+   */
+  used?: { approvals: number; alerts: number; approvedKeys?: ReadonlySet<string> };
+  /** Requesters past their per-node guard earlier in the period: they go last (event mode). */
+  flooding?: ReadonlySet<string>;
 }
 
 /** One alert about a CSR or a node, and how it goes out. */
@@ -276,7 +292,9 @@ export interface AlertWork {
   decision?: Decision;
   requester: string;
   codes: string[];
-  /** Similar alerts (same kind, node and codes) not sent on their own since the last one that was. */
+  /** `targetsDigest` of what the request names: part of the repeat key. */
+  targets: string;
+  /** Similar alerts (same kind, node, codes and targets) not sent on their own since the last one that was. */
   repeats: number;
   lastAlertAt?: Date;
   /** node-flood: the node's pending CSRs and how many were examined. */
@@ -294,13 +312,22 @@ export interface CsrWork<T> {
   alerts: AlertWork[];
 }
 
-export type HeldReason = "superseded" | "cluster-guard" | "would-approve";
+/**
+ * superseded: a newer CSR of the instance is approved or chosen; cluster-guard: over the
+ * backstop; instance-period: the instance was approved earlier in this budget period (event
+ * mode), so it waits for the next one.
+ */
+export type HeldReason = "superseded" | "cluster-guard" | "instance-period" | "would-approve";
 
 export interface DenialSummary {
   total: number;
-  nodes: number; // distinct nodes (byNode lists the first SUMMARY_LIST_LIMIT)
+  nodes: number; // distinct requesters (byNode lists the first SUMMARY_NODE_LIMIT)
   byKind: { kind: CsrAlertKind; count: number }[];
-  byNode: { node: string; count: number }[];
+  /**
+   * Per requester: node requesters first (by node name), then any other requester; within
+   * each, the most alerts first. `isNode`: the requester is `system:node:<node>`.
+   */
+  byNode: { node: string; isNode: boolean; count: number; codes: string[] }[];
   byCode: { code: string; count: number }[];
 }
 
@@ -325,6 +352,11 @@ export function approvalLimit(setting: number | "auto", nodeCount: number): numb
   return Math.max(AUTO_APPROVALS_FLOOR, Math.ceil(nodeCount / AUTO_APPROVALS_SHARE_OF_NODES));
 }
 
+/** What "one approval per instance" counts: the EC2 instance, or the node outside EC2. */
+export function approvalKey(decision: Decision, csr: CsrObject): string {
+  return decision.instanceId ?? `node:${decision.node ?? requesterOf(csr)}`;
+}
+
 export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   const { settings, now } = input;
   const limit = approvalLimit(settings.maxApprovalsPerSweep, input.nodeCount);
@@ -347,7 +379,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
     if ((plan.action === "approve" || plan.action === "would-approve") && input.approved.supersedes(c.csr)) {
       held.push({ item: c.item, decision: c.decision, why: "superseded" });
     } else if (plan.action === "approve" || plan.action === "would-approve") {
-      const key = c.decision.instanceId ?? `node:${c.decision.node ?? requesterOf(c.csr)}`;
+      const key = approvalKey(c.decision, c.csr);
       const current = newestPerInstance.get(key);
       if (!current || compareAge(current.csr, c.csr) < 0) {
         if (current) held.push({ item: current.item, decision: current.decision, why: "superseded" });
@@ -376,16 +408,19 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
 
   // Nodes holding nothing approved first, then those holding something, then nodes that
   // tripped their own flood guard; within each, the oldest CSR first.
-  const flooding = new Set(input.overflows.map((o) => o.requester));
+  const flooding = new Set([...input.overflows.map((o) => o.requester), ...(input.flooding ?? [])]);
   const rank = (c: Candidate<T>) =>
     flooding.has(requesterOf(c.csr)) ? 2 : input.approved.holds(requesterOf(c.csr)) ? 1 : 0;
   const chosen = [...newestPerInstance.values()].sort(
     (a, b) => rank(a) - rank(b) || compareAge(a.csr, b.csr),
   );
   const approvals: CsrWork<T>[] = [];
+  const approvedInPeriod = input.used?.approvedKeys;
   for (const c of chosen) {
     if (settings.mode === "dry-run") {
       held.push({ item: c.item, decision: c.decision, why: "would-approve" });
+    } else if (approvedInPeriod?.has(approvalKey(c.decision, c.csr))) {
+      held.push({ item: c.item, decision: c.decision, why: "instance-period" });
     } else if (approvals.length < approvalsLeft) {
       approvals.push({
         item: c.item,
@@ -425,6 +460,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
       delivery: "alert",
       requester: overflow.requester,
       codes: [],
+      targets: "",
       repeats: 0,
       flood: { pending: overflow.pending, examined: overflow.examined },
     };
@@ -438,7 +474,7 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   let budget = Math.max(0, settings.maxAlertsPerSweep - (input.used?.alerts ?? 0));
   const summaryItems: AlertWork[] = [];
   for (const a of ordered) {
-    const key = AlertHistory.key(a.alert.kind, a.alert.requester, a.alert.codes);
+    const key = AlertHistory.key(a.alert.kind, a.alert.requester, a.alert.codes, a.alert.targets);
     const last = input.history.lastAlertAt(key);
     const alert = a.alert;
     if (sentThisSweep.has(key) || (last !== undefined && now.getTime() - last < windowMs)) {
@@ -491,6 +527,7 @@ function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision): AlertW
     decision,
     requester: requesterOf(csr),
     codes,
+    targets: codes.length > 0 ? targetsDigest(decision.requestedSans) : "",
     repeats: 0,
   };
 }
@@ -543,6 +580,8 @@ function roundRobin<X extends { alert: AlertWork; age: CsrObject }>(items: X[]):
 }
 
 export const SUMMARY_LIST_LIMIT = 20;
+/** Requesters the summary names (the alert's text shows fewer; its JSON as many as fit). */
+export const SUMMARY_NODE_LIMIT = 100;
 
 function summarise(items: AlertWork[]): DenialSummary {
   const count = <K>(keys: K[]): { key: K; count: number }[] => {
@@ -553,11 +592,9 @@ function summarise(items: AlertWork[]): DenialSummary {
   };
   return {
     total: items.length,
-    nodes: new Set(items.map(nodeOf)).size,
+    nodes: new Set(items.map((i) => i.requester)).size,
     byKind: count(items.map((i) => i.kind)).map(({ key, count: n }) => ({ kind: key, count: n })),
-    byNode: count(items.map((i) => nodeOf(i)))
-      .slice(0, SUMMARY_LIST_LIMIT)
-      .map(({ key, count: n }) => ({ node: key, count: n })),
+    byNode: byRequester(items),
     byCode: count(items.flatMap((i) => (i.codes.length > 0 ? i.codes : [i.kind.toUpperCase()])))
       .slice(0, SUMMARY_LIST_LIMIT)
       .map(({ key, count: n }) => ({ code: key, count: n })),
@@ -568,7 +605,36 @@ function nodeOf(a: AlertWork): string {
   return a.decision?.node ?? a.requester;
 }
 
+/**
+ * The summary's requesters: nodes first, so that other requesters cannot push a node's
+ * alert out of the list; then the most alerts first, ties in budget order. Each with the
+ * reason codes (or kinds) of its summarised alerts.
+ */
+function byRequester(items: AlertWork[]): DenialSummary["byNode"] {
+  const m = new Map<
+    string,
+    { node: string; isNode: boolean; count: number; codes: Set<string>; at: number }
+  >();
+  items.forEach((i, at) => {
+    const isNode = i.requester.startsWith("system:node:");
+    const key = `${isNode ? "n" : "r"}\n${i.requester}`;
+    const entry = m.get(key) ?? { node: nodeOf(i), isNode, count: 0, codes: new Set<string>(), at };
+    m.set(key, entry);
+    entry.count += 1;
+    for (const c of i.codes.length > 0 ? i.codes : [i.kind.toUpperCase()]) entry.codes.add(c);
+  });
+  return [...m.values()]
+    .sort((a, b) => Number(b.isNode) - Number(a.isNode) || b.count - a.count || a.at - b.at)
+    .slice(0, SUMMARY_NODE_LIMIT)
+    .map((e) => ({ node: e.node, isNode: e.isNode, count: e.count, codes: [...e.codes].sort() }));
+}
+
 /** The marker entries a CSR's write records for its alerts. */
 export function markerEntriesFor(work: CsrWork<unknown>): MarkerEntry[] {
-  return work.alerts.map((a) => ({ kind: a.kind, via: a.delivery, codes: a.codes }));
+  return work.alerts.map((a) => ({
+    kind: a.kind,
+    via: a.delivery,
+    codes: a.codes,
+    ...(a.targets ? { targets: a.targets } : {}),
+  }));
 }

@@ -2,12 +2,19 @@
 // EC2's own names for the instance and, on EKS, the IAM session name the authenticator saw
 // (on every cluster kind a session name that is an instance ID vetoes a mismatch).
 // The Node object's providerID is written by the kubelet itself, so it only ever cross-checks.
+import { expandNodeNameTemplate } from "./name-templates.js";
 import { firstLabel, normalizeDnsName, resourceNameHostnames } from "./ownership.js";
-import type { CsrObject, Ec2Instance, NodeObject } from "./types.js";
+import type { ClusterTag, CsrObject, Ec2Instance, NodeObject } from "./types.js";
 
 /** How an instance was tied to node N. */
 export type IdentitySource =
-  "private-dns-name" | "short-hostname" | "instance-id" | "resource-name" | "session-name" | "provider-id";
+  | "private-dns-name"
+  | "short-hostname"
+  | "instance-id"
+  | "resource-name"
+  | "name-template"
+  | "session-name"
+  | "provider-id";
 
 export type IdentityResult =
   | {
@@ -29,6 +36,10 @@ export interface IdentityOptions {
   /** Node objects, for the providerID cross-check. */
   nodes?: NodeObject[];
   trustNodeProviderId?: boolean;
+  /** The cluster's `nodeNameTemplates`: N is also instance X when a template expanded for X gives N. */
+  nodeNameTemplates?: readonly string[];
+  /** With templates: an instance must carry this tag (as well as be in `vpcIds`) to be matched by one. */
+  clusterTag?: ClusterTag;
 }
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -61,8 +72,36 @@ function stateOf(instance: Ec2Instance): string | undefined {
   return typeof state === "string" ? state : undefined;
 }
 
+/**
+ * Templates name only the cluster's own instances (its VPCs and, when set, its tag): an
+ * inventory name such as `node1` is reused by every kubespray cluster in the account.
+ */
+export function belongsToCluster(
+  instance: Ec2Instance,
+  vpcIds: readonly string[],
+  clusterTag: ClusterTag | undefined,
+): boolean {
+  if (!vpcIds.includes(instance.VpcId as string)) return false;
+  if (!clusterTag) return true;
+  const tag = instance.Tags?.find((t) => t?.Key === clusterTag.key);
+  if (!tag) return false;
+  return clusterTag.values === undefined || clusterTag.values.includes(tag.Value as string);
+}
+
+/** How node N may be named by templates: the templates, and which instances they may name. */
+interface Templating {
+  templates: readonly string[];
+  vpcIds: readonly string[];
+  clusterTag: ClusterTag | undefined;
+}
+
 /** The EC2 names node N is compared with, and which rule each one stands for. */
-function nameMatches(nodeName: string, instance: Ec2Instance, region: string): IdentitySource[] {
+function nameMatches(
+  nodeName: string,
+  instance: Ec2Instance,
+  region: string,
+  templating: Templating,
+): IdentitySource[] {
   const sources: IdentitySource[] = [];
   const id = instanceIdOf(instance);
   // normalizeDnsName maps a non-string to "" itself; a placeholder here could never equal a
@@ -77,6 +116,14 @@ function nameMatches(nodeName: string, instance: Ec2Instance, region: string): I
   if (id && nodeName === id) sources.push("instance-id");
   if (id && typeof region === "string" && resourceNameHostnames(id, region).includes(nodeName)) {
     sources.push("resource-name");
+  }
+  if (
+    templating.templates.some(
+      (template) => expandNodeNameTemplate(template, instance, region) === nodeName,
+    ) &&
+    belongsToCluster(instance, templating.vpcIds, templating.clusterTag)
+  ) {
+    sources.push("name-template");
   }
   return sources;
 }
@@ -139,10 +186,29 @@ export function identifyInstance(
     if (id && isLiveState(stateOf(instance)) && !live.has(id)) live.set(id, instance);
   }
 
+  const templating: Templating = {
+    templates: options.nodeNameTemplates ?? [],
+    vpcIds: options.vpcIds ?? [],
+    clusterTag: options.clusterTag,
+  };
   const byName = new Map<string, IdentitySource[]>();
+  const byTemplate = new Set<string>();
   for (const [id, instance] of live) {
-    const sources = nameMatches(nodeName, instance, region);
+    const sources = nameMatches(nodeName, instance, region, templating);
     if (sources.length > 0) byName.set(id, sources);
+    if (sources.includes("name-template")) byTemplate.add(id);
+  }
+  // A name a template gives one live instance and any rule another (a tag copied by an Auto
+  // Scaling group, a hand-written tag equal to another instance's EC2 name) identifies nobody.
+  const named = [...byName.keys()];
+  if (named.length > 1 && byTemplate.size > 0) {
+    return {
+      kind: "conflict",
+      instanceIds: named,
+      why: `node name ${nodeName} is given by name templates or EC2 names to several live instances: ${named
+        .map((id) => describe(live.get(id) ?? {}))
+        .join(", ")}`,
+    };
   }
   // Private DNS names embed only the IP and region, so the same name can be live in two VPCs
   // (overlapping CIDRs). Prefer the candidates in the cluster's VPCs; ambiguity that remains is
@@ -230,7 +296,8 @@ export function identifyInstance(
       const rivals = nodeObjects.filter(
         (other) =>
           other.name !== nodeName &&
-          (other.instanceId === onlyProviderId || nameMatches(other.name, claimed, region).length > 0),
+          (other.instanceId === onlyProviderId ||
+            nameMatches(other.name, claimed, region, templating).length > 0),
       );
       if (rivals.length > 0) {
         const rivalNames = [...new Set(rivals.map((other) => other.name))];

@@ -1,6 +1,7 @@
 // What the sweep should do about one CSR, given the policy's decision: pure, so the rules
 // for dry-run, `deny: false`, the flood guard and "alert once" are table-tested like the
 // policy itself. The sweep only carries the plan out.
+import { createHash } from "node:crypto";
 import type { AlertKind as AnyAlertKind } from "./alert.js";
 import { NON_EC2_APPROVE_CODE, type CsrCondition, type CsrObject, type Decision } from "./types.js";
 
@@ -84,12 +85,32 @@ export interface MarkerEntry {
   kind: string;
   via: Delivery;
   codes: string[];
+  /** `targetsDigest` of what the request named ("" or absent: nothing, or an older marker). */
+  targets?: string;
 }
 
 /**
- * The marker's message lists its entries separated by spaces, each `kind:via:CODE+CODE`
- * (v0.1 wrote bare kinds separated by commas: read as delivered on their own). We write it
- * ourselves and only through the approval subresource, so it is trusted like Denied.
+ * What a request names (DNS names, IP addresses, other SANs), as a digest for the alert's
+ * repeat key and marker: 128 bits of SHA-256, so no two different requests share one by
+ * accident or by effort. "" when the request names nothing we could read.
+ */
+export function targetsDigest(sans: Decision["requestedSans"]): string {
+  if (!sans) return "";
+  const parts = [
+    ...sans.dnsNames.map((v) => `dns:${v}`),
+    ...sans.ips.map((v) => `ip:${v}`),
+    ...sans.other.map((v) => `other:${v}`),
+  ];
+  if (parts.length === 0) return "";
+  const sorted = [...new Set(parts)].sort();
+  return createHash("sha256").update(JSON.stringify(sorted)).digest("hex").slice(0, 32);
+}
+
+/**
+ * The marker's message lists its entries separated by spaces, each `kind:via:CODE+CODE` and,
+ * when the request named anything, `:digest` (v0.1 wrote bare kinds separated by commas: read
+ * as delivered on their own). We write it ourselves and only through the approval
+ * subresource, so it is trusted like Denied.
  */
 export function markerEntries(csr: CsrObject): MarkerEntry[] {
   const marker = csr.status?.conditions?.find((c) => c.type === ALERTED_CONDITION);
@@ -97,11 +118,12 @@ export function markerEntries(csr: CsrObject): MarkerEntry[] {
     .split(/[\s,]+/)
     .filter(Boolean)
     .map((token) => {
-      const [kind = "", via, codes] = token.split(":");
+      const [kind = "", via, codes, targets] = token.split(":");
       return {
         kind,
         via: via === "repeat" || via === "summary" ? via : "alert",
         codes: (codes ?? "").split("+").filter(Boolean),
+        ...(targets ? { targets } : {}),
       };
     });
 }
@@ -119,7 +141,9 @@ export function withAlertMarkers(conditions: CsrCondition[], entries: MarkerEntr
     type: ALERTED_CONDITION,
     status: "True",
     reason: "AlertPublished",
-    message: merged.map((e) => `${e.kind}:${e.via}:${e.codes.join("+")}`).join(" "),
+    message: merged
+      .map((e) => `${e.kind}:${e.via}:${e.codes.join("+")}${e.targets ? `:${e.targets}` : ""}`)
+      .join(" "),
   };
   // An existing marker is updated where it stands: conditions are never dropped or reordered.
   return existing ? conditions.map((c) => (c === existing ? marker : c)) : [...conditions, marker];

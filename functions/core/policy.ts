@@ -830,6 +830,10 @@ function decideUnsafe(input: PolicyInput): Decision {
       vpcIds: Array.isArray(cluster?.vpcIds) ? cluster.vpcIds : [],
       nodes: input.nodes as NodeObject[],
       trustNodeProviderId: input.settings?.trustNodeProviderId === true,
+      nodeNameTemplates: Array.isArray(input.settings?.nodeNameTemplates)
+        ? input.settings.nodeNameTemplates
+        : [],
+      ...(input.settings?.clusterTag ? { clusterTag: input.settings.clusterTag } : {}),
     });
     if (ctx.identity.kind === "matched") {
       base.instanceId = ctx.identity.instanceId;

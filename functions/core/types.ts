@@ -159,6 +159,8 @@ export interface ClusterPolicySettings {
   pendingGraceSeconds: number;
   maxExpirationSeconds: number;
   extraDnsNames: string[]; // templates, e.g. "{{shortName}}.corp.example.com"
+  /** Templates over EC2 facts that name nodes, e.g. "{{tag:Name}}" (functions/core/name-templates.ts). */
+  nodeNameTemplates: string[];
   trustNodeProviderId: boolean;
   clusterTag?: ClusterTag;
   /** Cluster-wide backstop per sweep; "auto": max(100, a quarter of the cluster's nodes). */

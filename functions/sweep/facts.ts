@@ -21,6 +21,10 @@
 // twins and foreign instances to give the right reason. Results are a superset of what
 // matters; the policy does the exact matching. Errors propagate (the caller turns them into
 // `wait`).
+// Node name templates (the cluster's nodeNameTemplates): each template turns N into the exact
+// values its first per-instance placeholder must have (core/name-templates.ts): `tag:KEY`
+// filter values (one query per tag key), private DNS names or instance IDs, merged into the
+// queries above; a value that is not a plain lower-case name never reaches a filter.
 // Requested IPs (clusters with nonEc2Nodes rules): "EC2 holds no instance with this address"
 // must be conclusive before a static rule may approve, so every address is looked up on every
 // interface: `network-interface.addresses.private-ip-address` (all private IPv4 of all ENIs,
@@ -30,6 +34,7 @@
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
 import type { MiddlewareStack } from "@smithy/types";
 import { canonicalIp } from "../core/ip.js";
+import { templateLookups } from "../core/name-templates.js";
 import type { Ec2Instance } from "../core/types.js";
 import { mapBounded } from "./bounded.js";
 import { isThrottling, TokenBucket } from "./ec2-budget.js";
@@ -62,6 +67,8 @@ export interface InstanceLookupPlan {
   /** Canonical requested addresses, for the interface-address filters. */
   ipv4: string[];
   ipv6: string[];
+  /** Exact values for `tag:KEY` filters, by tag key (node name templates). */
+  tags: { key: string; values: string[] }[];
 }
 
 export interface DescribeOptions {
@@ -71,6 +78,8 @@ export interface DescribeOptions {
   pageSize?: number;
   /** The DescribeInstances budget every call waits for (the sweep passes its region's; default: a fresh one). */
   budget?: TokenBucket;
+  /** The cluster's nodeNameTemplates. */
+  nodeNameTemplates?: readonly string[];
 }
 
 function normalise(name: string): string {
@@ -96,12 +105,24 @@ function privateDnsDomains(region: string): string[] {
 export function planInstanceLookups(
   requests: readonly NodeLookupRequest[],
   region: string,
+  nodeNameTemplates: readonly string[] = [],
 ): InstanceLookupPlan {
   const ids = new Set<string>();
   const dns = new Set<string>();
   const ipv4 = new Set<string>();
   const ipv6 = new Set<string>();
+  const tags = new Map<string, Set<string>>();
   for (const { node, sessionInstanceId, ips } of requests) {
+    for (const template of nodeNameTemplates) {
+      for (const lookup of templateLookups(template, node, region)) {
+        if (lookup.kind === "tag") {
+          const values = tags.get(lookup.key) ?? new Set<string>();
+          tags.set(lookup.key, values.add(lookup.value));
+        } else if (lookup.kind === "instanceId") ids.add(lookup.value);
+        else if (lookup.kind === "privateDnsName") dns.add(lookup.value);
+        else for (const domain of privateDnsDomains(region)) dns.add(`${lookup.value}.${domain}`);
+      }
+    }
     for (const ip of ips ?? []) {
       const canonical = canonicalIp(ip);
       if (canonical?.version === 4) ipv4.add(canonical.value);
@@ -128,6 +149,9 @@ export function planInstanceLookups(
     dnsNames: [...dns].sort(),
     ipv4: [...ipv4].sort(),
     ipv6: [...ipv6].sort(),
+    tags: [...tags]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, values]) => ({ key, values: [...values].sort() })),
   };
 }
 
@@ -181,7 +205,7 @@ export async function describeInstancesForNodes(
   region: string,
   options: DescribeOptions = {},
 ): Promise<Ec2Instance[]> {
-  const plan = planInstanceLookups(requests, region);
+  const plan = planInstanceLookups(requests, region, options.nodeNameTemplates);
   const size = options.chunkSize ?? EC2_FILTER_VALUE_LIMIT;
   const pageSize = options.pageSize ?? PAGE_SIZE;
   const queries: Filter[] = [
@@ -195,6 +219,9 @@ export async function describeInstancesForNodes(
       Name: "network-interface.ipv6-addresses.ipv6-address",
       Values,
     })),
+    ...plan.tags.flatMap(({ key, values }) =>
+      chunks(values, size).map((Values) => ({ Name: `tag:${key}`, Values })),
+    ),
   ];
   const budget =
     options.budget ??

@@ -4,16 +4,30 @@
 // Every error on the way turns into `wait` for the CSRs it touches; never approve/deny.
 import type { Config } from "../core/config.js";
 import {
+  admit,
+  flooding,
+  nextPeriodAt,
+  periodAt,
+  withAlerts,
+  withApprovals,
+  withGuardAlerted,
+  type BudgetPeriod,
+} from "../core/budgets.js";
+import {
   AlertHistory,
   PendingSet,
   ApprovedLedger,
+  approvalKey,
+  compareAge,
   isDecided,
+  requesterOf,
   planCluster,
   type AlertWork,
   type CsrAlertKind,
   type CsrWork,
   type DenialSummary,
   type FollowUp,
+  type NodeOverflow,
 } from "../core/fairness.js";
 import {
   followUpFor,
@@ -237,14 +251,23 @@ export interface ClusterSession {
   resourceVersion?: string;
   approved: ApprovedLedger;
   history: AlertHistory;
-  used: { approvals: number; alerts: number };
-  guardAlerted: boolean;
+  /**
+   * What the current budget period spent (core/budgets.ts): a scheduled sweep is one period,
+   * and an event-mode window continues it, so every batch of the window shares its budgets.
+   */
+  budget?: BudgetPeriod;
   /** resourceVersions our own writes produced: their watch events start no work. */
   ownWrites: Set<string>;
   /** Event mode: alerts over the budget wait for the next scheduled sweep and its summary. */
   eventMode: boolean;
   /** Pending CSRs last decided `wait`: no event brings them back, so the watch retries them. */
   waiting: Map<string, ReadCsr>;
+  /**
+   * Valid CSRs held by a budget of the period (the cluster backstop, one approval per
+   * instance) or not examined past their node's guard: the watch retries them when the next
+   * period starts. At most `maxPendingPerNode` per requester, its newest.
+   */
+  held: Map<string, ReadCsr>;
   /** Node objects in the cluster at the last full Node LIST (sizes the `auto` backstop). */
   nodeCount?: number;
 }
@@ -253,11 +276,10 @@ export function newSession(eventMode = false): ClusterSession {
   return {
     approved: new ApprovedLedger(),
     history: new AlertHistory(),
-    used: { approvals: 0, alerts: 0 },
-    guardAlerted: false,
     ownWrites: new Set(),
     eventMode,
     waiting: new Map(),
+    held: new Map(),
   };
 }
 
@@ -318,33 +340,66 @@ export async function sweepCluster(
   return outcome;
 }
 
-/** Event mode: a batch of CSRs that arrived by watch, its facts being looked up. */
+/** Event mode: a batch of CSRs that arrived by watch, admitted, its facts being looked up. */
 export interface PreparedBatch {
   pending: PendingSet<ReadCsr>;
   reads: number;
+  /** Requesters whose guard for the period tripped with this batch. */
+  tripped: NodeOverflow[];
   /** Node objects and EC2 instances for the batch; settles (never rejects) when the lookup is done. */
   facts: Promise<BatchFacts>;
+  /** Admission failed: the batch fails as a whole (its CSRs wait). */
+  error?: unknown;
 }
 
 /**
- * Event mode, first half of a batch: starts looking up its facts at once (the requesters' Node
+ * Event mode, first half of a batch: admits its CSRs to the budget period (counted as they
+ * arrive) and starts looking up the facts of those examined at once (the requesters' Node
  * objects, one DescribeInstances). The watch sends the next batch's lookup as soon as this one
  * settles, while this batch is still being decided and written.
  */
 export function prepareBatch(
   target: ClusterTarget,
   deps: SweepDeps,
+  now: () => Date,
   session: ClusterSession,
   reads: ReadCsr[],
 ): PreparedBatch {
   const settings = settingsFor(target, deps);
-  const pending = new PendingSet<ReadCsr>(settings.maxPendingPerNode, (r) => r.csr);
-  for (const read of reads) pending.add(read);
-  const facts = lookUp(target, deps, session, pending.items(), false).catch((err: unknown) => {
-    const unavailable = `fact lookup failed: ${errorMessage(err)}`;
-    return { nodes: { unavailable }, instances: { unavailable } };
-  });
-  return { pending, reads: reads.length, facts };
+  const cap = settings.maxPendingPerNode;
+  const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
+  try {
+    // The per-node guard spans the budget period: a CSR that arrives counts with those its
+    // requester filed earlier in the period; past the guard it waits for the next period.
+    // Retries (`waiting`, `held`) were counted when they arrived.
+    const isRetry = (r: ReadCsr) =>
+      session.waiting.has(r.csr.metadata.name) || session.held.has(r.csr.metadata.name);
+    const fresh = reads.filter((r) => !isRetry(r)).sort((a, b) => compareAge(a.csr, b.csr));
+    const admission = admit(periodAt(session.budget, now().getTime()), fresh, (r) => requesterOf(r.csr), cap);
+    session.budget = admission.period;
+    for (const read of [...reads.filter(isRetry), ...admission.examine]) pending.add(read);
+    const kept = new Set(pending.items());
+    holdForNextPeriod(
+      session,
+      reads.filter((r) => !kept.has(r)),
+      cap,
+    );
+    const facts = lookUp(target, deps, session, pending.items(), false).catch((err: unknown) => {
+      const unavailable = `fact lookup failed: ${errorMessage(err)}`;
+      return { nodes: { unavailable }, instances: { unavailable } };
+    });
+    const tripped = admission.tripped.map((t) => ({ ...t, examined: cap }));
+    return { pending, reads: reads.length, tripped, facts };
+  } catch (error) {
+    const unavailable = `batch not admitted: ${errorMessage(error)}`;
+    return {
+      pending,
+      reads: reads.length,
+      tripped: [],
+      facts: Promise.resolve({ nodes: { unavailable }, instances: { unavailable } }),
+      error,
+    };
+  }
 }
 
 /**
@@ -362,8 +417,9 @@ export async function sweepBatch(
   const settings = settingsFor(target, deps);
   const outcome = emptyOutcome(target, settings);
   try {
+    if (batch.error !== undefined) throw batch.error;
     outcome.pending = batch.reads;
-    await processPending(target, deps, now, session, outcome, batch.pending, [], batch.facts);
+    await processPending(target, deps, now, session, outcome, batch.pending, [], batch.tripped, batch.facts);
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -417,13 +473,20 @@ async function processPending(
   outcome: ClusterOutcome,
   pending: PendingSet<ReadCsr>,
   followUps: FollowUp<ReadCsr>[],
+  /** Event mode: requesters whose guard for the period tripped with this batch. */
+  tripped: NodeOverflow[] = [],
+  /** Event mode: the facts the batch's lookup is gathering (prepareBatch). */
   facts?: Promise<BatchFacts>,
 ): Promise<void> {
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
   const settings = settingsFor(target, deps);
   const kept = pending.items();
-  const overflows = pending.overflows();
+  const batchOverflows = pending.overflows();
+  const overflows = [
+    ...batchOverflows,
+    ...tripped.filter((t) => !batchOverflows.some((o) => o.requester === t.requester)),
+  ];
   outcome.notExamined = outcome.pending - kept.length;
 
   const { instances, nodes } = await (facts ?? lookUp(target, deps, session, kept, followUps.length > 0));
@@ -433,13 +496,18 @@ async function processPending(
     ctx.index = new FactsIndex(instances, nodes, {
       allInstances: settings.nonEc2Nodes !== undefined,
       providerIdRivals: settings.trustNodeProviderId,
+      nodeNameTemplates: settings.nodeNameTemplates,
+      region: target.facts.region,
     });
   }
   const candidates = kept.map((read) => ({ item: read, csr: read.csr, decision: decideOne(ctx, read) }));
   for (const c of candidates) {
     if (c.decision.decision === "wait") session.waiting.set(c.csr.metadata.name, c.item);
     else session.waiting.delete(c.csr.metadata.name);
+    session.held.delete(c.csr.metadata.name);
   }
+  const period = periodAt(session.budget, now().getTime());
+  session.budget = period;
   const plan = planCluster({
     candidates,
     followUps,
@@ -449,8 +517,15 @@ async function processPending(
     settings,
     nodeCount: session.nodeCount ?? 0,
     now: now(),
-    used: session.used,
+    used: { approvals: period.approvals, alerts: period.alerts, approvedKeys: period.approvedKeys },
+    flooding: flooding(period, settings.maxPendingPerNode),
   });
+  // Held by a budget of this period: looked at again when the next one starts (event mode).
+  holdForNextPeriod(
+    session,
+    plan.held.filter((h) => h.why === "cluster-guard" || h.why === "instance-period").map((h) => h.item),
+    settings.maxPendingPerNode,
+  );
   outcome.approvalLimit = plan.approvalLimit;
   outcome.nodeFloods = overflows.map((o) => ({
     node: nodeName(o.requester),
@@ -480,14 +555,18 @@ async function processPending(
   // Approvals first: slow denials never hold a legitimate node back.
   const approvals = await mapBounded(plan.approvals, WRITE_CONCURRENCY, (w) => approveOne(ctx, w));
   outcome.csrs.push(...approvals);
+  const approvedKeys: string[] = [];
   plan.approvals.forEach((w, i) => {
     if (approvals[i]?.action !== "approved") return;
-    session.used.approvals += 1;
+    approvedKeys.push(approvalKey(w.decision, w.csr));
     session.approved.note({ ...w.csr, status: { conditions: [w.condition!] } });
   });
+  session.budget = withApprovals(periodAt(session.budget, now().getTime()), approvedKeys);
   if (plan.clusterGuard) {
     outcome.floodGuardTripped = true;
-    if (!session.guardAlerted) session.guardAlerted = await alertFloodGuard(ctx, plan.clusterGuard);
+    if (!session.budget.guardAlerted && (await alertFloodGuard(ctx, plan.clusterGuard))) {
+      session.budget = withGuardAlerted(session.budget);
+    }
   }
   // The summary goes out before any write it covers; if it cannot, those writes wait. In an
   // event-mode window they wait for the next scheduled sweep, which has a budget of its own.
@@ -500,11 +579,37 @@ async function processPending(
         : "failed";
   outcome.csrs.push(...(await mapBounded(plan.work, WRITE_CONCURRENCY, (w) => carryOut(ctx, w, summary))));
   outcome.alertsSent = ctx.published;
-  session.used.alerts += ctx.published;
+  session.budget = withAlerts(periodAt(session.budget, now().getTime()), ctx.published);
   for (const o of outcome.csrs) logDecision(deps.log, o);
 }
 
 type SummaryState = "none" | "sent" | "failed" | "deferred";
+
+/**
+ * Keeps CSRs for the next budget period's retry: at most `perRequester` per requester (its
+ * newest), so a flooding node cannot grow what the window keeps.
+ */
+function holdForNextPeriod(session: ClusterSession, reads: ReadCsr[], perRequester: number): void {
+  if (reads.length === 0) return;
+  const kept = new PendingSet<ReadCsr>(perRequester, (r) => r.csr);
+  const added = new Set(reads.map((r) => r.csr.metadata.name));
+  for (const [name, read] of session.held) if (!added.has(name)) kept.add(read);
+  for (const read of reads) kept.add(read);
+  session.held = new Map(kept.items().map((r) => [r.csr.metadata.name, r]));
+}
+
+/**
+ * Event mode: the CSRs to look at again now. Those last decided `wait`, always; those held by
+ * a budget of the period (or past their node's guard), once the next period has started.
+ */
+export function retriesDue(session: ClusterSession, now: number): ReadCsr[] {
+  const due = [...session.waiting.values()];
+  if (session.budget && now >= nextPeriodAt(session.budget)) {
+    for (const read of session.held.values())
+      if (!session.waiting.has(read.csr.metadata.name)) due.push(read);
+  }
+  return due;
+}
 
 /** The Node objects of the batch's requesters, read one by one (absent ones are left out). */
 async function readNodesOf(kube: KubeApi, reads: ReadCsr[]): Promise<NodeObject[]> {
@@ -597,8 +702,12 @@ async function gatherInstances(
 ): Promise<Ec2Instance[] | { unavailable: string }> {
   const region = target.facts.region;
   const budget = withEc2Budgets(deps).ec2Budgets.forRegion(region);
-  const lookup = (requests: NodeLookupRequest[]) =>
-    describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, { budget });
+  const templates = target.settings.nodeNameTemplates;
+  const lookup = (requests: NodeLookupRequest[], nodeNameTemplates: readonly string[] = templates) =>
+    describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, {
+      budget,
+      nodeNameTemplates,
+    });
   const requesters = new Set<string>();
   const requests = pending.flatMap((r) => {
     const username = r.csr.spec.username ?? "";
@@ -619,7 +728,7 @@ async function gatherInstances(
     // The providerID instances are fetched too: they are the cross-check, and with
     // trustNodeProviderId the only way a node whose name matches nothing is identified. Those
     // the first lookup did not ask for take one more (usually none: EKS names it in the session).
-    const asked = new Set(planInstanceLookups(requests, region).instanceIds);
+    const asked = new Set(planInstanceLookups(requests, region, templates).instanceIds);
     const read = await nodes;
     const extra = new Set<string>();
     for (const n of Array.isArray(read) ? read : []) {
@@ -628,7 +737,12 @@ async function gatherInstances(
     }
     const [first, more] = await Promise.all([
       named,
-      extra.size > 0 ? lookup([...extra].map((id) => ({ node: "", sessionInstanceId: id }))) : [],
+      extra.size > 0
+        ? lookup(
+            [...extra].map((id) => ({ node: "", sessionInstanceId: id })),
+            [],
+          )
+        : [],
     ]);
     const byId = new Map<string, Ec2Instance>();
     const withoutId: Ec2Instance[] = [];
@@ -745,7 +859,12 @@ async function carryOut(
         continue;
       }
     }
-    recorded.push({ kind: alert.kind, via: alert.delivery, codes: alert.codes });
+    recorded.push({
+      kind: alert.kind,
+      via: alert.delivery,
+      codes: alert.codes,
+      ...(alert.targets ? { targets: alert.targets } : {}),
+    });
   }
   if (readOnly) return base;
   const denialRecorded = denial !== undefined && recorded.some((e) => e.kind === "denied");

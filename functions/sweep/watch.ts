@@ -5,16 +5,20 @@
 // that arrive while a lookup is in flight (or the bucket is empty) form the next batch, sent
 // the moment that lookup returns and a token is there (one DescribeInstances per batch). A
 // batch's decisions and writes go on while the next batch is looked up; batches are decided
-// one at a time, in order. Events for decided CSRs, and for our own writes, start no work. A dropped watch resumes
-// from the last resourceVersion it saw; only a 410 (too old) costs a new LIST. One flood guard
-// and one alert budget span the window (ClusterSession).
+// one at a time, in order. Events for decided CSRs, and for our own writes, start no work. A
+// dropped watch resumes from the last resourceVersion it saw; only a 410 (too old) costs a new
+// LIST. The sweep's budgets span the window's batches, per budget period
+// (ClusterSession.budget, core/budgets.ts); CSRs a budget held are looked at again when the
+// next period starts.
 import type { ClusterTarget } from "./clusters.js";
+import { newPeriod } from "../core/budgets.js";
 import { isDecided } from "../core/fairness.js";
 import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
   newSession,
   prepareBatch,
+  retriesDue,
   sweepBatch,
   sweepCluster,
   withEc2Budgets,
@@ -27,8 +31,13 @@ export interface WatchOptions {
   windowMs: number;
   /** Pause between a watch ending early (server close, error) and the next one. */
   reconnectDelayMs?: number;
-  /** How often CSRs decided `wait` are looked at again within the window (default 2 s). */
+  /**
+   * How often CSRs decided `wait` are looked at again within the window (default 2 s); CSRs
+   * held by a budget are looked at again at the first such tick of the next budget period.
+   */
   retryWaitingMs?: number;
+  /** The budget period of a window that starts without a sweep's session (default 60 s; tests shorten it). */
+  budgetPeriodMs?: number;
 }
 
 /** What the window did per cluster, for benchmarks and tests. */
@@ -65,6 +74,9 @@ export async function watchClusters(
       stats.set(name, counts);
       const swept = deps.sessions?.get(name);
       const session: ClusterSession = swept ?? newSession(true);
+      if (!session.budget && options.budgetPeriodMs !== undefined) {
+        session.budget = newPeriod(now().getTime(), options.budgetPeriodMs);
+      }
 
       const list = async (): Promise<boolean> => {
         counts.lists += 1;
@@ -74,7 +86,8 @@ export async function watchClusters(
       };
 
       // Pending CSRs to decide in the next batch (latest object per name). Those decided `wait`
-      // (session.waiting) no event brings back: they join a batch every few seconds.
+      // (session.waiting) or held by a budget (session.held) no event brings back: they join a
+      // batch every few seconds, or when the next budget period starts (retriesDue).
       const queue = new Map<string, ReadCsr>();
       const bucket = deps.ec2Budgets.forRegion(target.facts.region);
       let lookingUp = false;
@@ -93,7 +106,7 @@ export async function watchClusters(
           }, wait);
           return;
         }
-        const batch = prepareBatch(target, deps, session, [...queue.values()]);
+        const batch = prepareBatch(target, deps, now, session, [...queue.values()]);
         queue.clear();
         counts.batches += 1;
         lookingUp = true;
@@ -119,6 +132,7 @@ export async function watchClusters(
           session.history.addFrom(csr);
           queue.delete(csr.metadata.name);
           session.waiting.delete(csr.metadata.name);
+          session.held.delete(csr.metadata.name);
           counts.ignoredEvents += 1;
           return;
         }
@@ -129,14 +143,10 @@ export async function watchClusters(
         queue.set(csr.metadata.name, read);
         send();
       };
-      // The guard and the alert budget are per minute of the window, as for scheduled sweeps:
-      // the window's batches share them, and a long window does not run out.
-      const budgetMinute = setInterval(() => {
-        session.used = { approvals: 0, alerts: 0 };
-        session.guardAlerted = false;
-      }, BUDGET_PERIOD_MS);
       const retry = setInterval(() => {
-        for (const [csrName, read] of session.waiting) if (!queue.has(csrName)) queue.set(csrName, read);
+        for (const read of retriesDue(session, now().getTime())) {
+          if (!queue.has(read.csr.metadata.name)) queue.set(read.csr.metadata.name, read);
+        }
         send();
       }, retryWaiting);
 
@@ -160,7 +170,6 @@ export async function watchClusters(
         });
       } finally {
         clearInterval(retry);
-        clearInterval(budgetMinute);
         if (timer) clearTimeout(timer);
         timer = undefined;
         await deciding;
@@ -169,8 +178,6 @@ export async function watchClusters(
   );
   return outcomes;
 }
-
-const BUDGET_PERIOD_MS = 60_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@
 // apiserver: the condition passes validation and admission, the CSR stays undecided, and the
 // next sweep sends nothing again.
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ALERTED_CONDITION, markerEntries } from "../../functions/core/plan.js";
+import { ALERTED_CONDITION, markerEntries, targetsDigest } from "../../functions/core/plan.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
 import { runSweep } from "../../functions/sweep/sweep.js";
@@ -83,7 +83,15 @@ describe("alert once, recorded on the CSR", () => {
         spec: { signerName: "", request: "" },
         status: { conditions },
       }),
-    ).toEqual([{ kind: "would-deny", via: "alert", codes: ["IP_NOT_OWNED"] }]);
+    ).toEqual([
+      {
+        kind: "would-deny",
+        via: "alert",
+        codes: ["IP_NOT_OWNED"],
+        // What the request named, as a digest: part of the repeat key (issue #21, finding 3).
+        targets: targetsDigest({ dnsNames: [], ips: [multi.privateIps[0]!], other: [] }),
+      },
+    ]);
 
     await sweep("once-dry", { mode: "dry-run" });
     expect(await myAlerts()).toEqual([]);

@@ -355,7 +355,12 @@ const hostileContext: fc.Arbitrary<AlertContext> = fc
                     budget: 20,
                     byKind: [{ kind: "denied" as const, count: 40 }],
                     byCode: [{ code: "DNS_NOT_OWNED", count: 40 }],
-                    byNode: [node, ...sans].map((n) => ({ node: n, count: 2 })),
+                    byNode: [node, ...sans].map((n, i) => ({
+                      node: n,
+                      isNode: i % 2 === 0,
+                      count: 2,
+                      codes: ["DNS_NOT_OWNED"],
+                    })),
                   },
                 }
               : { decision, repeats: { count: 7, lastAlertAt: NOW } }),

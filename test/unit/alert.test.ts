@@ -276,3 +276,74 @@ describe("buildAlert: limits and hostile input", () => {
     expect(n.metadata.additionalContext.node).not.toMatch(/[\u0000-\u001f\u202e]/);
   });
 });
+
+describe("buildAlert: the summary names node requesters first (issue #21, finding 3)", () => {
+  const byNode = [
+    { node: "ip-10-0-1-9.eu-west-1.compute.internal", isNode: true, count: 1, codes: ["IP_NOT_OWNED"] },
+    ...Array.from({ length: 30 }, (_, i) => ({
+      node: `system:serviceaccount:ns:sa-${i}`,
+      isNode: false,
+      count: 2,
+      codes: ["NOT_A_NODE"],
+    })),
+  ];
+  const summary = {
+    total: 61,
+    nodes: 31,
+    budget: 20,
+    byKind: [{ kind: "denied" as const, count: 61 }],
+    byCode: [
+      { code: "NOT_A_NODE", count: 60 },
+      { code: "IP_NOT_OWNED", count: 1 },
+    ],
+    byNode,
+  };
+
+  it("text: the node first with its codes, as a code span; the rest counted", () => {
+    const { n } = parse({ kind: "summary", cluster, dryRun: false, now: NOW, summary });
+    const line = n.content.description.split("\n").find((l) => l.startsWith("*By node*"))!;
+    expect(line).toMatch(
+      /^\*By node\* `ip-10-0-1-9\.eu-west-1\.compute\.internal` 1 \(IP_NOT_OWNED\), requester `/,
+    );
+    expect(line).toContain(`(+${31 - ALERT_LIMITS.summaryRequestersInText} more requesters)`);
+    expect(n.content.description.length).toBeLessThanOrEqual(ALERT_LIMITS.description);
+  });
+
+  it("JSON: every requester it has, the node first, with isNode and its reason codes", () => {
+    const { n } = parse({ kind: "summary", cluster, dryRun: false, now: NOW, summary });
+    const listed = JSON.parse(n.metadata.additionalContext.byNode!) as {
+      node: string;
+      isNode: boolean;
+      count: number;
+      reasonCodes: string;
+    }[];
+    expect(listed).toHaveLength(31);
+    expect(listed[0]).toEqual({
+      node: "ip-10-0-1-9.eu-west-1.compute.internal",
+      isNode: true,
+      count: 1,
+      reasonCodes: "IP_NOT_OWNED",
+    });
+    expect(n.metadata.additionalContext.summarizedNodes).toBe("31");
+  });
+
+  it("within the SNS limit whatever the requesters' names, the node still first", () => {
+    const huge = Array.from({ length: 100 }, (_, i) => ({
+      node: `${"x".repeat(5000)}-${i}`,
+      isNode: i === 0,
+      count: 1,
+      codes: ["IP_NOT_OWNED", "DNS_NOT_OWNED", "FORBIDDEN_SAN", "WEAK_KEY"],
+    }));
+    const { n, raw } = parse({
+      kind: "summary",
+      cluster,
+      dryRun: false,
+      now: NOW,
+      summary: { ...summary, nodes: 100, byNode: huge },
+    });
+    expect(Buffer.byteLength(raw.message)).toBeLessThanOrEqual(ALERT_LIMITS.messageBytes);
+    const listed = JSON.parse(n.metadata.additionalContext.byNode!) as { isNode: boolean }[];
+    expect(listed[0]!.isNode).toBe(true);
+    expect(n.content.description).toContain("(IP_NOT_OWNED, DNS_NOT_OWNED, FORBIDDEN_SAN, (+1 more))");
+  });
+});

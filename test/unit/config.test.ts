@@ -49,6 +49,7 @@ describe("parseConfig: defaults", () => {
           pendingGraceSeconds: 900,
           maxExpirationSeconds: 31_708_800,
           extraDnsNames: [],
+          nodeNameTemplates: [],
           trustNodeProviderId: false,
           maxApprovalsPerSweep: "auto",
           maxPendingPerNode: 20,

@@ -5,6 +5,7 @@ import {
   ApprovedLedger,
   PendingSet,
   approvalLimit,
+  markerEntriesFor,
   planCluster,
   type Candidate,
   type ClusterPlanInput,
@@ -14,6 +15,7 @@ import {
   APPROVED_REASON,
   DENIED_REASON,
   markerEntries,
+  targetsDigest,
   withAlertMarkers,
 } from "../../functions/core/plan.js";
 import type {
@@ -517,5 +519,152 @@ describe("alert markers", () => {
       { kind: "would-deny", via: "alert", codes: [] },
       { kind: "not-issued", via: "alert", codes: [] },
     ]);
+  });
+});
+
+describe("alerts cannot be hidden (issue #21, finding 3)", () => {
+  const sans = (ips: string[], dnsNames: string[] = []) => ({ dnsNames, ips, other: [] });
+  const denial = (c: CsrObject, requested: ReturnType<typeof sans>): Candidate<CsrObject> => ({
+    item: c,
+    csr: c,
+    decision: { ...decision(c, "deny", ["IP_NOT_OWNED"]), requestedSans: requested },
+  });
+  /** The history of a cluster holding one CSR of `node` denied and alerted for `requested`. */
+  const alertedFor = (node: string, requested: ReturnType<typeof sans>, minutes = 10) => {
+    const first = denial(csr(node, minutes + 1), requested);
+    const plan = planCluster(input({ candidates: [first] }));
+    expect(plan.work[0]!.alerts[0]!.delivery).toBe("alert");
+    const conditions = withAlertMarkers(
+      [
+        {
+          type: "Denied",
+          status: "True",
+          reason: DENIED_REASON,
+          message: "csr-approver: denied (IP_NOT_OWNED): x",
+          lastUpdateTime: minutesAgo(minutes),
+        },
+      ],
+      markerEntriesFor(plan.work[0]!),
+    ).map((c) => (c.type === ALERTED_CONDITION ? { ...c, lastUpdateTime: minutesAgo(minutes) } : c));
+    const history = new AlertHistory();
+    history.addFrom({ ...first.csr, status: { conditions } });
+    return history;
+  };
+
+  it("a decoy alerted first does not hide a neighbour's address asked for next: two alerts", () => {
+    const history = alertedFor("bad", sans(["10.9.9.9"]));
+    const next = planCluster(input({ history, candidates: [denial(csr("bad", 1), sans(["10.0.1.70"]))] }));
+    expect(next.work[0]!.alerts[0]).toMatchObject({ kind: "denied", delivery: "alert", repeats: 0 });
+    // The same request again is a repeat, as before.
+    const again = planCluster(input({ history, candidates: [denial(csr("bad", 1), sans(["10.9.9.9"]))] }));
+    expect(again.work[0]!.alerts[0]!.delivery).toBe("repeat");
+  });
+
+  it("names count as well as addresses; order and duplicates do not make a request new", () => {
+    const history = alertedFor("bad", sans(["10.9.9.9", "10.9.9.8"], ["decoy.example"]));
+    const plan = (requested: ReturnType<typeof sans>) =>
+      planCluster(input({ history, candidates: [denial(csr("bad", 1), requested)] })).work[0]!.alerts[0]!
+        .delivery;
+    expect(plan(sans(["10.9.9.8", "10.9.9.9", "10.9.9.9"], ["decoy.example"]))).toBe("repeat");
+    expect(plan(sans(["10.9.9.9", "10.9.9.8"], ["ip-10-0-1-70.ec2.internal"]))).toBe("alert");
+    expect(plan(sans(["10.9.9.9", "10.9.9.8"]))).toBe("alert");
+    // An address asked for as a name is a different request.
+    expect(plan(sans(["10.9.9.9"], ["10.9.9.8", "decoy.example"]))).toBe("alert");
+  });
+
+  it("within one sweep: the decoy and the neighbour request are two alerts, not one and a repeat", () => {
+    const plan = planCluster(
+      input({
+        candidates: [denial(csr("bad", 3), sans(["10.9.9.9"])), denial(csr("bad", 2), sans(["10.0.1.70"]))],
+      }),
+    );
+    expect(plan.work.flatMap((w) => w.alerts).map((a) => a.delivery)).toEqual(["alert", "alert"]);
+  });
+
+  it("a marker written before digests (no targets) hides no request that names something", () => {
+    const history = new AlertHistory();
+    history.addFrom(
+      csr("bad", 11, {
+        conditions: [
+          {
+            type: ALERTED_CONDITION,
+            status: "True",
+            message: "denied:alert:IP_NOT_OWNED",
+            lastUpdateTime: minutesAgo(10),
+          },
+        ],
+      }),
+    );
+    const plan = planCluster(input({ history, candidates: [denial(csr("bad", 1), sans(["10.0.1.70"]))] }));
+    expect(plan.work[0]!.alerts[0]!.delivery).toBe("alert");
+  });
+
+  it("the marker records the digest: 128 bits of hex, never a requested name or address", () => {
+    const plan = planCluster(input({ candidates: [denial(csr("bad", 1), sans(["10.0.1.70"], ["x.y"]))] }));
+    const [entry] = markerEntriesFor(plan.work[0]!);
+    expect(entry!.targets).toMatch(/^[0-9a-f]{32}$/);
+    expect(entry!.targets).toBe(targetsDigest(sans(["10.0.1.70"], ["x.y"])));
+    const marker = withAlertMarkers([], [entry!])[0]!;
+    expect(marker.message).toBe(`denied:alert:IP_NOT_OWNED:${entry!.targets}`);
+    expect(marker.message).not.toContain("10.0.1.70");
+    expect(markerEntries({ ...csr("n", 0), status: { conditions: [marker] } })).toEqual([entry]);
+    expect(targetsDigest(undefined)).toBe("");
+    expect(targetsDigest(sans([]))).toBe("");
+  });
+
+  it("the summary names node requesters first, with their reason codes, whatever else used the budget", () => {
+    // 20 other requesters (older) use the whole budget; the node's neighbour-IP denial is summarised.
+    const others = Array.from({ length: 22 }, (_, i) => {
+      const c = csr("x", 100 - i);
+      c.spec.username = `system:serviceaccount:ns:sa-${i}`;
+      return {
+        item: c,
+        csr: c,
+        decision: {
+          name: c.metadata.name,
+          decision: "deny" as const,
+          requester: c.spec.username,
+          reasons: [{ code: "NOT_A_NODE" as ReasonCode, message: "not a node" }],
+        },
+      };
+    });
+    const node = denial(csr("ip-10-0-1-9", 1), sans(["10.0.1.70"]));
+    const plan = planCluster(input({ candidates: [...others, node] }));
+    expect(plan.summary).toBeDefined();
+    expect(plan.summary!.nodes).toBe(3);
+    expect(plan.summary!.byNode[0]).toEqual({
+      node: "ip-10-0-1-9",
+      isNode: true,
+      count: 1,
+      codes: ["IP_NOT_OWNED"],
+    });
+    expect(plan.summary!.byNode.slice(1).every((n) => !n.isNode)).toBe(true);
+    expect(plan.summary!.byNode[1]).toMatchObject({ codes: ["NOT_A_NODE"] });
+  });
+});
+
+describe("planCluster: budgets spent earlier in the window", () => {
+  it("an instance approved earlier in the period is held (instance-period); others are approved", () => {
+    const a = cand(csr("a", 1), "approve");
+    const b = cand(csr("b", 2), "approve");
+    const plan = planCluster(
+      input({ candidates: [a, b], used: { approvals: 1, alerts: 0, approvedKeys: new Set(["i-a"]) } }),
+    );
+    expect(plan.approvals.map((w) => w.decision.node)).toEqual(["b"]);
+    expect(plan.held).toEqual([{ item: a.item, decision: a.decision, why: "instance-period" }]);
+  });
+
+  it("requesters past their guard earlier in the period go after everyone else", () => {
+    const flooder = cand(csr("f", 50), "approve");
+    const late = cand(csr("l", 1), "approve");
+    const plan = planCluster(
+      input({
+        candidates: [flooder, late],
+        settings: { ...input({}).settings, maxApprovalsPerSweep: 1 },
+        flooding: new Set(["system:node:f"]),
+      }),
+    );
+    expect(plan.approvals.map((w) => w.decision.node)).toEqual(["l"]);
+    expect(plan.held).toEqual([{ item: flooder.item, decision: flooder.decision, why: "cluster-guard" }]);
   });
 });

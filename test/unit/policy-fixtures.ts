@@ -23,6 +23,7 @@ export function settings(overrides: Partial<ClusterPolicySettings> = {}): Cluste
     pendingGraceSeconds: 900,
     maxExpirationSeconds: 31_708_800,
     extraDnsNames: [],
+    nodeNameTemplates: [],
     trustNodeProviderId: false,
     maxApprovalsPerSweep: 50,
     maxPendingPerNode: 20,

@@ -72,6 +72,16 @@ const SAN_NAMES = [
   `${privateName("10.0.1.70")}.evil.com`,
   `evil-${privateName("10.0.1.70")}`,
 ];
+// nodeNameTemplates: inventory names from the Name tag (some tags collide with EC2's own short
+// names, some are not valid node names), and a custom DHCP domain.
+const NAME_TAGS = ["node1", "node2", "Node1", "ip-10-0-1-70", "web server"];
+const NODE_NAME_TEMPLATES = ["{{tag:Name}}", "{{shortName}}.corp.example.com"];
+const TEMPLATE_NODE_NAMES = [
+  "node1",
+  "node2",
+  "ip-10-0-1-70.corp.example.com",
+  "ip-10-0-2-9.corp.example.com",
+];
 const EXTRA_DNS_TEMPLATES = [
   "{{shortName}}.corp.example.com",
   "*.{{shortName}}.corp.example.com",
@@ -145,7 +155,29 @@ function buildPool(): PoolEntry[] {
   return pool;
 }
 
-const POOL = buildPool();
+/** Kubelets named by nodeNameTemplates, mostly honest (their name and their IP). */
+function buildTemplatePool(): PoolEntry[] {
+  const random = seededRandom(20261205);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  return Array.from({ length: 60 }, () => {
+    const ip = pick(PRIVATE_IPS);
+    const node = pick(TEMPLATE_NODE_NAMES);
+    const dnsNames = random() < 0.8 ? [node] : [node, pick(SAN_NAMES)];
+    const ips = random() < 0.8 ? [ip] : [pick(SAN_IPS)];
+    const request = toRequestField(
+      createCsrPem({
+        commonName: `system:node:${node}`,
+        organizations: ["system:nodes"],
+        dnsNames,
+        ips,
+        key: { type: "ecdsa", curve: "P-256" },
+      }),
+    );
+    return { node, ip, request, parsed: parseCertificateRequest(request) };
+  });
+}
+
+const POOL = [...buildPool(), ...buildTemplatePool()];
 
 // ---------------------------------------------------------------------------------------
 // Arbitraries
@@ -198,6 +230,7 @@ const instanceSpecArb = fc.record({
   launchOffsetSeconds: fc.integer({ min: -7200, max: 3600 }),
   launchMissing: fc.constantFrom(false, false, false, false, true),
   tag: fc.constantFrom(undefined, "owned", "owned", "shared"),
+  nameTag: sometimes(fc.constantFrom(...NAME_TAGS), 2),
 });
 
 type InstanceSpec = typeof instanceSpecArb extends fc.Arbitrary<infer T> ? T : never;
@@ -240,7 +273,10 @@ function buildInstance(spec: InstanceSpec): Ec2Instance {
       PrivateDnsName: name,
       PrivateIpAddress: spec.ip,
       PublicDnsName: spec.publicIp ? publicName(spec.publicIp) : "",
-      Tags: spec.tag ? [{ Key: TAG_KEY, Value: spec.tag }] : [],
+      Tags: [
+        ...(spec.tag ? [{ Key: TAG_KEY, Value: spec.tag }] : []),
+        ...(spec.nameTag ? [{ Key: "Name", Value: spec.nameTag }] : []),
+      ],
     };
     if (!spec.launchMissing)
       result.LaunchTime = new Date(CREATED_MS + spec.launchOffsetSeconds * 1000).toISOString();
@@ -317,7 +353,7 @@ const csrArb = fc
     if (spec.expirationSeconds !== undefined) csr.spec.expirationSeconds = spec.expirationSeconds;
     if (spec.session !== undefined) csr.spec.extra = { sessionName: [spec.session] };
     if (spec.conditions !== undefined) csr.status = { conditions: spec.conditions };
-    return { csr, parsed: entry.parsed, ip: entry.ip };
+    return { csr, parsed: entry.parsed, ip: entry.ip, node: entry.node };
   });
 
 const nodesArb: fc.Arbitrary<NodeObject[]> = fc
@@ -365,6 +401,7 @@ const inputArb: fc.Arbitrary<PolicyInput> = fc
       { key: TAG_KEY, values: ["owned"] },
     ),
     extraDnsNames: fc.subarray(EXTRA_DNS_TEMPLATES),
+    nodeNameTemplates: fc.subarray(NODE_NAME_TEMPLATES),
     nowOffset: fc.integer({ min: -60, max: 3000 }),
   })
   .map((spec) => {
@@ -374,6 +411,7 @@ const inputArb: fc.Arbitrary<PolicyInput> = fc
       pendingGraceSeconds: 900,
       maxExpirationSeconds: 31_708_800,
       extraDnsNames: spec.extraDnsNames,
+      nodeNameTemplates: spec.nodeNameTemplates,
       trustNodeProviderId: spec.trustNodeProviderId,
       maxApprovalsPerSweep: 10,
       maxPendingPerNode: 20,
@@ -387,7 +425,15 @@ const inputArb: fc.Arbitrary<PolicyInput> = fc
       parsed: spec.request.parsed,
       instances: spec.instances.map((instance, index) =>
         buildInstance(
-          index === 0 && spec.home ? { ...instance, ip: spec.request.ip, ...spec.home } : instance,
+          index === 0 && spec.home
+            ? {
+                ...instance,
+                ip: spec.request.ip,
+                ...spec.home,
+                // A kubespray node's own instance carries its inventory name.
+                ...(/^node\d$/.test(spec.request.node) ? { nameTag: spec.request.node } : {}),
+              }
+            : instance,
         ),
       ),
       nodes: spec.nodes,
@@ -437,6 +483,24 @@ function nodeNameMatches(instance: Ec2Instance, nodeName: string): boolean {
     (privateDns !== "" && (n === privateDns || n === privateDns.split(".")[0])) ||
     n === id ||
     n === resourceName(id)
+  );
+}
+
+/** N by one of the cluster's nodeNameTemplates (only its own instances: VPC and tag). */
+function templateMatches(instance: Ec2Instance, nodeName: string, input: PolicyInput): boolean {
+  const n = lower(nodeName);
+  if (!instance.VpcId || !input.cluster.vpcIds.includes(instance.VpcId)) return false;
+  const tag = input.settings.clusterTag;
+  if (tag) {
+    const found = (instance.Tags ?? []).find((t) => t.Key === tag.key);
+    if (!found || (tag.values && !tag.values.includes(found.Value ?? ""))) return false;
+  }
+  const nameTag = (instance.Tags ?? []).find((t) => t.Key === "Name")?.Value;
+  const privateDns = lower(instance.PrivateDnsName ?? "");
+  return input.settings.nodeNameTemplates.some((template) =>
+    template === "{{tag:Name}}"
+      ? nameTag !== undefined && /^[a-z0-9-]+$/.test(nameTag) && nameTag === n
+      : privateDns !== "" && `${privateDns.split(".")[0]}.corp.example.com` === n,
   );
 }
 
@@ -535,7 +599,8 @@ function approvalViolation(input: PolicyInput, decision: Decision): string | und
       .filter((i) => i.State?.Name === "running" || i.State?.Name === "pending")
       .map((i) => i.InstanceId),
   );
-  const nameMatched = nodeNameMatches(running, nodeName);
+  const byTemplate = templateMatches(running, nodeName, input);
+  const nameMatched = nodeNameMatches(running, nodeName) || byTemplate;
   const session = input.cluster.kind === "eks" ? csr.spec.extra?.sessionName?.[0] : undefined;
   const sessionIsId = session !== undefined && /^i-[0-9a-f]{17}$/.test(session);
   const providerIds = nodes
@@ -558,6 +623,14 @@ function approvalViolation(input: PolicyInput, decision: Decision): string | und
     );
     if (rivals.length > 0) return "ambiguous name";
   }
+  // A template-given name identifies nobody when another live instance has it by any rule.
+  const templateRivals = instances.filter(
+    (i) =>
+      i.InstanceId !== running.InstanceId &&
+      liveIds.has(i.InstanceId) &&
+      (templateMatches(i, nodeName, input) || (byTemplate && nodeNameMatches(i, nodeName))),
+  );
+  if (templateRivals.length > 0) return "name given by a template to several instances";
 
   for (const san of request.sans) {
     if (san.type === "ip" && !ownsIp(running, san.value, san.version)) return `IP ${san.value} not owned`;
@@ -735,6 +808,8 @@ describe("decide: properties", { timeout: 60_000 }, () => {
         const full = decide({ ...input, instances, nodes });
         const index = new FactsIndex(instances, nodes, {
           providerIdRivals: input.settings.trustNodeProviderId,
+          nodeNameTemplates: input.settings.nodeNameTemplates,
+          region: input.cluster.region,
         });
         const narrowed = index.instancesFor(input.csr, input.parsed);
         const narrowedNodes = index.nodesFor(input.csr);
