@@ -223,6 +223,19 @@ export function allowanceHeadroom(times: readonly number[], ratePerSecond: numbe
   return least;
 }
 
+/**
+ * Latency is only meaningful on a machine not busy with other work (2 cores shared here): waits
+ * (up to 3 minutes) for the 1-minute load average to fall to 1.5 per core. Each run records the
+ * load it saw either way.
+ */
+async function quietMachine(deps: EventDeps): Promise<void> {
+  const quiet = 1.5 * deps.cpus;
+  const until = performance.now() + 180_000;
+  if ((loadavg()[0] ?? 0) <= quiet) return;
+  deps.progress(`waiting for a quieter machine (load ${(loadavg()[0] ?? 0).toFixed(1)}, want ≤ ${quiet})`);
+  while ((loadavg()[0] ?? 0) > quiet && performance.now() < until) await sleep(2000);
+}
+
 interface MeasureOptions {
   /** Throttle every DescribeInstances for this long from the first create (fault proxy). */
   throttleMs?: number;
@@ -474,6 +487,7 @@ export async function eventModeScenarios(deps: EventDeps, plan: EventPlan): Prom
   ];
   for (const [id, scenario, from, shape, options] of small) {
     if (!wanted(id)) continue;
+    await quietMachine(deps);
     const planned = fresh(from, shape.csrs);
     const offsets = evenly(planned.length, shape.spacingMs);
     runs.push(await measure(deps, id, scenario, planned, offsets, (offsets.at(-1) ?? 0) / 1000, options));
@@ -481,6 +495,7 @@ export async function eventModeScenarios(deps: EventDeps, plan: EventPlan): Prom
   }
 
   if (wanted("scaleup") || wanted("renewal")) {
+    await quietMachine(deps);
     const scaleUp = fresh(0, csrs.length);
     runs.push(
       await measure(
@@ -499,6 +514,7 @@ export async function eventModeScenarios(deps: EventDeps, plan: EventPlan): Prom
       for (let i = 0; picked.length < plan.renewals && i < csrs.length; i++)
         if (!picked.includes(i)) picked.push(i);
       const renewals = picked.map((i) => ({ ...(csrs[i] as PlannedCsr), name: undefined }) as PlannedCsr);
+      await quietMachine(deps);
       runs.push(
         await measure(
           deps,
