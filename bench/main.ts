@@ -27,7 +27,7 @@ import { REPO_ROOT } from "../test/rig/build.js";
 import { DEFAULT_SWEEP } from "../functions/core/config.js";
 import { startRig, MOTO_CREDENTIALS, type Rig, type RigCluster } from "../test/rig/index.js";
 import { storeApproverToken } from "../test/support/sweep-world.js";
-import { writeCharts } from "./lib/charts.js";
+import { writeCharts, writeEventCharts } from "./lib/charts.js";
 import { measureColdStart } from "./lib/cold-start.js";
 import {
   continuousWatchCost,
@@ -37,6 +37,8 @@ import {
   renderEventMode,
   EVENT_PLAN,
   EVENT_PLAN_QUICK,
+  EVENT_SCENARIOS,
+  type EventScenario,
   type EventModeResult,
 } from "./lib/event-scaleup.js";
 import {
@@ -103,6 +105,15 @@ const AUDIT = QUICK
   : { approvedElsewhere: 5000, nodes: 100, hostile: 5 };
 /** The audit's bounds: one sweep within the default one-minute schedule, and the fairness RSS bound. */
 const AUDIT_TARGET = { wallMs: 60_000, peakRssBytes: 256 * 1024 * 1024 };
+// Some of the event-mode scenarios only (pool, lone, throttle, scaleup, renewal): nothing is
+// written to bench/results unless all ran (the run's own files stay in .rig/bench/).
+const EVENT_ONLY = args
+  .find((a) => a.startsWith("--event="))
+  ?.slice("--event=".length)
+  .split(",") as EventScenario[] | undefined;
+for (const id of EVENT_ONLY ?? [])
+  if (!(EVENT_SCENARIOS as readonly string[]).includes(id))
+    throw new Error(`--event: unknown scenario "${id}" (one of ${EVENT_SCENARIOS.join(", ")})`);
 const listArg = (name: string): number[] | undefined =>
   args
     .find((a) => a.startsWith(`--${name}=`))
@@ -794,6 +805,7 @@ function runEventMode(world: World): Promise<EventModeResult> {
       progress,
       problem,
       cpus: cpus().length,
+      ...(EVENT_ONLY ? { only: EVENT_ONLY } : {}),
     },
     QUICK ? EVENT_PLAN_QUICK : EVENT_PLAN,
   );
@@ -802,7 +814,7 @@ function runEventMode(world: World): Promise<EventModeResult> {
 /** The cost model with its continuous-watch row, from the measured idle sweep and watcher. */
 function costWithContinuous(idle: IdleRow[], event?: EventModeResult): CostModel {
   const model = costModel(idle);
-  const renewal = event?.runs[1];
+  const renewal = event?.runs.find((run) => run.id === "renewal");
   model.continuousWatch = continuousWatchCost(model, model.rows[0]?.billedMs ?? 0, renewal);
   return model;
 }
@@ -957,9 +969,11 @@ async function main(): Promise<number> {
     const rig = await startRig({ clusters: 3 });
     let markdown = "";
     let json = "";
+    let eventResult: EventModeResult | undefined;
     try {
       const world = await setUpWorld(rig);
       const event = await runEventMode(world);
+      eventResult = event;
       PLAN.idle = [1];
       const cost = costWithContinuous(await idleSweeps(world), event);
       const continuous = cost.continuousWatch;
@@ -981,9 +995,14 @@ async function main(): Promise<number> {
       return 2;
     }
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, "event-latest.md"), markdown);
-    writeFileSync(join(RESULTS, "event-latest.json"), json);
-    progress(`results: ${join(RESULTS, "event-latest.md")}`);
+    // A subset of the scenarios is written next to the full run, named after what ran.
+    const base = EVENT_ONLY ? `event-${EVENT_ONLY.join("-")}` : "event-latest";
+    writeFileSync(join(RESULTS, `${base}.md`), markdown);
+    writeFileSync(join(RESULTS, `${base}.json`), json);
+    progress(`results: ${join(RESULTS, `${base}.md`)}`);
+    if (eventResult && !EVENT_ONLY)
+      for (const chart of await writeEventCharts(eventResult, RESULTS))
+        progress(`chart: ${join(RESULTS, chart.file)}`);
     return 0;
   }
 

@@ -24,7 +24,8 @@ import { snsAlertPublisher, topicRegion } from "./sweep/publish.js";
 import { createAwsClients } from "./sweep/aws.js";
 import { resolveClusters, type TokenCache } from "./sweep/clusters.js";
 import { loadConfig } from "./sweep/config-source.js";
-import { ec2Budget } from "./sweep/ec2-budget.js";
+import { Ec2Budgets } from "./sweep/ec2-budget.js";
+import { DEFAULT_SWEEP } from "./core/config.js";
 import { runSweep, type ClusterOutcome, type ClusterSession, type SweepReport } from "./sweep/sweep.js";
 import { watchClusters } from "./sweep/watch.js";
 
@@ -44,6 +45,12 @@ const tokenCache: TokenCache = new Map();
 // The audit of approvals made elsewhere writes nothing to those CSRs, so what it already
 // examined is remembered here, per cluster, for the container's life (core/audit.ts).
 const auditLedgers = new Map<string, AuditLedger>();
+// The approver's share of EC2's DescribeInstances bucket, one per region, for the container's
+// life: a throttled share stays lowered across invocations (each run configures it from config).
+const ec2Budgets = new Ec2Budgets(
+  DEFAULT_SWEEP.describeInstancesPerSecond,
+  DEFAULT_SWEEP.describeInstancesBurst,
+);
 
 // Loaded and validated once per container; a bad document fails every invocation loudly
 // (and the Errors alarm fires) instead of sweeping with a half-understood config.
@@ -142,9 +149,10 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     ...(alerts ? { alerts } : {}),
     remainingMillis: () => context.getRemainingTimeInMillis(),
     auditLedgers,
+    ec2Budgets,
   };
   const targets = await resolveClusters(cfg, { forRegion: (r) => aws.forRegion(r), tokenCache }, log);
-  const ec2Before = { ...ec2Budget.stats };
+  const ec2Before = ec2Budgets.stats();
   // Event mode keeps each cluster's session, so the watch continues from this sweep's listing.
   const sessions = new Map<string, ClusterSession>();
   const report = await runSweep({ ...deps, targets, sessions });
@@ -169,12 +177,13 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     emitMetrics(mergeByCluster(more));
     watched = true;
   }
-  metrics.addMetric("Ec2DescribeInstancesCalls", MetricUnit.Count, ec2Budget.stats.calls - ec2Before.calls);
-  metrics.addMetric(
-    "Ec2BudgetWaitMs",
-    MetricUnit.Milliseconds,
-    ec2Budget.stats.waitedMs - ec2Before.waitedMs,
-  );
+  const ec2After = ec2Budgets.stats();
+  metrics.addMetric("Ec2DescribeInstancesCalls", MetricUnit.Count, ec2After.calls - ec2Before.calls);
+  metrics.addMetric("Ec2BudgetWaitMs", MetricUnit.Milliseconds, ec2After.waitedMs - ec2Before.waitedMs);
+  // AIMD made visible: throttling answers EC2 gave this invocation, and the share (calls a
+  // second) the lowest region's bucket is at now (below describeInstancesPerSecond: backing off).
+  metrics.addMetric("Ec2Throttled", MetricUnit.Count, ec2After.throttled - ec2Before.throttled);
+  metrics.addMetric("Ec2DescribeShare", MetricUnit.CountPerSecond, ec2Budgets.currentRate());
 
   const failed = report.clusters.filter((c) => c.status === "failed");
   const failedClusters = failed.map((c) => c.cluster);

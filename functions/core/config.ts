@@ -447,13 +447,14 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     type: "positive integer",
     default: "`5`",
     description:
-      "Token bucket for DescribeInstances, per account (the approver runs one container at a time): at most `60 × this + describeInstancesBurst` calls a minute in every mode.",
+      "Share of EC2's DescribeInstances bucket (per account and region: burst 100, refill 20/s, shared with other tools), calls a second: at most `describeInstancesBurst + this × t` in any t seconds. Halved on throttling, grown back (AIMD): docs/deployment.md.",
   },
   {
     path: "sweep.describeInstancesBurst",
     type: "positive integer",
     default: "`20`",
-    description: "The bucket's size: calls that may go at once before the rate applies.",
+    description:
+      "The size of the approver's bucket: calls that may go at once before the rate applies (a burst of new nodes is looked up without waiting).",
   },
 ];
 

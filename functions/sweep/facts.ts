@@ -32,11 +32,13 @@
 // Elastic IPs) and `network-interface.ipv6-addresses.ipv6-address`. Only canonical addresses
 // reach a filter (no wildcard can), IPv4-mapped IPv6 never (EC2 assigns none).
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
+import type { MiddlewareStack } from "@smithy/types";
 import { canonicalIp } from "../core/ip.js";
 import { templateLookups } from "../core/name-templates.js";
 import type { Ec2Instance } from "../core/types.js";
 import { mapBounded } from "./bounded.js";
-import { ec2Budget, type TokenBucket } from "./ec2-budget.js";
+import { isThrottling, TokenBucket } from "./ec2-budget.js";
+import { DEFAULT_SWEEP } from "../core/config.js";
 
 /** Values per EC2 filter accepted in one request (the EC2 API's documented 200). */
 export const EC2_FILTER_VALUE_LIMIT = 200;
@@ -74,7 +76,7 @@ export interface DescribeOptions {
   chunkSize?: number;
   /** Overrides MaxResults (tests; EC2 accepts 5..1000). */
   pageSize?: number;
-  /** The DescribeInstances budget every call waits for (default: the container's). */
+  /** The DescribeInstances budget every call waits for (the sweep passes its region's; default: a fresh one). */
   budget?: TokenBucket;
   /** The cluster's nodeNameTemplates. */
   nodeNameTemplates?: readonly string[];
@@ -169,13 +171,25 @@ async function describeAll(
   let nextToken: string | undefined;
   do {
     await budget.take();
-    const page = await ec2.send(
-      new DescribeInstancesCommand({
-        Filters: [filter],
-        MaxResults: pageSize,
-        ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
-      }),
+    const command = new DescribeInstancesCommand({
+      Filters: [filter],
+      MaxResults: pageSize,
+      ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
+    });
+    // Inside the SDK's retry loop: every throttled attempt shrinks the share, not only the last.
+    (command.middlewareStack as unknown as MiddlewareStack<object, object>).add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          if (isThrottling(err)) budget.throttled();
+          throw err;
+        }
+      },
+      { step: "finalizeRequest", priority: "low", name: "csrApproverEc2Throttle" },
     );
+    const page = await ec2.send(command);
+    budget.succeeded();
     for (const reservation of page.Reservations ?? [])
       found.push(...((reservation.Instances ?? []) as Ec2Instance[]));
     nextToken = page.NextToken !== undefined && page.NextToken !== "" ? page.NextToken : undefined;
@@ -209,7 +223,9 @@ export async function describeInstancesForNodes(
       chunks(values, size).map((Values) => ({ Name: `tag:${key}`, Values })),
     ),
   ];
-  const budget = options.budget ?? ec2Budget;
+  const budget =
+    options.budget ??
+    new TokenBucket(DEFAULT_SWEEP.describeInstancesPerSecond, DEFAULT_SWEEP.describeInstancesBurst);
   // A few queries in flight at a time: a 5,000-node cluster is 25+ filter chunks.
   const results = await mapBounded(queries, DESCRIBE_CONCURRENCY, (filter) =>
     describeAll(ec2, filter, pageSize, budget),

@@ -74,8 +74,8 @@ import type { AwsClientCache } from "./aws.js";
 import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.js";
 import { kubeClient, KubeError, type KubeApi, type KubeEndpoint, type ReadCsr } from "./csrs.js";
 import { mapBounded } from "./bounded.js";
-import { ec2Budget } from "./ec2-budget.js";
-import { describeInstancesForNodes } from "./facts.js";
+import { Ec2Budgets } from "./ec2-budget.js";
+import { describeInstancesForNodes, planInstanceLookups, type NodeLookupRequest } from "./facts.js";
 import type { AlertPublisher } from "./publish.js";
 
 export type CsrAction =
@@ -175,11 +175,17 @@ export interface SweepDeps {
    * what keeps later sweeps silent about it. Absent: each sweep audits its window afresh.
    */
   auditLedgers?: Map<string, AuditLedger>;
+  /**
+   * The approver's DescribeInstances share, one bucket per region, kept for the container's life
+   * (functions/approver.ts). Absent: a sweep or watch makes its own, configured from `config`.
+   */
+  ec2Budgets?: Ec2Budgets;
   /** Resolved targets to use instead of discovering them (event-mode re-sweeps reuse them). */
   targets?: { targets: ClusterTarget[]; failures: { cluster: string; region: string; error: string }[] };
 }
 
-export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
+export async function runSweep(given: SweepDeps): Promise<SweepReport> {
+  const deps = withEc2Budgets(given);
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
@@ -199,7 +205,10 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
     }));
 
   const targets = resolved.targets.filter((t) => wanted(t.facts.name));
-  ec2Budget.configure(deps.config.sweep.describeInstancesPerSecond, deps.config.sweep.describeInstancesBurst);
+  deps.ec2Budgets.configure(
+    deps.config.sweep.describeInstancesPerSecond,
+    deps.config.sweep.describeInstancesBurst,
+  );
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const results = await mapBounded(targets, deps.config.sweep.concurrency, async (target) => {
     if (deps.remainingMillis && deps.remainingMillis() < minRemaining) {
@@ -220,6 +229,13 @@ export async function runSweep(deps: SweepDeps): Promise<SweepReport> {
     clusters: outcomes,
     totals,
   };
+}
+
+/** `deps` with the budgets every EC2 call of the run goes through (given ones, or new ones from config). */
+export function withEc2Budgets(deps: SweepDeps): SweepDeps & { ec2Budgets: Ec2Budgets } {
+  if (deps.ec2Budgets) return { ...deps, ec2Budgets: deps.ec2Budgets };
+  const { describeInstancesPerSecond, describeInstancesBurst } = deps.config.sweep;
+  return { ...deps, ec2Budgets: new Ec2Budgets(describeInstancesPerSecond, describeInstancesBurst) };
 }
 
 const ACTIONS: CsrAction[] = [
@@ -281,6 +297,11 @@ export interface ClusterSession {
   budget?: BudgetPeriod;
   /** resourceVersions our own writes produced: their watch events start no work. */
   ownWrites: Set<string>;
+  /**
+   * Event mode: CSRs whose decided version the watch has seen (by us or anyone). A batch read
+   * before that event is not decided again from its stale pending copy. Bounded like ownWrites.
+   */
+  decidedSeen: Set<string>;
   /** Event mode: alerts over the budget wait for the next scheduled sweep and its summary. */
   eventMode: boolean;
   /** Pending CSRs last decided `wait`: no event brings them back, so the watch retries them. */
@@ -293,8 +314,6 @@ export interface ClusterSession {
   held: Map<string, ReadCsr>;
   /** Node objects in the cluster at the last full Node LIST (sizes the `auto` backstop). */
   nodeCount?: number;
-  /** When this session last called DescribeInstances (event mode keeps them ≥ 1 s apart). */
-  lastDescribeAt?: number;
   /** The cluster's audit ledger (SweepDeps.auditLedgers, or this session's own). */
   audit: AuditLedger;
 }
@@ -304,6 +323,7 @@ export function newSession(eventMode = false): ClusterSession {
     approved: new ApprovedLedger(),
     history: new AlertHistory(),
     ownWrites: new Set(),
+    decidedSeen: new Set(),
     eventMode,
     waiting: new Map(),
     held: new Map(),
@@ -373,20 +393,37 @@ export async function sweepCluster(
   return outcome;
 }
 
+/** Event mode: a batch of CSRs that arrived by watch, admitted, its facts being looked up. */
+export interface PreparedBatch {
+  pending: PendingSet<ReadCsr>;
+  reads: number;
+  /** Requesters whose guard for the period tripped with this batch. */
+  tripped: NodeOverflow[];
+  /** Node objects and EC2 instances for the batch; settles (never rejects) when the lookup is done. */
+  facts: Promise<BatchFacts>;
+  /** Approvals made elsewhere in the batch, audited with it; those over the audit bound. */
+  audits: ReadCsr[];
+  auditDeferred: number;
+  /** Admission failed: the batch fails as a whole (its CSRs wait). */
+  error?: unknown;
+}
+
 /**
- * Event mode: decides the pending CSRs that arrived by watch, as one batch, against what the
- * session already knows (no listing). Same plan, same budgets, one EC2 lookup for the batch.
+ * Event mode, first half of a batch: admits its CSRs to the budget period (counted as they
+ * arrive) and starts looking up the facts of those examined at once (the requesters' Node
+ * objects, one DescribeInstances). The watch sends the next batch's lookup as soon as this one
+ * settles, while this batch is still being decided and written.
  */
-export async function sweepBatch(
+export function prepareBatch(
   target: ClusterTarget,
   deps: SweepDeps,
   now: () => Date,
   session: ClusterSession,
   reads: ReadCsr[],
-): Promise<ClusterOutcome> {
-  const t0 = performance.now();
+): PreparedBatch {
   const settings = settingsFor(target, deps);
-  const outcome = emptyOutcome(target, settings);
+  const cap = settings.maxPendingPerNode;
+  const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
   try {
     // Decided CSRs in a batch are approvals made elsewhere to audit; the rest are pending.
     const audits = auditSet();
@@ -396,17 +433,14 @@ export async function sweepBatch(
       else if (isAuditCandidate(settings, session.audit, read.csr, now())) audits.add(keptForAudit(read));
     }
     const auditsKept = audits.take();
-    outcome.auditDeferred = audits.deferred;
     // The per-node guard spans the budget period: a CSR that arrives counts with those its
     // requester filed earlier in the period; past the guard it waits for the next period.
     // Retries (`waiting`, `held`) were counted when they arrived.
-    const cap = settings.maxPendingPerNode;
     const isRetry = (r: ReadCsr) =>
       session.waiting.has(r.csr.metadata.name) || session.held.has(r.csr.metadata.name);
     const fresh = undecided.filter((r) => !isRetry(r)).sort((a, b) => compareAge(a.csr, b.csr));
     const admission = admit(periodAt(session.budget, now().getTime()), fresh, (r) => requesterOf(r.csr), cap);
     session.budget = admission.period;
-    const pending = new PendingSet<ReadCsr>(cap, (r) => r.csr);
     for (const read of [...undecided.filter(isRetry), ...admission.examine]) pending.add(read);
     const kept = new Set(pending.items());
     holdForNextPeriod(
@@ -414,9 +448,63 @@ export async function sweepBatch(
       undecided.filter((r) => !kept.has(r)),
       cap,
     );
-    outcome.pending = undecided.length;
+    const facts = lookUp(target, deps, session, pending.items(), false, auditsKept).catch((err: unknown) => {
+      const unavailable = `fact lookup failed: ${errorMessage(err)}`;
+      return { nodes: { unavailable }, instances: { unavailable } };
+    });
     const tripped = admission.tripped.map((t) => ({ ...t, examined: cap }));
-    await processPending(target, deps, now, session, outcome, pending, [], tripped, auditsKept);
+    return {
+      pending,
+      reads: undecided.length,
+      tripped,
+      facts,
+      audits: auditsKept,
+      auditDeferred: audits.deferred,
+    };
+  } catch (error) {
+    const unavailable = `batch not admitted: ${errorMessage(error)}`;
+    return {
+      pending,
+      reads: reads.length,
+      tripped: [],
+      audits: [],
+      auditDeferred: 0,
+      facts: Promise.resolve({ nodes: { unavailable }, instances: { unavailable } }),
+      error,
+    };
+  }
+}
+
+/**
+ * Event mode, second half: decides the batch against what the session already knows (no
+ * listing). Same plan, same budgets as a sweep. The watch runs one at a time per cluster.
+ */
+export async function sweepBatch(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  now: () => Date,
+  session: ClusterSession,
+  batch: PreparedBatch,
+): Promise<ClusterOutcome> {
+  const t0 = performance.now();
+  const settings = settingsFor(target, deps);
+  const outcome = emptyOutcome(target, settings);
+  try {
+    if (batch.error !== undefined) throw batch.error;
+    outcome.pending = batch.reads;
+    outcome.auditDeferred = batch.auditDeferred;
+    await processPending(
+      target,
+      deps,
+      now,
+      session,
+      outcome,
+      batch.pending,
+      [],
+      batch.tripped,
+      batch.audits,
+      batch.facts,
+    );
   } catch (err) {
     outcome.status = "failed";
     outcome.error = errorMessage(err);
@@ -424,6 +512,45 @@ export async function sweepBatch(
   }
   outcome.durationMs = Math.round(performance.now() - t0);
   return outcome;
+}
+
+interface BatchFacts {
+  instances: PolicyInput["instances"];
+  nodes: PolicyInput["nodes"];
+}
+
+/**
+ * Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
+ * policy turns into `wait` for every CSR that needs it.
+ */
+async function lookUp(
+  target: ClusterTarget,
+  deps: SweepDeps,
+  session: ClusterSession,
+  kept: ReadCsr[],
+  followUps: boolean,
+  /** Approvals made elsewhere to audit: their facts are gathered with the pending CSRs'. */
+  elsewhere: ReadCsr[] = [],
+): Promise<BatchFacts> {
+  const kube = session.kube;
+  if (!kube) throw new Error("not connected");
+  const settings = settingsFor(target, deps);
+  // An event batch reads only its requesters' Node objects (the providerID cross-check needs
+  // no other) instead of listing every Node each batch; trustNodeProviderId needs them all.
+  const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
+  const asked = [...kept, ...elsewhere.map((r) => ({ ...r, csr: asUndecided(r.csr) }))];
+  const reading: Promise<PolicyInput["nodes"]> =
+    asked.length > 0 || followUps
+      ? (perNode ? readNodesOf(kube, asked) : kube.listNodes()).catch((err: unknown) => ({
+          unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
+        }))
+      : Promise.resolve([]);
+  const [nodes, instances] = await Promise.all([
+    reading,
+    asked.length > 0 ? gatherInstances(deps, target, asked, reading) : [],
+  ]);
+  if (!perNode && (asked.length > 0 || followUps) && Array.isArray(nodes)) session.nodeCount = nodes.length;
+  return { instances, nodes };
 }
 
 async function processPending(
@@ -436,12 +563,17 @@ async function processPending(
   followUps: FollowUp<ReadCsr>[],
   /** Event mode: requesters whose guard for the period tripped with this batch. */
   tripped: NodeOverflow[] = [],
+  /** Approvals made elsewhere to audit, decided with the batch on the same facts. */
   audits: ReadCsr[] = [],
+  /** Event mode: the facts the batch's lookup is gathering (prepareBatch). */
+  facts?: Promise<BatchFacts>,
 ): Promise<void> {
   const kube = session.kube;
   if (!kube) throw new Error("not connected");
   const settings = settingsFor(target, deps);
-  const kept = pending.items();
+  // A CSR decided while its batch was looked up (its event came in meanwhile) is left alone:
+  // deciding the stale pending copy could only alert on what someone else already decided.
+  const kept = pending.items().filter((r) => !session.decidedSeen.has(r.csr.metadata.name));
   const batchOverflows = pending.overflows();
   const overflows = [
     ...batchOverflows,
@@ -452,30 +584,8 @@ async function processPending(
   const elsewhere = audits;
   outcome.notExamined = outcome.pending - kept.length;
 
-  // Facts are gathered once for the whole batch; an error becomes `unavailable`, which the
-  // policy turns into `wait` for every CSR that needs it.
-  let instances: PolicyInput["instances"] = [];
-  let nodes: PolicyInput["nodes"] = [];
-  // An event batch reads only its requesters' Node objects (the providerID cross-check needs
-  // no other) instead of listing every Node each second; trustNodeProviderId needs them all.
-  const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
-  if (kept.length > 0 || followUps.length > 0 || elsewhere.length > 0) {
-    nodes = await (perNode ? readNodesOf(kube, [...kept, ...elsewhere]) : kube.listNodes()).catch(
-      (err: unknown) => ({
-        unavailable: `Kubernetes node list failed: ${errorMessage(err)}`,
-      }),
-    );
-    if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
-  }
-  if (kept.length > 0 || elsewhere.length > 0) {
-    if (session.eventMode && session.lastDescribeAt !== undefined) {
-      const wait = session.lastDescribeAt + EVENT_DESCRIBE_SPACING_MS - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-    session.lastDescribeAt = Date.now();
-    const asked = [...kept, ...elsewhere.map((r) => ({ ...r, csr: asUndecided(r.csr) }))];
-    instances = await gatherInstances(deps, target, asked, Array.isArray(nodes) ? nodes : []);
-  }
+  const { instances, nodes } = await (facts ??
+    lookUp(target, deps, session, kept, followUps.length > 0, elsewhere));
 
   const ctx: ClusterContext = { target, settings, deps, kube, instances, nodes, now, published: 0, session };
   if (Array.isArray(instances) && Array.isArray(nodes)) {
@@ -598,9 +708,6 @@ export function retriesDue(session: ClusterSession, now: number): ReadCsr[] {
   }
   return due;
 }
-
-/** Event mode: at most one DescribeInstances a second per cluster. */
-const EVENT_DESCRIBE_SPACING_MS = 1050; // a margin over 1 s: timers fire a millisecond early
 
 /** The Node objects of the batch's requesters, read one by one (absent ones are left out). */
 async function readNodesOf(kube: KubeApi, reads: ReadCsr[]): Promise<NodeObject[]> {
@@ -862,35 +969,59 @@ async function gatherInstances(
   deps: SweepDeps,
   target: ClusterTarget,
   pending: ReadCsr[],
-  nodes: NodeObject[],
+  nodes: Promise<PolicyInput["nodes"]>,
 ): Promise<Ec2Instance[] | { unavailable: string }> {
-  const providerInstance = new Map(
-    nodes.map((n) => [n.metadata.name, parseProviderId(n.spec?.providerID ?? "")?.instanceId]),
-  );
+  const region = target.facts.region;
+  const budget = withEc2Budgets(deps).ec2Budgets.forRegion(region);
+  const templates = target.settings.nodeNameTemplates;
+  const lookup = (requests: NodeLookupRequest[], nodeNameTemplates: readonly string[] = templates) =>
+    describeInstancesForNodes(deps.aws.forRegion(region).ec2, requests, region, {
+      budget,
+      nodeNameTemplates,
+    });
+  const requesters = new Set<string>();
   const requests = pending.flatMap((r) => {
     const username = r.csr.spec.username ?? "";
     if (!username.startsWith("system:node:")) return [];
     const node = username.slice("system:node:".length);
+    requesters.add(node);
     // On every cluster kind: the session instance vetoes a mismatch (SPEC §3), decided on facts.
     const session = sessionInstanceId(r.csr).instanceId;
-    // The providerID instance is fetched too: it is the cross-check, and with
-    // trustNodeProviderId the only way a node whose name matches nothing is identified.
-    const fromProvider = providerInstance.get(node);
     // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
     const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
-    return [
-      { node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) },
-      ...(fromProvider && fromProvider !== session ? [{ node, sessionInstanceId: fromProvider }] : []),
-    ];
+    return [{ node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) }];
   });
   if (requests.length === 0) return [];
   try {
-    return await describeInstancesForNodes(
-      deps.aws.forRegion(target.facts.region).ec2,
-      requests,
-      target.facts.region,
-      { nodeNameTemplates: target.settings.nodeNameTemplates },
-    );
+    // What the CSRs name is looked up while the Node objects are read (neither waits for the other).
+    const named = lookup(requests);
+    named.catch(() => undefined); // awaited below; a failure is handled there
+    // The providerID instances are fetched too: they are the cross-check, and with
+    // trustNodeProviderId the only way a node whose name matches nothing is identified. Those
+    // the first lookup did not ask for take one more (usually none: EKS names it in the session).
+    const asked = new Set(planInstanceLookups(requests, region, templates).instanceIds);
+    const read = await nodes;
+    const extra = new Set<string>();
+    for (const n of Array.isArray(read) ? read : []) {
+      const id = parseProviderId(n.spec?.providerID ?? "")?.instanceId;
+      if (id !== undefined && requesters.has(n.metadata.name) && !asked.has(id)) extra.add(id);
+    }
+    const [first, more] = await Promise.all([
+      named,
+      extra.size > 0
+        ? lookup(
+            [...extra].map((id) => ({ node: "", sessionInstanceId: id })),
+            [],
+          )
+        : [],
+    ]);
+    const byId = new Map<string, Ec2Instance>();
+    const withoutId: Ec2Instance[] = [];
+    for (const instance of [...first, ...more]) {
+      if (instance.InstanceId === undefined) withoutId.push(instance);
+      else byId.set(instance.InstanceId, instance);
+    }
+    return [...byId.values(), ...withoutId];
   } catch (err) {
     deps.log.warn("DescribeInstances failed: pending CSRs wait", {
       cluster: target.facts.name,
@@ -1082,6 +1213,12 @@ const WRITE_RETRIES = 2;
 
 /** Bounded: a window's own writes, far more than any window makes. */
 const OWN_WRITES_KEPT = 50_000;
+/** Event mode: the watch saw this CSR decided (bounded as ownWrites). */
+export function rememberDecided(session: ClusterSession, name: string): void {
+  if (session.decidedSeen.size >= OWN_WRITES_KEPT) session.decidedSeen.clear();
+  session.decidedSeen.add(name);
+}
+
 function rememberOwnWrite(session: ClusterSession, version: string): void {
   if (session.ownWrites.size >= OWN_WRITES_KEPT) session.ownWrites.clear();
   session.ownWrites.add(version);

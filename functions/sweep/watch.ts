@@ -1,12 +1,16 @@
 // Event mode, incremental (SPEC §6): each cluster is swept once (one LIST, which also gives the
-// resourceVersion to watch from), then watched. A watch event decides the CSR it carries:
-// pending CSRs that arrive are collected for a moment and decided as one batch (one
-// DescribeInstances for the nodes that appeared, at most one batch a second per cluster);
-// events for decided CSRs, and for our own writes, start no work, except the audit of an
-// approval made elsewhere, once per CSR. A dropped watch resumes from the last resourceVersion
-// it saw; only a 410 (too old) costs a new LIST. The sweep's budgets span the window's
-// batches, per budget period (ClusterSession.budget, core/budgets.ts); CSRs a budget held are
-// looked at again when the next period starts.
+// resourceVersion to watch from), then watched. A watch event decides the CSR it carries, in
+// batches that adapt to the load (group commit): a pending CSR that arrives while no lookup of
+// its cluster is in flight and the region's EC2 bucket has a token is looked up at once; CSRs
+// that arrive while a lookup is in flight (or the bucket is empty) form the next batch, sent
+// the moment that lookup returns and a token is there (one DescribeInstances per batch). A
+// batch's decisions and writes go on while the next batch is looked up; batches are decided
+// one at a time, in order. Events for decided CSRs, and for our own writes, start no work,
+// except the audit of an approval made elsewhere, once per CSR. A
+// dropped watch resumes from the last resourceVersion it saw; only a 410 (too old) costs a new
+// LIST. The sweep's budgets span the window's batches, per budget period
+// (ClusterSession.budget, core/budgets.ts); CSRs a budget held are looked at again when the
+// next period starts.
 import type { ClusterTarget } from "./clusters.js";
 import { newPeriod } from "../core/budgets.js";
 import { isDecided } from "../core/fairness.js";
@@ -15,9 +19,12 @@ import {
   errorMessage,
   isAuditCandidate,
   newSession,
+  prepareBatch,
+  rememberDecided,
   retriesDue,
   sweepBatch,
   sweepCluster,
+  withEc2Budgets,
   type ClusterOutcome,
   type ClusterSession,
   type SweepDeps,
@@ -27,10 +34,6 @@ export interface WatchOptions {
   windowMs: number;
   /** Pause between a watch ending early (server close, error) and the next one. */
   reconnectDelayMs?: number;
-  /** How long the first event of a batch waits for others (default 20 ms). */
-  batchDelayMs?: number;
-  /** Least time between two batches of one cluster (default 1.05 s): never 2 EC2 lookups in a second. */
-  batchSpacingMs?: number;
   /**
    * How often CSRs decided `wait` are looked at again within the window (default 2 s); CSRs
    * held by a budget are looked at again at the first such tick of the next budget period.
@@ -55,17 +58,16 @@ export interface WatchStats {
  */
 export async function watchClusters(
   targets: ClusterTarget[],
-  deps: SweepDeps,
+  given: SweepDeps,
   options: WatchOptions,
   stats: Map<string, WatchStats> = new Map(),
 ): Promise<ClusterOutcome[]> {
+  const deps = withEc2Budgets(given);
   const now = deps.now ?? (() => new Date());
   const outcomes: ClusterOutcome[] = [];
   const window = AbortSignal.timeout(options.windowMs);
   const minRemaining = deps.config.sweep.minRemainingMillis;
   const timeLeft = () => !window.aborted && (!deps.remainingMillis || deps.remainingMillis() > minRemaining);
-  const batchDelay = options.batchDelayMs ?? 20;
-  const spacing = options.batchSpacingMs ?? 1050;
   const retryWaiting = options.retryWaitingMs ?? 2000;
 
   await Promise.all(
@@ -90,33 +92,38 @@ export async function watchClusters(
       // (session.waiting) or held by a budget (session.held) no event brings back: they join a
       // batch every few seconds, or when the next budget period starts (retriesDue).
       const queue = new Map<string, ReadCsr>();
-      let lastBatch = 0;
+      const bucket = deps.ec2Budgets.forRegion(target.facts.region);
+      let lookingUp = false;
       let timer: NodeJS.Timeout | undefined;
-      let running: Promise<void> | undefined;
+      let deciding: Promise<void> = Promise.resolve();
 
-      const flush = async () => {
-        timer = undefined;
-        if (!timeLeft()) return;
-        const batch = [...queue.values()];
+      // Sends the queued CSRs as one batch if none is being looked up and a token is there;
+      // with the bucket empty, comes back when the next token is due (the only timer).
+      const send = () => {
+        if (lookingUp || queue.size === 0 || !timeLeft()) return;
+        const wait = bucket.msUntilToken();
+        if (wait > 0) {
+          timer ??= setTimeout(() => {
+            timer = undefined;
+            send();
+          }, wait);
+          return;
+        }
+        const batch = prepareBatch(target, deps, now, session, [...queue.values()]);
         queue.clear();
-        if (batch.length === 0) return;
-        lastBatch = Date.now();
         counts.batches += 1;
-        outcomes.push(await sweepBatch(target, deps, now, session, batch));
-      };
-      const schedule = () => {
-        if (timer || running) return;
-        const wait = Math.max(batchDelay, lastBatch + spacing - Date.now());
-        timer = setTimeout(() => {
-          running = flush()
-            .catch((err: unknown) =>
-              deps.log.warn("watch batch failed", { cluster: name, error: errorMessage(err) }),
-            )
-            .finally(() => {
-              running = undefined;
-              if (queue.size > 0) schedule();
-            });
-        }, wait);
+        lookingUp = true;
+        void batch.facts.then(() => {
+          lookingUp = false;
+          send();
+        });
+        deciding = deciding
+          .then(async () => {
+            outcomes.push(await sweepBatch(target, deps, now, session, batch));
+          })
+          .catch((err: unknown) =>
+            deps.log.warn("watch batch failed", { cluster: name, error: errorMessage(err) }),
+          );
       };
       const onEvent = (type: string, read: ReadCsr) => {
         counts.events += 1;
@@ -128,11 +135,12 @@ export async function watchClusters(
           // compared by the scheduled sweep: the signer's event starts no work here).
           session.approved.note(csr);
           session.history.addFrom(csr);
+          rememberDecided(session, csr.metadata.name);
           session.waiting.delete(csr.metadata.name);
           session.held.delete(csr.metadata.name);
           if (type !== "DELETED" && isAuditCandidate(target.settings, session.audit, csr, now(), false)) {
             queue.set(csr.metadata.name, read);
-            schedule();
+            send();
             return;
           }
           queue.delete(csr.metadata.name);
@@ -144,13 +152,13 @@ export async function watchClusters(
           return;
         }
         queue.set(csr.metadata.name, read);
-        schedule();
+        send();
       };
       const retry = setInterval(() => {
         for (const read of retriesDue(session, now().getTime())) {
           if (!queue.has(read.csr.metadata.name)) queue.set(read.csr.metadata.name, read);
         }
-        if (queue.size > 0) schedule();
+        send();
       }, retryWaiting);
 
       try {
@@ -175,7 +183,7 @@ export async function watchClusters(
         clearInterval(retry);
         if (timer) clearTimeout(timer);
         timer = undefined;
-        await running;
+        await deciding;
       }
     }),
   );

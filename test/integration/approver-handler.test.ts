@@ -172,6 +172,10 @@ describe("approver Lambda handler", () => {
       },
     });
     expect(lines.some((l) => "SweepDuration" in l)).toBe(true);
+    // The EC2 budget in the metrics: the calls made, no throttling, the share at its configured rate.
+    const ec2 = lines.find((l) => "Ec2DescribeShare" in l);
+    expect(ec2).toMatchObject({ Ec2Throttled: 0, Ec2DescribeShare: 5 });
+    expect(Number(ec2!.Ec2DescribeInstancesCalls)).toBeGreaterThanOrEqual(1);
     expect(lines.find((l) => l.message === "sweep finished")).toMatchObject({ level: "INFO", failures: [] });
     const deny = (await world.alerts.receive(1)).map(
       (m) => JSON.parse(m.Body) as { metadata: { additionalContext: Record<string, string> } },

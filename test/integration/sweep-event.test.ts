@@ -1,6 +1,10 @@
 // Event mode and API-call economy against the rig: a CSR created while the watch window is
-// open is approved within 2 s, and 200 pending CSRs cost at most 2 EC2 calls.
-import { CertificatesV1Api } from "@kubernetes/client-node";
+// open is approved within 2 s, CSRs arriving 250 ms apart are each decided within 300 ms
+// (adaptive batching), a burst of 50 costs at most 10 EC2 calls, and 200 pending CSRs cost at
+// most 2.
+import { generateKeyPairSync } from "node:crypto";
+import { loadavg } from "node:os";
+import { CertificatesV1Api, Watch, type V1CertificateSigningRequest } from "@kubernetes/client-node";
 import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
@@ -11,7 +15,7 @@ import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
 import { awsClients, createVpc, MOTO_AMI, type AwsClients } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { awsNodeAddresses, kubeletCsr } from "../rig/kubelet.js";
+import { awsNodeAddresses, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
@@ -187,7 +191,7 @@ describe("event mode and call economy", () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       latencies.push(Date.now() - created);
-      await new Promise((r) => setTimeout(r, 1200)); // past the batch spacing: one batch each
+      await new Promise((r) => setTimeout(r, 1200)); // each arrives alone: one batch each
     }
     await watching;
     const s = stats.get("incremental")!;
@@ -199,6 +203,101 @@ describe("event mode and call economy", () => {
     // One DescribeInstances per batch, none for the events of our own writes.
     expect(aws.calls.count("ec2")).toBeLessThanOrEqual(instances.length);
     for (const latency of latencies) expect(latency).toBeLessThan(2000);
+  });
+
+  it("adaptive batching: 20 CSRs 250 ms apart each decided within 300 ms; a burst of 50 costs ≤ 10 DescribeInstances", async () => {
+    const instances = await launchMany(clients, subnetId, 70);
+    const config = selfManagedConfig([
+      {
+        cluster,
+        name: "adaptive",
+        vpcIds: [vpcId],
+        secretArn: secret,
+        overrides: { maxApprovalsPerSweep: 500 },
+      },
+    ]);
+    const log = memoryLog();
+    const targets = await resolveClusters(config, aws, log);
+    const stats = new Map<string, WatchStats>();
+    // When the Approved condition is first seen, by an admin watch of its own.
+    const approvedAt = new Map<string, number>();
+    const admin = await new Watch(cluster.kubeConfig(cluster.admin)).watch(
+      "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+      {},
+      (_type: string, csr: V1CertificateSigningRequest) => {
+        const name = csr.metadata?.name ?? "";
+        if (!approvedAt.has(name) && csr.status?.conditions?.some((c) => c.type === "Approved"))
+          approvedAt.set(name, performance.now());
+      },
+      () => {},
+    );
+    // The node's own request (its private DNS name and IP), keys made beforehand: the create is
+    // one POST, so the burst below arrives as one.
+    const requests = instances.map((i) => ({
+      node: i.node,
+      dnsNames: [i.node],
+      ips: [i.ip],
+      key: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+    }));
+    const allApproved = async (names: string[], withinMs: number) => {
+      const until = performance.now() + withinMs;
+      while (!names.every((n) => approvedAt.has(n)) && performance.now() < until)
+        await new Promise((r) => setTimeout(r, 10));
+    };
+    const describes = () => aws.calls.count("ec2", "DescribeInstances");
+    aws.calls.reset();
+    const watching = watchClusters(
+      targets.targets,
+      { config, aws, log },
+      { windowMs: 14_000, reconnectDelayMs: 200 },
+      stats,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // swept once (nothing pending), watching
+
+      const sentAt = new Map<string, number>();
+      const started = performance.now();
+      const spaced: Promise<void>[] = [];
+      for (const [i, request] of requests.slice(0, 20).entries()) {
+        const wait = started + i * 250 - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        // From the moment the CSR exists (the create answered): the client's own TLS set-up is
+        // not the approver's time.
+        spaced.push(
+          forgeNodeCsr(cluster, request).then(({ name }) => void sentAt.set(name, performance.now())),
+        );
+      }
+      await Promise.all(spaced);
+      await allApproved([...sentAt.keys()], 3000);
+      const latencies = [...sentAt].map(([name, sent]) => (approvedAt.get(name) ?? Infinity) - sent);
+      const spacedCalls = describes();
+
+      await new Promise((r) => setTimeout(r, 500));
+      const before = describes();
+      const burst = await Promise.all(requests.slice(20).map((request) => forgeNodeCsr(cluster, request)));
+      await allApproved(
+        burst.map((b) => b.name),
+        5000,
+      );
+      const burstCalls = describes() - before;
+      await watching;
+      const s = stats.get("adaptive")!;
+      console.log(
+        `adaptive batching (load ${loadavg()[0]?.toFixed(1)}): 250 ms apart ${latencies.map(Math.round).join(", ")} ms with ${spacedCalls} DescribeInstances; ` +
+          `burst of ${burst.length}: ${burstCalls} DescribeInstances; ${JSON.stringify(s)}`,
+      );
+      expect(latencies).toHaveLength(20);
+      for (const latency of latencies) expect(latency).toBeLessThanOrEqual(300);
+      expect(burst.every((b) => approvedAt.has(b.name))).toBe(true);
+      expect(burstCalls).toBeLessThanOrEqual(10);
+      // Still one LIST for the window, one call per batch at most, never more than one per CSR.
+      expect(s.lists).toBe(1);
+      expect(describes()).toBeLessThanOrEqual(s.batches);
+      expect(describes()).toBeLessThanOrEqual(70);
+    } finally {
+      admin.abort();
+      await watching;
+    }
   });
 
   it("a dropped watch resumes from its resourceVersion: a CSR created while it was down is still decided, without a new LIST", async () => {
