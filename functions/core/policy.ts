@@ -13,6 +13,7 @@ import {
 import { canonicalIp } from "./ip.js";
 import { allowedDnsNames, ec2Knowledge, ipsOutsideRanges, matchingPattern } from "./non-ec2.js";
 import { inUseInterfaces, normalizeDnsName, ownedAddresses } from "./ownership.js";
+import { MAX_SPEC_REQUEST_CHARS, requestLength } from "./request-size.js";
 import {
   APPROVE_CODE,
   KUBELET_SERVING_SIGNER,
@@ -67,7 +68,8 @@ export const CHECKS: readonly CheckRow[] = [
   {
     n: 3,
     code: "MALFORMED_REQUEST",
-    description: "spec.request is exactly one PEM CERTIFICATE REQUEST block that parses as PKCS#10",
+    otherCodes: ["REQUEST_TOO_LARGE"],
+    description: `spec.request is at most ${MAX_SPEC_REQUEST_CHARS} characters (else REQUEST_TOO_LARGE, unread) and is exactly one PEM CERTIFICATE REQUEST block that parses as PKCS#10`,
   },
   { n: 4, code: "BAD_SIGNATURE", description: "its self-signature verifies" },
   { n: 5, code: "WEAK_KEY", description: "key is RSA >= 2048 bits, ECDSA P-256/P-384/P-521, or Ed25519" },
@@ -805,6 +807,22 @@ function decideUnsafe(input: PolicyInput): Decision {
       ...base,
       decision: "wait",
       reasons: unavailable.map((message) => ({ code: "FACTS_UNAVAILABLE", message })),
+    };
+  }
+
+  // An oversized request is denied unread (finding 1): no parse, no EC2 fact, no other check
+  // is worth its cost. (After the facts check: an AWS error never denies, SPEC §2.)
+  const length = requestLength(csr);
+  if (length > MAX_SPEC_REQUEST_CHARS) {
+    return {
+      ...base,
+      decision: "deny",
+      reasons: [
+        {
+          code: "REQUEST_TOO_LARGE",
+          message: `spec.request is ${length} characters, over the ${MAX_SPEC_REQUEST_CHARS} a kubelet-serving request needs (a kubelet's is under 3,000): not read`,
+        },
+      ],
     };
   }
 

@@ -8,6 +8,7 @@
 // per call). Here one keep-alive agent per client reuses the connection (bench/, docs/benchmarks.md).
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { compactCsr, requestTooLarge } from "../core/request-size.js";
 import { KUBELET_SERVING_SIGNER, type CsrCondition, type CsrObject, type NodeObject } from "../core/types.js";
 
 export interface KubeEndpoint {
@@ -22,10 +23,14 @@ export interface KubeEndpoint {
   serverName?: string;
 }
 
-/** A CSR as read: the plain object the policy sees, and the API object as served (written back). */
+/**
+ * A CSR as read: its compact form (core/request-size.ts), which the policy sees, and the API
+ * object as served (written back) only when that is small; otherwise replaceConditions reads
+ * it again just before writing, so a listing never keeps a large object.
+ */
 export interface ReadCsr {
   csr: CsrObject;
-  raw: ApiCsr;
+  raw?: ApiCsr;
 }
 
 /** A CSR exactly as the apiserver served it (JSON), unknown fields included. */
@@ -36,6 +41,8 @@ export interface ListStats {
   pages: number;
   items: number;
   resourceVersion?: string;
+  /** Pages asked for again with a smaller `limit` because they were over MAX_RESPONSE_BYTES. */
+  shrunk?: number;
 }
 
 /** How a watch ended: the last resourceVersion seen, and whether the server said it is too old (410). */
@@ -91,7 +98,17 @@ export interface KubeClientOptions {
 
 const CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const KUBELET_SERVING_SELECTOR = `spec.signerName=${KUBELET_SERVING_SIGNER}`;
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024; // one page (or Node list) far beyond any real one
+/**
+ * Bytes of one response body (a LIST page, a watch line, an object). A CSR is at most
+ * etcd's 1.5 MiB, so one always fits; a page that does not is asked for again with a smaller
+ * `limit`. This bounds what a listing holds at once, whatever the CSRs' sizes.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** Characters of a served CSR (JSON) kept whole between listing and writing; larger: re-read to write. */
+export const KEEP_WHOLE_CHARS = 8 * 1024;
+
+/** A response body went over its byte bound: the caller asks for less (a smaller page). */
+class ResponseTooLarge extends Error {}
 
 interface Response {
   status: number;
@@ -164,6 +181,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
     path: string,
     query: Record<string, string> = {},
     body?: unknown,
+    maxBytes = MAX_RESPONSE_BYTES,
   ): Promise<unknown> => {
     let response: Response;
     try {
@@ -175,8 +193,9 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         signal,
         body === undefined ? undefined : JSON.stringify(body),
       );
-      response = { status: res.statusCode ?? 0, body: await readBody(res) };
+      response = { status: res.statusCode ?? 0, body: await readBody(res, maxBytes) };
     } catch (err) {
+      if (err instanceof ResponseTooLarge) throw err;
       throw transportError(what, target.name, err);
     }
     if (response.status < 200 || response.status >= 300) {
@@ -190,22 +209,57 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 
   const toRead = (raw: unknown): ReadCsr => {
-    const csr = asCsr(raw);
-    return { csr, raw: csr };
+    const api = asCsr(raw);
+    const csr = compactCsr(api);
+    // Small objects are kept as served, to be written back without a read; the size test
+    // serialises only those whose request is not already over the bound.
+    const small = !requestTooLarge(api) && JSON.stringify(api).length <= KEEP_WHOLE_CHARS;
+    return small ? { csr, raw: api } : { csr };
+  };
+
+  // Whole (raw kept whatever its size): a read is for the write that follows it.
+  const readCsr = async (name: string): Promise<ReadCsr> => {
+    const api = asCsr(
+      await send(`read certificatesigningrequest ${name}`, "GET", `${CSR_PATH}/${encodeURIComponent(name)}`),
+    );
+    return { csr: compactCsr(api), raw: api };
   };
 
   return {
     async listKubeletServingCsrs(visit, pageSize = DEFAULT_PAGE_SIZE) {
       const stats: ListStats = { pages: 0, items: 0 };
       let token: string | undefined;
+      let limit = pageSize;
       do {
         // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
         // the listing fails and the cluster's CSRs wait for the next sweep.
-        const page = (await send("list certificatesigningrequests", "GET", CSR_PATH, {
-          fieldSelector: KUBELET_SERVING_SELECTOR,
-          limit: String(pageSize),
-          ...(token ? { continue: token } : {}),
-        })) as { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
+        let page: { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
+        try {
+          page = (await send(
+            "list certificatesigningrequests",
+            "GET",
+            CSR_PATH,
+            {
+              fieldSelector: KUBELET_SERVING_SELECTOR,
+              limit: String(limit),
+              ...(token ? { continue: token } : {}),
+            },
+            undefined,
+            MAX_RESPONSE_BYTES,
+          )) as typeof page;
+        } catch (err) {
+          if (!(err instanceof ResponseTooLarge)) throw err;
+          // Large CSRs (up to etcd's 1.5 MiB each) must not fail the cluster: the same page
+          // again from the same token, half as long, down to one CSR (which always fits).
+          if (limit <= 1) {
+            throw new KubeError(0, `${target.name}: list certificatesigningrequests: ${err.message}`);
+          }
+          limit = Math.max(1, Math.floor(limit / 2));
+          stats.shrunk = (stats.shrunk ?? 0) + 1;
+          continue;
+        }
+        // Back up towards the page size once pages fit again.
+        limit = Math.min(pageSize, limit * 2);
         stats.pages += 1;
         for (const item of page.items ?? []) {
           stats.items += 1;
@@ -258,21 +312,24 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         spec: { ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}) },
       };
     },
-    async readCsr(name) {
-      return toRead(
-        await send(
-          `read certificatesigningrequest ${name}`,
-          "GET",
-          `${CSR_PATH}/${encodeURIComponent(name)}`,
-        ),
-      );
-    },
+    readCsr,
     async replaceConditions(read, conditions) {
       // The object as read (its resourceVersion makes a concurrent change a 409), with the
       // new conditions list. Timestamps travel as the RFC 3339 strings they were read as;
       // new conditions get theirs from the apiserver.
-      const body = { ...read.raw, status: { ...read.raw.status, conditions } };
       const name = read.csr.metadata.name;
+      let raw = read.raw;
+      if (!raw) {
+        // Kept compact: read again, and write only if it is still the version decided on.
+        raw = (await readCsr(name)).raw;
+        if (!raw || raw.metadata?.resourceVersion !== read.csr.metadata.resourceVersion) {
+          throw new KubeError(
+            409,
+            `${target.name}: certificatesigningrequest ${name} changed since it was read`,
+          );
+        }
+      }
+      const body = { ...raw, status: { ...raw.status, conditions } };
       return toRead(
         await send(
           `update approval of certificatesigningrequest ${name}`,
@@ -306,47 +363,62 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         res.resume();
         return { ...end, expired: res.statusCode === 410 };
       }
-      // One JSON watch event per line: {"type": "ADDED", "object": {...}}.
+      // One JSON watch event per line: {"type": "ADDED", "object": {...}}. Lines are gathered
+      // as bytes and bounded before anything is parsed: a line over MAX_RESPONSE_BYTES (more
+      // than any CSR etcd stores) is skipped to its end; the next scheduled LIST sees that CSR.
       await new Promise<void>((resolve) => {
-        let buffered = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          buffered += chunk;
-          if (buffered.length > MAX_RESPONSE_BYTES) {
-            res.destroy(); // one event line beyond any real CSR: end this watch, resume later
+        let parts: Buffer[] = [];
+        let size = 0;
+        let skipping = false;
+        const handle = (line: string): boolean => {
+          if (!line.trim()) return true;
+          let event: {
+            type?: string;
+            object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
+          };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch {
+            return true; // a line that is not an event ends nothing: the next one may be fine
+          }
+          if (event.type === "ERROR") {
+            if (event.object?.code === 410) end.expired = true;
+            res.destroy();
+            return false;
+          }
+          const version = event.object?.metadata?.resourceVersion;
+          if (typeof version === "string" && version !== "") end.resourceVersion = version;
+          const type = event.type;
+          if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return true;
+          try {
+            onEvent(type, toRead(event.object));
+          } catch {
+            // not a CSR object: nothing to act on
+          }
+          return true;
+        };
+        res.on("data", (chunk: Buffer) => {
+          let from = 0;
+          let newline: number;
+          while ((newline = chunk.indexOf(0x0a, from)) >= 0) {
+            const piece = chunk.subarray(from, newline);
+            from = newline + 1;
+            const fits = !skipping && size + piece.length <= MAX_RESPONSE_BYTES;
+            const line = fits ? Buffer.concat([...parts, piece]).toString("utf8") : "";
+            parts = [];
+            size = 0;
+            skipping = false;
+            if (fits && !handle(line)) return;
+          }
+          if (skipping || from >= chunk.length) return;
+          const rest = chunk.subarray(from);
+          size += rest.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            parts = []; // over the bound: drop what was gathered and skip to the line's end
+            skipping = true;
             return;
           }
-          let newline: number;
-          while ((newline = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, newline).trim();
-            buffered = buffered.slice(newline + 1);
-            if (!line) continue;
-            let event: {
-              type?: string;
-              object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
-            };
-            try {
-              event = JSON.parse(line) as typeof event;
-            } catch {
-              continue; // a line that is not an event ends nothing: the next one may be fine
-            }
-            if (event.type === "ERROR") {
-              if (event.object?.code === 410) end.expired = true;
-              res.destroy();
-              return;
-            }
-            const version = event.object?.metadata?.resourceVersion;
-            if (typeof version === "string" && version !== "") end.resourceVersion = version;
-            const type = event.type;
-            if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED" && type !== "BOOKMARK")
-              continue;
-            if (type === "BOOKMARK") continue;
-            try {
-              onEvent(type, toRead(event.object));
-            } catch {
-              // not a CSR object: nothing to act on
-            }
-          }
+          parts.push(rest);
         });
         res.once("end", resolve);
         res.once("close", resolve);
@@ -357,14 +429,15 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 }
 
-function readBody(res: IncomingMessage): Promise<string> {
+function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     res.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_RESPONSE_BYTES) {
-        res.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+      if (size > maxBytes) {
+        chunks.length = 0;
+        res.destroy(new ResponseTooLarge(`response larger than ${maxBytes} bytes`));
         return;
       }
       chunks.push(chunk);

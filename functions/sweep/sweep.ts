@@ -26,6 +26,7 @@ import { parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { FactsIndex } from "../core/facts-index.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
+import { requestTooLarge } from "../core/request-size.js";
 import type {
   ClusterPolicySettings,
   CsrCondition,
@@ -544,6 +545,7 @@ async function gatherInstances(
     nodes.map((n) => [n.metadata.name, parseProviderId(n.spec?.providerID ?? "")?.instanceId]),
   );
   const requests = pending.flatMap((r) => {
+    if (requestTooLarge(r.csr)) return []; // denied unread: no EC2 fact can change that
     const username = r.csr.spec.username ?? "";
     if (!username.startsWith("system:node:")) return [];
     const node = username.slice("system:node:".length);
