@@ -230,7 +230,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       const stats: ListStats = { pages: 0, items: 0 };
       let token: string | undefined;
       let limit = pageSize;
-      do {
+      for (;;) {
         // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
         // the listing fails and the cluster's CSRs wait for the next sweep.
         let page: { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
@@ -269,8 +269,8 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         if (typeof version === "string" && version !== "") stats.resourceVersion = version;
         const next = page.metadata?.continue;
         token = typeof next === "string" && next !== "" ? next : undefined;
-      } while (token !== undefined);
-      return stats;
+        if (token === undefined) return stats;
+      }
     },
     async listNodes() {
       // Paginated like the CSRs: a Node object is several KiB, and only name and providerID are kept.
@@ -433,18 +433,23 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Destroying the response also emits "aborted": the size is the reason, whichever comes first.
+    let tooLarge: ResponseTooLarge | undefined;
     res.on("data", (chunk: Buffer) => {
+      if (tooLarge) return;
       size += chunk.length;
       if (size > maxBytes) {
         chunks.length = 0;
-        res.destroy(new ResponseTooLarge(`response larger than ${maxBytes} bytes`));
+        tooLarge = new ResponseTooLarge(`response larger than ${maxBytes} bytes`);
+        reject(tooLarge);
+        res.destroy();
         return;
       }
       chunks.push(chunk);
     });
     res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    res.once("error", reject);
-    res.once("aborted", () => reject(new Error("response aborted")));
+    res.once("error", (err) => reject(tooLarge ?? err));
+    res.once("aborted", () => reject(tooLarge ?? new Error("response aborted")));
   });
 }
 
