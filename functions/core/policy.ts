@@ -11,7 +11,14 @@ import {
   type IdentityResult,
 } from "./identity.js";
 import { canonicalIp } from "./ip.js";
-import { allowedDnsNames, ec2Knowledge, ipsOutsideRanges, matchingPattern } from "./non-ec2.js";
+import {
+  allowedDnsNames,
+  ec2DomainOf,
+  ec2Knowledge,
+  ipsOutsideRanges,
+  isIpv4Mapped,
+  matchingPattern,
+} from "./non-ec2.js";
 import { inUseInterfaces, normalizeDnsName, ownedAddresses } from "./ownership.js";
 import { MAX_SPEC_REQUEST_CHARS, requestLength } from "./request-size.js";
 import {
@@ -130,18 +137,19 @@ export const CHECKS: readonly CheckRow[] = [
     n: 16,
     code: "NON_EC2_ADDRESS_IN_EC2",
     description:
-      "nodes outside EC2 (nonEc2Nodes): no EC2 instance that is not terminated holds a requested IP",
+      "nodes outside EC2 (nonEc2Nodes): no EC2 instance that is not terminated holds a requested IP or carries a requested DNS name",
   },
   {
     n: 17,
     code: "NON_EC2_IP_NOT_ALLOWED",
     description:
-      "nodes outside EC2: every IP SAN lies in nonEc2Nodes.ipRanges and, on EKS, in the cluster's remote node networks",
+      "nodes outside EC2: every IP SAN lies in nonEc2Nodes.ipRanges and, on EKS, in the cluster's remote node networks; none is IPv4-mapped IPv6",
   },
   {
     n: 18,
     code: "NON_EC2_DNS_NOT_ALLOWED",
-    description: "nodes outside EC2: every DNS SAN is a nonEc2Nodes.dnsNames template expanded for N",
+    description:
+      "nodes outside EC2: every DNS SAN is a nonEc2Nodes.dnsNames template expanded for N, and none is in EC2's DNS domains",
   },
 ];
 
@@ -178,6 +186,8 @@ interface NonEc2Context {
   pattern: string;
   requestedIps: string[];
   ec2HeldIps: { ip: string; instanceId: string }[];
+  /** Requested DNS names an instance that is not terminated carries. */
+  ec2HeldNames: { name: string; instanceId: string }[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -543,6 +553,8 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   if (!isRecord(rules)) return undefined;
   const pattern = matchingPattern(rules, nodeName);
   if (pattern === undefined) return undefined;
+  // A name in EC2's DNS domains is EC2's to vouch for, whatever a pattern says (finding 4).
+  if (ec2DomainOf(nodeName) !== undefined) return undefined;
   if (sessionInstanceId(ctx.csr).instanceId !== undefined) return undefined;
   const nodes = Array.isArray(ctx.input.nodes) ? ctx.input.nodes : [];
   const name = normalizeDnsName(nodeName);
@@ -553,16 +565,26 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   );
   if (claimsEc2) return undefined;
   const requestedIps = sansOf(ctx.request, "ip").map((san) => san.value);
-  const known = ec2Knowledge(nodeName, requestedIps, ctx.instances, ctx.input.cluster?.region);
+  const requestedNames = sansOf(ctx.request, "dns").map((san) => san.value);
+  const known = ec2Knowledge(
+    nodeName,
+    requestedIps,
+    ctx.instances,
+    ctx.input.cluster?.region,
+    requestedNames,
+  );
   if (known.byName.length > 0) return undefined;
-  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp };
+  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
 }
 
 function checkNonEc2Addresses(ctx: Context): Outcome {
   const nonEc2 = ctx.nonEc2;
   if (!nonEc2) return NOT_APPLICABLE;
-  if (nonEc2.ec2HeldIps.length === 0) return PASS;
-  const held = nonEc2.ec2HeldIps.map((entry) => `${entry.ip} (held by ${entry.instanceId})`);
+  if (nonEc2.ec2HeldIps.length === 0 && nonEc2.ec2HeldNames.length === 0) return PASS;
+  const held = [
+    ...nonEc2.ec2HeldIps.map((entry) => `${entry.ip} (held by ${entry.instanceId})`),
+    ...nonEc2.ec2HeldNames.map((entry) => `${entry.name} (a name of ${entry.instanceId})`),
+  ];
   return fail(
     "NON_EC2_ADDRESS_IN_EC2",
     `node ${ctx.nodeName ?? "?"} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
@@ -588,9 +610,13 @@ function checkNonEc2Ips(ctx: Context): Outcome {
   const bounds = result.remote
     ? `nonEc2Nodes.ipRanges (${list(result.ranges)}) and the cluster's remote node networks (${list(result.remote)})`
     : `nonEc2Nodes.ipRanges (${list(result.ranges)})`;
+  const mapped = outside.filter((ip) => isIpv4Mapped(ip));
+  const why = mapped.length
+    ? `; IPv4-mapped IPv6 (${list(mapped)}) is never allowed: a certificate carries it as the IPv4 address`
+    : "";
   return fail(
     "NON_EC2_IP_NOT_ALLOWED",
-    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}`,
+    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}${why}`,
   );
 }
 
@@ -600,6 +626,13 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
   const allowed = allowedDnsNames(nonEc2.rules, ctx.nodeName ?? "");
   const requested = sansOf(ctx.request, "dns").map((san) => san.value);
+  const inEc2 = requested.filter((name) => ec2DomainOf(name) !== undefined);
+  if (inEc2.length > 0) {
+    return fail(
+      "NON_EC2_DNS_NOT_ALLOWED",
+      `DNS SAN ${list(inEc2)} of node ${ctx.nodeName ?? "?"} is in EC2's DNS domains: static rules never allow it`,
+    );
+  }
   const notAllowed = requested.filter(
     (name) => name.includes("*") || !allowed.includes(normalizeDnsName(name)),
   );
@@ -890,7 +923,7 @@ function decideUnsafe(input: PolicyInput): Decision {
       reasons: [
         {
           code: NON_EC2_APPROVE_CODE,
-          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
+          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
         },
       ],
     };

@@ -554,10 +554,15 @@ async function gatherInstances(
     // The providerID instance is fetched too: it is the cross-check, and with
     // trustNodeProviderId the only way a node whose name matches nothing is identified.
     const fromProvider = providerInstance.get(node);
-    // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
-    const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
+    // nonEc2Nodes: "EC2 holds none of the requested IPs or names" must be looked up, not assumed.
+    const { ips, dnsNames } = target.settings.nonEc2Nodes ? requestedSans(r) : { ips: [], dnsNames: [] };
     return [
-      { node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) },
+      {
+        node,
+        ...(session ? { sessionInstanceId: session } : {}),
+        ...(ips.length > 0 ? { ips } : {}),
+        ...(dnsNames.length > 0 ? { dnsNames } : {}),
+      },
       ...(fromProvider && fromProvider !== session ? [{ node, sessionInstanceId: fromProvider }] : []),
     ];
   });
@@ -577,9 +582,13 @@ async function gatherInstances(
   }
 }
 
-function requestedIps(read: ReadCsr): string[] {
+function requestedSans(read: ReadCsr): { ips: string[]; dnsNames: string[] } {
   const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
-  return parsed.ok ? parsed.request.sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])) : [];
+  const sans = parsed.ok ? parsed.request.sans : [];
+  return {
+    ips: sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])),
+    dnsNames: sans.flatMap((san) => (san.type === "dns" ? [san.value] : [])),
+  };
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {
