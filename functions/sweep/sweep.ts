@@ -362,7 +362,9 @@ async function processPending(
     }));
     if (!perNode && Array.isArray(nodes)) session.nodeCount = nodes.length;
   }
-  if (kept.length > 0) {
+  // Oversized requests are denied unread: a batch of only those needs no EC2 call, so it
+  // neither waits for nor spends the event-mode spacing (a flood of them never delays a node).
+  if (kept.some((read) => !requestTooLarge(read.csr))) {
     if (session.eventMode && session.lastDescribeAt !== undefined) {
       const wait = session.lastDescribeAt + EVENT_DESCRIBE_SPACING_MS - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));

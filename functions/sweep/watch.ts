@@ -7,6 +7,7 @@
 // and one alert budget span the window (ClusterSession).
 import type { ClusterTarget } from "./clusters.js";
 import { isDecided } from "../core/fairness.js";
+import { requestTooLarge } from "../core/request-size.js";
 import type { ReadCsr } from "./csrs.js";
 import {
   errorMessage,
@@ -86,7 +87,8 @@ export async function watchClusters(
         const batch = [...queue.values()];
         queue.clear();
         if (batch.length === 0) return;
-        lastBatch = Date.now();
+        // Only batches that look EC2 up are spaced: oversized requests are denied unread.
+        if (batch.some((read) => !requestTooLarge(read.csr))) lastBatch = Date.now();
         counts.batches += 1;
         outcomes.push(await sweepBatch(target, deps, now, session, batch));
       };

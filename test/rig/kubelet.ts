@@ -72,10 +72,21 @@ export const MAX_SIZE_PEM_CHARS = 1_460_000;
  */
 export async function maxSizeNodeCsr(
   cluster: ClusterHandle,
-  options: ForgedNodeCsrOptions & { pemChars?: number; name?: string },
+  options: ForgedNodeCsrOptions & { pemChars?: number; name?: string; reuse?: CreatedCsr },
 ): Promise<CreatedCsr> {
+  // `reuse`: the same request again under a new name (a flood costs the sender no signing).
+  const { key, pem } = options.reuse ?? maxSizePem(options);
+  const csr = await createCsrAs(cluster, cluster.nodeCredentials(options.node), {
+    metadata: options.name ? { name: options.name } : { generateName: "csr-" },
+    spec: { signerName: KUBELET_SERVING, usages: KUBELET_USAGES, request: toRequestField(pem) },
+  });
+  return { csr, name: csr.metadata?.name ?? "", key, pem };
+}
+
+function maxSizePem(options: ForgedNodeCsrOptions & { pemChars?: number }): { key: KeyObject; pem: string } {
   const key = options.key ?? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
   const request = (padding: number): CsrSpec => ({
+    key: { type: "ecdsa", curve: "P-256" },
     commonName: `system:node:${options.node}`,
     organizations: ["system:nodes"],
     dnsNames: options.dnsNames ?? [options.node],
@@ -88,11 +99,7 @@ export async function maxSizeNodeCsr(
   // PEM is ~65/48 of the DER: size the padding, then correct it once on the measured PEM.
   let padding = Math.max(0, Math.floor(((wanted - 2_000) * 48) / 65));
   padding += Math.floor(((wanted - createCsrPem(request(padding)).length) * 48) / 65) - 8;
-  return createArbitraryCsr(cluster, {
-    as: cluster.nodeCredentials(options.node),
-    request: request(Math.max(0, padding)),
-    ...(options.name ? { name: options.name } : {}),
-  });
+  return { key, pem: createCsrPem(request(Math.max(0, padding))) };
 }
 
 export interface ArbitraryCsrOptions {
