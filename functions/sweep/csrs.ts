@@ -25,8 +25,10 @@ export interface KubeEndpoint {
 
 /**
  * A CSR as read: its compact form (core/request-size.ts), which the policy sees, and the API
- * object as served (written back) only when that is small; otherwise replaceConditions reads
- * it again just before writing, so a listing never keeps a large object.
+ * object as served, to be written back, only when that is small: an oversized spec.request is
+ * left out of it (""; the approval subresource keeps the stored spec whatever the body says),
+ * and any other large object is not kept at all (replaceConditions reads it again just before
+ * writing). So a listing never keeps a large object.
  */
 export interface ReadCsr {
   csr: CsrObject;
@@ -106,6 +108,9 @@ const KUBELET_SERVING_SELECTOR = `spec.signerName=${KUBELET_SERVING_SIGNER}`;
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Characters of a served CSR (JSON) kept whole between listing and writing; larger: re-read to write. */
 export const KEEP_WHOLE_CHARS = 8 * 1024;
+
+/** Writes of large objects (oversized requests; objects not kept whole) in flight per cluster. */
+const LARGE_WRITES_AT_ONCE = 3;
 
 /** A response body went over its byte bound: the caller asks for less (a smaller page). */
 class ResponseTooLarge extends Error {}
@@ -211,10 +216,10 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   const toRead = (raw: unknown): ReadCsr => {
     const api = asCsr(raw);
     const csr = compactCsr(api);
-    // Small objects are kept as served, to be written back without a read; the size test
-    // serialises only those whose request is not already over the bound.
-    const small = !requestTooLarge(api) && JSON.stringify(api).length <= KEEP_WHOLE_CHARS;
-    return small ? { csr, raw: api } : { csr };
+    // Small objects are kept as served (an oversized request left out), to be written back
+    // without a read.
+    const slim = withoutLargeRequest(api);
+    return JSON.stringify(slim).length <= KEEP_WHOLE_CHARS ? { csr, raw: slim } : { csr };
   };
 
   // Whole (raw kept whatever its size): a read is for the write that follows it.
@@ -223,6 +228,50 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       await send(`read certificatesigningrequest ${name}`, "GET", `${CSR_PATH}/${encodeURIComponent(name)}`),
     );
     return { csr: compactCsr(api), raw: api };
+  };
+
+  // The object as read (its resourceVersion makes a concurrent change a 409), with the new
+  // conditions list. Timestamps travel as the RFC 3339 strings they were read as; new
+  // conditions get theirs from the apiserver.
+  const writeConditions = async (
+    read: ReadCsr,
+    raw: ApiCsr,
+    conditions: CsrCondition[],
+  ): Promise<ReadCsr> => {
+    const name = read.csr.metadata.name;
+    const body = { ...raw, status: { ...raw.status, conditions } };
+    return toRead(
+      await send(
+        `update approval of certificatesigningrequest ${name}`,
+        "PUT",
+        `${CSR_PATH}/${encodeURIComponent(name)}/approval`,
+        { fieldManager: "csr-approver" },
+        body,
+      ),
+    );
+  };
+  // A compact read: write only if the object is still the version decided on.
+  const rewrite = async (read: ReadCsr, conditions: CsrCondition[]): Promise<ReadCsr> => {
+    const name = read.csr.metadata.name;
+    const whole = (await readCsr(name)).raw;
+    const raw = whole && withoutLargeRequest(whole);
+    if (!raw || raw.metadata?.resourceVersion !== read.csr.metadata.resourceVersion) {
+      throw new KubeError(409, `${target.name}: certificatesigningrequest ${name} changed since it was read`);
+    }
+    return writeConditions(read, raw, conditions);
+  };
+  // Writes of large objects in flight per cluster: their responses are megabytes each.
+  let largeInFlight = 0;
+  const largeWaiting: (() => void)[] = [];
+  const fewLargeAtOnce = async <T>(write: () => Promise<T>): Promise<T> => {
+    while (largeInFlight >= LARGE_WRITES_AT_ONCE) await new Promise<void>((r) => largeWaiting.push(r));
+    largeInFlight += 1;
+    try {
+      return await write();
+    } finally {
+      largeInFlight -= 1;
+      largeWaiting.shift()?.();
+    }
   };
 
   return {
@@ -313,31 +362,12 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       };
     },
     readCsr,
-    async replaceConditions(read, conditions) {
-      // The object as read (its resourceVersion makes a concurrent change a 409), with the
-      // new conditions list. Timestamps travel as the RFC 3339 strings they were read as;
-      // new conditions get theirs from the apiserver.
-      const name = read.csr.metadata.name;
-      let raw = read.raw;
-      if (!raw) {
-        // Kept compact: read again, and write only if it is still the version decided on.
-        raw = (await readCsr(name)).raw;
-        if (!raw || raw.metadata?.resourceVersion !== read.csr.metadata.resourceVersion) {
-          throw new KubeError(
-            409,
-            `${target.name}: certificatesigningrequest ${name} changed since it was read`,
-          );
-        }
-      }
-      const body = { ...raw, status: { ...raw.status, conditions } };
-      return toRead(
-        await send(
-          `update approval of certificatesigningrequest ${name}`,
-          "PUT",
-          `${CSR_PATH}/${encodeURIComponent(name)}/approval`,
-          { fieldManager: "csr-approver" },
-          body,
-        ),
+    replaceConditions(read, conditions) {
+      if (read.raw && !requestTooLarge(read.csr)) return writeConditions(read, read.raw, conditions);
+      // A large object (its response, or its re-read, is megabytes): a few at a time per
+      // cluster, so concurrent writes never hold many at once. Not kept at all: read again first.
+      return fewLargeAtOnce(() =>
+        read.raw ? writeConditions(read, read.raw, conditions) : rewrite(read, conditions),
       );
     },
     async watchKubeletServingCsrs(onEvent, signal, resourceVersion) {
@@ -451,6 +481,16 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
     res.once("error", (err) => reject(tooLarge ?? err));
     res.once("aborted", () => reject(tooLarge ?? new Error("response aborted")));
   });
+}
+
+/**
+ * The served object with an oversized spec.request replaced by "": what a write of its
+ * conditions sends. The approval subresource takes only status.conditions from the body (the
+ * stored spec is kept), so the megabytes need not travel back.
+ */
+function withoutLargeRequest(api: ApiCsr): ApiCsr {
+  if (!requestTooLarge(api) || api.spec === null || typeof api.spec !== "object") return api;
+  return { ...api, spec: { ...api.spec, request: "" } };
 }
 
 function asCsr(raw: unknown): ApiCsr {

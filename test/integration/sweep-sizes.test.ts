@@ -28,7 +28,7 @@ import {
 
 const BIG = 36; // 35+ put the first 500-item page over 64 MiB before (the review's 65.1 MiB)
 const FLOOD = 120; // the review's continuous-watch flood: 120 big CSRs at 6.6/s
-const LEGIT_NODES = 12; // one legitimate kubelet each, during the flood (one approval per instance)
+const LEGIT_NODES = 20; // one legitimate kubelet each, during the flood (one approval per instance)
 
 describe("hostile sizes: maximum-size CSRs beside a legitimate node", () => {
   let world: StandardWorld;
@@ -130,7 +130,7 @@ describe("hostile sizes: maximum-size CSRs beside a legitimate node", () => {
       targets.targets,
       { config: config(), aws, alerts, log },
       {
-        windowMs: 40_000,
+        windowMs: 60_000,
         reconnectDelayMs: 200,
       },
     );

@@ -157,7 +157,9 @@ describe("LIST pages over the byte bound", () => {
     expect(Math.min(...served.limits.map(Number))).toBeGreaterThanOrEqual(1);
     // Big ones: compact, the request dropped, its length kept; small ones whole.
     for (const read of seen.filter((r) => r.csr.metadata.name.startsWith("big-"))) {
-      expect(read.raw).toBeUndefined();
+      // What is written back: the served object without the request (labels and all).
+      expect(read.raw?.spec.request).toBe("");
+      expect(read.raw?.metadata.labels).toEqual({ team: "x" });
       expect(read.csr.spec.request).toBe("");
       expect(read.csr.spec.requestLength).toBe(BIG);
       expect(JSON.stringify(read.csr).length).toBeLessThan(1_000);
@@ -181,15 +183,21 @@ describe("LIST pages over the byte bound", () => {
   });
 });
 
-describe("what is kept of a CSR, and the write of a compact one", () => {
+describe("what is kept of a CSR, and the write of a large one", () => {
   const big = csrJson("big-0", BIG, "41");
   const small = csrJson("small-0", 2_000, "42");
+  // Large without an oversized request (20 KB of annotations): not kept, read again to write.
+  const annotated = (resourceVersion: string) => {
+    const object = csrJson("annotated-0", 2_000, resourceVersion);
+    (object.metadata as Record<string, unknown>).annotations = { note: "n".repeat(20_000) };
+    return object;
+  };
 
-  it(`keeps small CSRs whole (to write back without a read) and re-reads larger ones (over ${KEEP_WHOLE_CHARS} characters) just before writing`, async () => {
+  it(`writes small CSRs back as read, big requests left out, and re-reads other objects over ${KEEP_WHOLE_CHARS} characters`, async () => {
     expect(MAX_SPEC_REQUEST_CHARS).toBe(16 * 1024);
-    let current = big;
+    let current = annotated("43");
     handler = (req, res, s) => {
-      if (req.method === "GET" && req.url?.includes("/big-0")) {
+      if (req.method === "GET" && req.url?.includes("/annotated-0")) {
         s.gets += 1;
         res.writeHead(200, { "Content-Type": "application/json" });
         res.end(JSON.stringify(current));
@@ -212,29 +220,41 @@ describe("what is kept of a CSR, and the write of a compact one", () => {
         });
         return;
       }
-      listing([small, big])(req, res, s);
+      listing([small, big, annotated("43")])(req, res, s);
     };
     const kube = client();
     const seen: ReadCsr[] = [];
     await kube.listKubeletServingCsrs((read) => seen.push(read));
-    const [smallRead, bigRead] = seen;
+    const [smallRead, bigRead, annotatedRead] = seen;
+    expect(annotatedRead!.raw).toBeUndefined();
     const denied = [{ type: "Denied", status: "True", reason: "CsrApproverDenied", message: "x" }];
 
     await kube.replaceConditions(smallRead!, denied);
-    expect(served.gets).toBe(0);
-    // The big one: read again, and the object written back whole (labels, request and all).
     await kube.replaceConditions(bigRead!, denied);
-    expect(served.gets).toBe(1);
-    const written = served.puts[1] as { spec: { request: string }; metadata: { labels: unknown } };
-    expect(written.spec.request).toHaveLength(BIG);
-    expect(written.metadata.labels).toEqual({ team: "x" });
+    expect(served.gets).toBe(0);
+    // The big one: everything as served (labels, managedFields, resourceVersion) but the request.
+    const written = served.puts[1] as {
+      spec: { request: string; signerName: string };
+      metadata: { labels: unknown; resourceVersion: string };
+      status: { conditions: unknown };
+    };
+    expect(written.spec).toMatchObject({ request: "", signerName: "kubernetes.io/kubelet-serving" });
+    expect(written.metadata).toMatchObject({ labels: { team: "x" }, resourceVersion: "41" });
+    expect(written.status.conditions).toEqual(denied);
+    expect(JSON.stringify(written).length).toBeLessThan(2_000);
 
+    // The annotated one: read again and written whole.
+    await kube.replaceConditions(annotatedRead!, denied);
+    expect(served.gets).toBe(1);
+    expect(
+      (served.puts[2] as { metadata: { annotations: { note: string } } }).metadata.annotations.note,
+    ).toHaveLength(20_000);
     // Changed since it was listed: a conflict (the sweep re-reads and decides again).
-    current = csrJson("big-0", BIG, "43");
-    const error = await kube.replaceConditions(bigRead!, denied).catch((e: unknown) => e);
+    current = annotated("44");
+    const error = await kube.replaceConditions(annotatedRead!, denied).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubeError);
     expect((error as KubeError).status).toBe(409);
-    expect(served.puts).toHaveLength(2);
+    expect(served.puts).toHaveLength(3);
   });
 });
 
@@ -259,7 +279,7 @@ describe("watch lines over the byte bound", () => {
       AbortSignal.timeout(20_000),
     );
     expect(seen.map((r) => r.csr.metadata.name)).toEqual(["first", "big", "last"]);
-    expect(seen[1]!.raw).toBeUndefined();
+    expect(seen[1]!.raw?.spec.request).toBe("");
     expect(seen[1]!.csr.spec.requestLength).toBe(BIG);
     expect(end).toEqual({ expired: false, resourceVersion: "13" });
   });
