@@ -106,6 +106,11 @@ const KUBELET_SERVING_SELECTOR = `spec.signerName=${KUBELET_SERVING_SIGNER}`;
  * `limit`. This bounds what a listing holds at once, whatever the CSRs' sizes.
  */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of a one-CSR page: an etcd with a raised --max-request-bytes stores larger objects,
+ * and one such CSR must not fail its cluster's listing either. Beyond this, it does (one line).
+ */
+export const MAX_OBJECT_BYTES = 16 * 1024 * 1024;
 /** Characters of a served CSR (JSON) kept whole between listing and writing; larger: re-read to write. */
 export const KEEP_WHOLE_CHARS = 8 * 1024;
 
@@ -294,7 +299,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
               ...(token ? { continue: token } : {}),
             },
             undefined,
-            MAX_RESPONSE_BYTES,
+            limit > 1 ? MAX_RESPONSE_BYTES : MAX_OBJECT_BYTES,
           )) as typeof page;
         } catch (err) {
           if (!(err instanceof ResponseTooLarge)) throw err;

@@ -12,6 +12,7 @@ import {
   KEEP_WHOLE_CHARS,
   KubeError,
   kubeClient,
+  MAX_OBJECT_BYTES,
   MAX_RESPONSE_BYTES,
   type KubeApi,
   type ReadCsr,
@@ -171,13 +172,26 @@ describe("LIST pages over the byte bound", () => {
     expect(small.csr.metadata).not.toHaveProperty("labels");
   });
 
-  it("a single CSR over the bound (only with a non-default etcd) fails the listing with one clear line", async () => {
-    handler = listing([csrJson("a1", 2_000), csrJson("huge", MAX_RESPONSE_BYTES + 10)]);
+  it("one CSR over the page bound (an etcd with a raised limit) is still listed, alone in its page", async () => {
+    handler = listing([
+      csrJson("a1", 2_000),
+      csrJson("larger", MAX_RESPONSE_BYTES + 10),
+      csrJson("z1", 2_000),
+    ]);
+    const kube = client();
+    const seen: ReadCsr[] = [];
+    await kube.listKubeletServingCsrs((read) => seen.push(read));
+    expect(seen.map((r) => r.csr.metadata.name)).toEqual(["a1", "larger", "z1"]);
+    expect(seen[1]!.csr.spec.requestLength).toBe(MAX_RESPONSE_BYTES + 10);
+  });
+
+  it("a single CSR over the object bound fails the listing with one clear line", async () => {
+    handler = listing([csrJson("a1", 2_000), csrJson("huge", MAX_OBJECT_BYTES + 10)]);
     const kube = client();
     const error = await kube.listKubeletServingCsrs(() => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubeError);
     expect((error as Error).message).toBe(
-      `test: list certificatesigningrequests: response larger than ${MAX_RESPONSE_BYTES} bytes`,
+      `test: list certificatesigningrequests: response larger than ${MAX_OBJECT_BYTES} bytes`,
     );
     expect(served.limits.at(-1)).toBe("1");
   });
