@@ -227,12 +227,12 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
     return JSON.stringify(slim).length <= KEEP_WHOLE_CHARS ? { csr, raw: slim } : { csr };
   };
 
-  // Whole (raw kept whatever its size): a read is for the write that follows it.
+  // Kept whatever its size (an oversized request left out): a read is for the write that follows it.
   const readCsr = async (name: string): Promise<ReadCsr> => {
     const api = asCsr(
       await send(`read certificatesigningrequest ${name}`, "GET", `${CSR_PATH}/${encodeURIComponent(name)}`),
     );
-    return { csr: compactCsr(api), raw: api };
+    return { csr: compactCsr(api), raw: withoutLargeRequest(api) };
   };
 
   // The object as read (its resourceVersion makes a concurrent change a 409), with the new
