@@ -9,6 +9,7 @@
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { compactCsr, requestTooLarge } from "../core/request-size.js";
+import { stripLargeRequests } from "./strip-requests.js";
 import { KUBELET_SERVING_SIGNER, type CsrCondition, type CsrObject, type NodeObject } from "../core/types.js";
 
 export interface KubeEndpoint {
@@ -203,7 +204,12 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         signal,
         body === undefined ? undefined : JSON.stringify(body),
       );
-      response = { status: res.statusCode ?? 0, body: await readBody(res, maxBytes) };
+      // CSR responses lose their oversized requests before parsing (strip-requests.ts).
+      const bytes = await readBody(res, maxBytes);
+      response = {
+        status: res.statusCode ?? 0,
+        body: (path.startsWith(CSR_PATH) ? stripLargeRequests(bytes) : bytes).toString("utf8"),
+      };
     } catch (err) {
       if (err instanceof ResponseTooLarge) throw err;
       throw transportError(what, target.name, err);
@@ -439,7 +445,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
             const piece = chunk.subarray(from, newline);
             from = newline + 1;
             const fits = !skipping && size + piece.length <= MAX_RESPONSE_BYTES;
-            const line = fits ? Buffer.concat([...parts, piece]).toString("utf8") : "";
+            const line = fits ? stripLargeRequests(Buffer.concat([...parts, piece])).toString("utf8") : "";
             parts = [];
             size = 0;
             skipping = false;
@@ -464,7 +470,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 }
 
-function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
+function readBody(res: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -482,7 +488,7 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    res.once("end", () => resolve(Buffer.concat(chunks)));
     res.once("error", (err) => reject(tooLarge ?? err));
     res.once("aborted", () => reject(tooLarge ?? new Error("response aborted")));
   });
@@ -495,7 +501,8 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
  */
 function withoutLargeRequest(api: ApiCsr): ApiCsr {
   if (!requestTooLarge(api) || api.spec === null || typeof api.spec !== "object") return api;
-  return { ...api, spec: { ...api.spec, request: "" } };
+  const { requestLength: _dropped, ...spec } = api.spec; // ours (strip-requests.ts), not the API's
+  return { ...api, spec: { ...spec, request: "" } };
 }
 
 function asCsr(raw: unknown): ApiCsr {
