@@ -34,7 +34,7 @@ export const SIZES_PLAN = {
   bigNodes: 5,
   flood: 120,
   floodPerSecond: 6.6,
-  floodLegit: 10,
+  floodLegit: 20,
 };
 export const SIZES_PLAN_QUICK = {
   legit: 50,
