@@ -193,6 +193,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
     query: Record<string, string> = {},
     body?: unknown,
     maxBytes = MAX_RESPONSE_BYTES,
+    size?: { bytes: number },
   ): Promise<unknown> => {
     let response: Response;
     try {
@@ -206,6 +207,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       );
       // CSR responses lose their oversized requests before parsing (strip-requests.ts).
       const bytes = await readBody(res, maxBytes);
+      if (size) size.bytes = bytes.length;
       response = {
         status: res.statusCode ?? 0,
         body: (path.startsWith(CSR_PATH) ? stripLargeRequests(bytes) : bytes).toString("utf8"),
@@ -290,6 +292,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       const stats: ListStats = { pages: 0, items: 0 };
       let token: string | undefined;
       let limit = pageSize;
+      const size = { bytes: 0 };
       for (;;) {
         // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
         // the listing fails and the cluster's CSRs wait for the next sweep.
@@ -306,6 +309,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
             },
             undefined,
             limit > 1 ? MAX_RESPONSE_BYTES : MAX_OBJECT_BYTES,
+            size,
           )) as typeof page;
         } catch (err) {
           if (!(err instanceof ResponseTooLarge)) throw err;
@@ -318,8 +322,9 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
           stats.shrunk = (stats.shrunk ?? 0) + 1;
           continue;
         }
-        // Back up towards the page size once pages fit again.
-        limit = Math.min(pageSize, limit * 2);
+        // Back up towards the page size once pages fit again with room to spare: a page that
+        // would likely not fit twice over is not asked for (each miss costs its bytes).
+        if (size.bytes * 2 <= MAX_RESPONSE_BYTES) limit = Math.min(pageSize, limit * 2);
         stats.pages += 1;
         for (const item of page.items ?? []) {
           stats.items += 1;
