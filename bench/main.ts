@@ -41,9 +41,11 @@ import {
   type EventScenario,
   type EventModeResult,
 } from "./lib/event-scaleup.js";
+import { renderSizes, sizesScenarios, SIZES_PLAN, SIZES_PLAN_QUICK, type WatchSummary } from "./sizes.js";
 import {
   auditReplay,
   ensurePool,
+  LAMBDA_TIMEOUT_MS,
   fleetRotation,
   hostileFlood,
   replaySweep,
@@ -114,6 +116,8 @@ const EVENT_ONLY = args
 for (const id of EVENT_ONLY ?? [])
   if (!(EVENT_SCENARIOS as readonly string[]).includes(id))
     throw new Error(`--event: unknown scenario "${id}" (one of ${EVENT_SCENARIOS.join(", ")})`);
+// Issue 21's hostile sizes alone (bench/sizes.ts): results in bench/results/sizes.{md,json}.
+const ONLY_SIZES = args.includes("--only-sizes");
 const listArg = (name: string): number[] | undefined =>
   args
     .find((a) => a.startsWith(`--${name}=`))
@@ -571,6 +575,36 @@ async function scaleScenario(world: World, csrs: number, clusters: number): Prom
   return row;
 }
 
+/** The watch worker (event mode in its own process) until stop(): its summary line. */
+async function startWatchWorker(spec: WorkerJob): Promise<{ stop(): Promise<WatchSummary> }> {
+  const file = writeJob(spec);
+  const child = spawn(process.execPath, ["--enable-source-maps", join(OUT, "watch-worker.mjs"), file], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-8000)));
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes(`"event":"watching"`)) resolve();
+    });
+    child.once("close", (code) => reject(new Error(`watch worker exited ${code}:\n${stderr.slice(-4000)}`)));
+  });
+  return {
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await closed;
+      const done = stdout
+        .trim()
+        .split("\n")
+        .find((line) => line.includes(`"event":"done"`));
+      return done ? (JSON.parse(done) as WatchSummary) : {};
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Time to approval in event mode
 
@@ -949,6 +983,51 @@ async function main(): Promise<number> {
       await rig.stop();
     }
     return writeFairness(fairness, startedAt);
+  }
+
+  if (ONLY_SIZES) {
+    progress("--only-sizes: maximum-size CSRs in a sweep and under continuous watch (issue 21)");
+    const plan = QUICK ? SIZES_PLAN_QUICK : SIZES_PLAN;
+    PLAN.scales = [plan.legit + plan.bigNodes + plan.floodLegit + 1];
+    const rig = await startRig({ clusters: 1 });
+    let markdown = "";
+    let json = "";
+    try {
+      const world = await setUpWorld(rig);
+      const entries = [{ name: "rig-1", clusterIndex: 0 }];
+      const result = await sizesScenarios(
+        {
+          cluster: world.clusters[0] as RigCluster,
+          alerts: world.alerts,
+          pool: world.pool,
+          sweep: () => runSweepWorker(job(world, configDoc(world, entries), 1), LAMBDA_TIMEOUT_MS),
+          watch: () => startWatchWorker(job(world, configDoc(world, entries), 1, 15 * 60_000)),
+          progress,
+          problem,
+        },
+        plan,
+      );
+      markdown = renderSizes(
+        result,
+        `# csr-approver benchmark: hostile sizes (\`npm run bench -- --only-sizes\`)\n\n` +
+          `Run ${startedAt} → ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown"}, ` +
+          `Node ${process.versions.node}${QUICK ? " (quick)" : ""}. See [docs/fairness.md](../../docs/fairness.md), "Memory".`,
+      );
+      json = `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), quick: QUICK, ...result }, null, 2)}\n`;
+    } finally {
+      await rig.stop();
+    }
+    if (problems.length > 0) {
+      process.stderr.write(
+        `\n[bench] REFUSED: ${problems.length} problem(s):\n  ${problems.slice(0, 50).join("\n  ")}\n`,
+      );
+      return 2;
+    }
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(join(RESULTS, "sizes.md"), markdown);
+    writeFileSync(join(RESULTS, "sizes.json"), json);
+    progress(`results: ${join(RESULTS, "sizes.md")}`);
+    return 0;
   }
 
   if (ONLY_SCALE) {

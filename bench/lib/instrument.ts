@@ -7,7 +7,7 @@ import { kubeClient, type KubeApi, type KubeEndpoint } from "../../functions/swe
 import type { KubeCallCounts } from "./job.js";
 
 export function emptyKubeCounts(): KubeCallCounts {
-  return { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0, listPages: 0, listItems: 0 };
+  return { list: 0, nodeList: 0, writes: 0, reads: 0, watches: 0, listPages: 0, listItems: 0, listShrunk: 0 };
 }
 
 export interface KubeCounter {
@@ -35,6 +35,7 @@ export function countingKube(): KubeCounter {
         const stats = await inner.listKubeletServingCsrs(visit, pageSize);
         counts().listPages += stats.pages;
         counts().listItems += stats.items;
+        counts().listShrunk += stats.shrunk ?? 0;
         return stats;
       },
       listNodes: () => {

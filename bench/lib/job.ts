@@ -29,6 +29,8 @@ export interface KubeCallCounts {
   /** Pages and items the paginated CSR listings returned. */
   listPages: number;
   listItems: number;
+  /** Pages asked for again with a smaller limit: over the client's byte bound (large CSRs). */
+  listShrunk: number;
 }
 
 export interface SweepRunResult {

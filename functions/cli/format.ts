@@ -34,11 +34,16 @@ function auditJson(audit: AuditResult): Record<string, unknown> {
   };
 }
 
-/** Control characters from a CSR must not reach a terminal. */
-function cell(value: string | undefined): string {
+/**
+ * The one sanitiser of every table cell (evaluate and sweep): CSR names, node names and
+ * messages come from the cluster, so no control character may reach a terminal, and no
+ * bidirectional override or invisible character may make one name read as another.
+ */
+export function cell(value: string | undefined): string {
   if (value === undefined || value === "") return "-";
-  return [...value].map((char) => (/\p{Cc}/u.test(char) ? "?" : char)).join("");
+  return [...value].map((char) => (TERMINAL_UNSAFE.test(char) ? "?" : char)).join("");
 }
+const TERMINAL_UNSAFE = /[\p{Cc}\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u;
 
 export function formatTable(decisions: Decision[], audits: (AuditResult | undefined)[] = []): string {
   const header = ["NAME", "NODE", "INSTANCE", "DECISION", "REASONS"];

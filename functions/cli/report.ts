@@ -1,7 +1,7 @@
 // Output of `csr-approver sweep`: the SweepReport as one JSON document for scripts, or a
 // table for people (one row per CSR the sweep looked at, then one line per cluster, then
 // totals), and the exit-code rule both share.
-import { alignedTable as table } from "./format.js";
+import { alignedTable as table, cell } from "./format.js";
 import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../sweep/sweep.js";
 
 /** The sweep ran; whatever was decided. */
@@ -42,17 +42,6 @@ const TOTAL_ORDER: CsrAction[] = [
   "audited",
   "skipped",
 ];
-
-/**
- * CSR names, node names and messages come from the cluster: no control character may reach a
- * terminal, and no bidirectional override or invisible character may make one name read as another.
- */
-function cell(value: string | undefined): string {
-  if (value === undefined || value === "") return "-";
-  return [...value]
-    .map((char) => (/[\p{Cc}\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u.test(char) ? "?" : char))
-    .join("");
-}
 
 function clusterLabel(cluster: Pick<ClusterOutcome, "cluster" | "region">): string {
   // resolveClusters reports a whole region whose EKS listing failed as cluster "*".

@@ -3,7 +3,15 @@
 // turn a check off), and defaults are applied in one place. Pure: parsing YAML/JSON and
 // reading files or SSM happen in the shell.
 import { parseNodeNameTemplate } from "./name-templates.js";
-import { NODE_NAME_PATTERN_SYNTAX, NON_EC2_DNS_PLACEHOLDERS, parseCidr } from "./non-ec2.js";
+import {
+  ec2DomainReachedBy,
+  ec2DomainReachedByTemplate,
+  IPV4_MAPPED_PREFIX,
+  NODE_NAME_PATTERN_SYNTAX,
+  NON_EC2_DNS_PLACEHOLDERS,
+  overlapsIpv4Mapped,
+  parseCidr,
+} from "./non-ec2.js";
 import type { ClusterPolicySettings, ClusterTag, NonEc2NodeRules } from "./types.js";
 
 // ---------------------------------------------------------------------------------------
@@ -782,25 +790,60 @@ function nonEc2DnsTemplateAt(path: string, value: unknown): string {
   return value;
 }
 
+// Static rules never reach EC2's space (security review, finding 4): no pattern or template
+// that could name something in EC2's DNS domains, no range in IPv4-mapped IPv6.
+function nonEc2NodeNameAt(path: string, value: unknown): string {
+  const pattern = nodeNamePatternAt(path, value);
+  const domain = ec2DomainReachedBy(pattern);
+  if (domain !== undefined) {
+    throw new ConfigError(
+      path,
+      `${JSON.stringify(pattern)} can match names in EC2's DNS domain ${domain}: EC2's nodes are checked against EC2, never by static rules`,
+    );
+  }
+  return pattern;
+}
+
+function nonEc2RangeAt(path: string, value: unknown): string {
+  const text = cidrAt(path, value);
+  const cidr = parseCidr(text);
+  if (cidr && overlapsIpv4Mapped(cidr)) {
+    throw new ConfigError(
+      path,
+      `${text} overlaps ${IPV4_MAPPED_PREFIX} (IPv4-mapped IPv6): a certificate carries those as IPv4 addresses, EC2's space`,
+    );
+  }
+  return text;
+}
+
 function nonEc2NodesAt(path: string, value: unknown): NonEc2NodeRules {
   const doc = objectAt(path, value, NON_EC2_KEYS);
   // Each key present is checked before a missing one is reported, so errors name the leaf.
   const nodeNames =
     doc.nodeNames === undefined
       ? undefined
-      : listAt(`${path}.nodeNames`, doc.nodeNames, nodeNamePatternAt, {
+      : listAt(`${path}.nodeNames`, doc.nodeNames, nonEc2NodeNameAt, {
           nonEmpty: 'a non-empty list of node name patterns like ["onprem-*"]',
         });
   const ipRanges =
     doc.ipRanges === undefined
       ? undefined
-      : listAt(`${path}.ipRanges`, doc.ipRanges, cidrAt, {
+      : listAt(`${path}.ipRanges`, doc.ipRanges, nonEc2RangeAt, {
           nonEmpty: 'a non-empty list of prefixes like ["192.168.10.0/24"]',
         });
   const dnsNames =
     doc.dnsNames === undefined ? [] : listAt(`${path}.dnsNames`, doc.dnsNames, nonEc2DnsTemplateAt);
   if (nodeNames === undefined) throw new ConfigError(`${path}.nodeNames`, "required key is missing");
   if (ipRanges === undefined) throw new ConfigError(`${path}.ipRanges`, "required key is missing");
+  dnsNames.forEach((template, index) => {
+    const domain = ec2DomainReachedByTemplate(template, nodeNames);
+    if (domain !== undefined) {
+      throw new ConfigError(
+        `${path}.dnsNames[${index}]`,
+        `${JSON.stringify(template)} can expand to names in EC2's DNS domain ${domain} (for nodes matching ${path}.nodeNames): static rules never certify EC2's names`,
+      );
+    }
+  });
   return { nodeNames, ipRanges, dnsNames };
 }
 

@@ -9,7 +9,12 @@
 //   - the node name must match a configured pattern (a glob matched in linear time, never a
 //     regular expression built from or run on requester text);
 //   - every IP SAN must lie in a configured prefix (and, on EKS, in one of the cluster's remote
-//     node networks); every DNS SAN must be a configured template expanded for N.
+//     node networks); every DNS SAN must be a configured template expanded for N;
+//   - they never reach EC2's space (security review, finding 4): an IPv4-mapped IPv6 SAN
+//     (`::ffff:10.0.1.70`, which the signer issues as the IPv4 address and Go's VerifyHostname
+//     matches as such) is never allowed; no name in EC2's DNS domains (EC2_DNS_DOMAINS) is
+//     ever allowed, and config refuses patterns and templates that could produce one; a
+//     requested DNS name that an instance carries is EC2's, like a requested IP.
 // Pure: no I/O, no clock.
 import { ipBytes, canonicalIp } from "./ip.js";
 import {
@@ -27,6 +32,89 @@ export const NON_EC2_DNS_PLACEHOLDERS = ["nodeName", "shortName"];
 const MAX_NAME = 253;
 /** Pattern syntax: lower-case letters, digits, `-`, `.`, and the wildcards `*` and `?`. */
 export const NODE_NAME_PATTERN_SYNTAX = /^[a-z0-9.*?-]{1,253}$/;
+
+// ---------------------------------------------------------------------------------------
+// EC2's space: its DNS domains and the IPv4-mapped IPv6 prefix
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The domains of every DNS name EC2 assigns, in every partition: private names
+ * (`ip-10-0-1-70.ec2.internal`, `….<region>.compute.internal`, resource names `i-….…`) and
+ * public ones (`ec2-….compute-1.amazonaws.com`, `.amazonaws.com.cn` in China, the European
+ * Sovereign Cloud's `amazonaws.eu`, the ISO partitions' `c2s.ic.gov`, `sc2s.sgov.gov`,
+ * `cloud.adc-e.uk`, `csp.hci.ic.gov`). A static rule never certifies a name in them.
+ */
+export const EC2_DNS_DOMAINS = [
+  "compute.internal",
+  "ec2.internal",
+  "amazonaws.com",
+  "amazonaws.com.cn",
+  "amazonaws.eu",
+  "c2s.ic.gov",
+  "sc2s.sgov.gov",
+  "cloud.adc-e.uk",
+  "csp.hci.ic.gov",
+] as const;
+
+/** The EC2 domain `name` is in (or is), or undefined. */
+export function ec2DomainOf(name: string): string | undefined {
+  const text = normalizeDnsName(name);
+  return EC2_DNS_DOMAINS.find((domain) => text === domain || text.endsWith(`.${domain}`));
+}
+
+/**
+ * The EC2 domain some name matched by `glob` lies in (or is), or undefined. Labels are
+ * compared from the right, each as a glob of one label (a wildcard never spans a dot), so
+ * the answer is exact: `*.*.*.internal` reaches `compute.internal`, `*.corp.example.com` none.
+ */
+export function ec2DomainReachedBy(glob: string): string | undefined {
+  const labels = glob.toLowerCase().replace(/\.$/, "").split(".");
+  return EC2_DNS_DOMAINS.find((domain) => {
+    const wanted = domain.split(".");
+    if (labels.length < wanted.length) return false;
+    return wanted.every((label, i) => {
+      const pattern = labels[labels.length - wanted.length + i] ?? "";
+      return pattern === label || (/[*?]/.test(pattern) && nodeNameMatches(pattern, label));
+    });
+  });
+}
+
+/**
+ * The EC2 domain a `nonEc2Nodes.dnsNames` template could expand into for a node matching one
+ * of `nodeNames`, or undefined: {{shortName}} is any one label, {{nodeName}} any name a
+ * pattern matches.
+ */
+export function ec2DomainReachedByTemplate(
+  template: string,
+  nodeNames: readonly string[],
+): string | undefined {
+  const short = template.replace(/\{\{\s*shortName\s*\}\}/g, "*");
+  if (!/\{\{\s*nodeName\s*\}\}/.test(short)) return ec2DomainReachedBy(short);
+  for (const pattern of nodeNames) {
+    const reached = ec2DomainReachedBy(short.replace(/\{\{\s*nodeName\s*\}\}/g, pattern));
+    if (reached) return reached;
+  }
+  return undefined;
+}
+
+/** `::ffff:0:0/96`: IPv6 spellings of IPv4 addresses, which certificates carry as IPv4. */
+export const IPV4_MAPPED_PREFIX = "::ffff:0:0/96";
+
+/** Whether `ip` is an IPv4-mapped IPv6 address (`::ffff:10.0.1.70`). */
+export function isIpv4Mapped(ip: string): boolean {
+  const canonical = canonicalIp(ip);
+  return canonical?.version === 6 && canonical.value.startsWith("::ffff:") && canonical.value.includes(".");
+}
+
+/** Whether an IPv6 prefix shares any address with ::ffff:0:0/96. */
+export function overlapsIpv4Mapped(cidr: Cidr): boolean {
+  const mapped = parseCidr(IPV4_MAPPED_PREFIX);
+  if (!mapped || cidr.version !== 6) return false;
+  // Two prefixes overlap when the shorter one contains the other's first address.
+  return cidr.length <= mapped.length
+    ? cidrContains(cidr, "::ffff:0.0.0.0")
+    : cidrContains(mapped, cidr.text.slice(0, cidr.text.indexOf("/")));
+}
 
 // ---------------------------------------------------------------------------------------
 // Node-name patterns
@@ -177,24 +265,37 @@ function ec2Names(instance: Ec2Instance, region: string | undefined): string[] {
 }
 
 /**
- * What EC2 knows of node N and the requested IPs: instances that are not terminated and carry
- * N as one of their names, and those that hold a requested IP. Empty lists: EC2 knows nothing.
+ * What EC2 knows of node N, the requested IPs and the requested DNS names: instances that are
+ * not terminated and carry N as one of their names, those that hold a requested IP, and those
+ * that carry a requested DNS name. Empty lists: EC2 knows nothing.
  */
 export function ec2Knowledge(
   nodeName: string,
   requestedIps: readonly string[],
   instances: readonly Ec2Instance[],
   region: string | undefined,
-): { byName: string[]; byIp: { ip: string; instanceId: string }[] } {
+  requestedDnsNames: readonly string[] = [],
+): {
+  byName: string[];
+  byIp: { ip: string; instanceId: string }[];
+  byDns: { name: string; instanceId: string }[];
+} {
   const name = normalizeDnsName(nodeName);
   const wanted = requestedIps.flatMap((ip) => canonicalIp(ip)?.value ?? []);
+  const wantedNames = [...new Set(requestedDnsNames.map((dns) => normalizeDnsName(dns)))];
   const byName = new Set<string>();
   const byIp: { ip: string; instanceId: string }[] = [];
+  const byDns: { name: string; instanceId: string }[] = [];
   for (const instance of instances) {
     if (instance === null || typeof instance !== "object") continue;
     if (instance.State?.Name === "terminated") continue;
     const id = str(instance.InstanceId) ?? "an instance without an ID";
-    if (ec2Names(instance, region).includes(name)) byName.add(id);
+    const names = ec2Names(instance, region);
+    if (names.includes(name)) byName.add(id);
+    for (const dns of wantedNames) {
+      if (names.includes(dns) && !byDns.some((e) => e.name === dns && e.instanceId === id))
+        byDns.push({ name: dns, instanceId: id });
+    }
     const held = heldAddresses(instance);
     for (const ip of wanted) {
       if (held.ips.has(ip) || held.prefixes.some((prefix) => cidrContains(prefix, ip))) {
@@ -203,7 +304,7 @@ export function ec2Knowledge(
       }
     }
   }
-  return { byName: [...byName], byIp };
+  return { byName: [...byName], byIp, byDns };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -246,7 +347,7 @@ export function ipsOutsideRanges(
       : undefined;
   const outside = ips.filter((ip) => {
     const canonical = canonicalIp(ip)?.value;
-    if (!canonical) return true;
+    if (!canonical || isIpv4Mapped(canonical)) return true; // EC2's IPv4 space in IPv6 spelling
     if (!ranges.some((cidr) => cidrContains(cidr, canonical))) return true;
     return remote !== undefined && !remote.some((cidr) => cidrContains(cidr, canonical));
   });

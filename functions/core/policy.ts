@@ -11,8 +11,16 @@ import {
   type IdentityResult,
 } from "./identity.js";
 import { canonicalIp } from "./ip.js";
-import { allowedDnsNames, ec2Knowledge, ipsOutsideRanges, matchingPattern } from "./non-ec2.js";
+import {
+  allowedDnsNames,
+  ec2DomainOf,
+  ec2Knowledge,
+  ipsOutsideRanges,
+  isIpv4Mapped,
+  matchingPattern,
+} from "./non-ec2.js";
 import { inUseInterfaces, normalizeDnsName, ownedAddresses } from "./ownership.js";
+import { MAX_SPEC_REQUEST_CHARS, requestLength } from "./request-size.js";
 import {
   APPROVE_CODE,
   KUBELET_SERVING_SIGNER,
@@ -67,7 +75,8 @@ export const CHECKS: readonly CheckRow[] = [
   {
     n: 3,
     code: "MALFORMED_REQUEST",
-    description: "spec.request is exactly one PEM CERTIFICATE REQUEST block that parses as PKCS#10",
+    otherCodes: ["REQUEST_TOO_LARGE"],
+    description: `spec.request is at most ${MAX_SPEC_REQUEST_CHARS} characters (else REQUEST_TOO_LARGE, unread) and is exactly one PEM CERTIFICATE REQUEST block that parses as PKCS#10`,
   },
   { n: 4, code: "BAD_SIGNATURE", description: "its self-signature verifies" },
   { n: 5, code: "WEAK_KEY", description: "key is RSA >= 2048 bits, ECDSA P-256/P-384/P-521, or Ed25519" },
@@ -128,18 +137,19 @@ export const CHECKS: readonly CheckRow[] = [
     n: 16,
     code: "NON_EC2_ADDRESS_IN_EC2",
     description:
-      "nodes outside EC2 (nonEc2Nodes): no EC2 instance that is not terminated holds a requested IP",
+      "nodes outside EC2 (nonEc2Nodes): no EC2 instance that is not terminated holds a requested IP or carries a requested DNS name",
   },
   {
     n: 17,
     code: "NON_EC2_IP_NOT_ALLOWED",
     description:
-      "nodes outside EC2: every IP SAN lies in nonEc2Nodes.ipRanges and, on EKS, in the cluster's remote node networks",
+      "nodes outside EC2: every IP SAN lies in nonEc2Nodes.ipRanges and, on EKS, in the cluster's remote node networks; none is IPv4-mapped IPv6",
   },
   {
     n: 18,
     code: "NON_EC2_DNS_NOT_ALLOWED",
-    description: "nodes outside EC2: every DNS SAN is a nonEc2Nodes.dnsNames template expanded for N",
+    description:
+      "nodes outside EC2: every DNS SAN is a nonEc2Nodes.dnsNames template expanded for N, and none is in EC2's DNS domains",
   },
 ];
 
@@ -176,6 +186,8 @@ interface NonEc2Context {
   pattern: string;
   requestedIps: string[];
   ec2HeldIps: { ip: string; instanceId: string }[];
+  /** Requested DNS names an instance that is not terminated carries. */
+  ec2HeldNames: { name: string; instanceId: string }[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -541,6 +553,8 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   if (!isRecord(rules)) return undefined;
   const pattern = matchingPattern(rules, nodeName);
   if (pattern === undefined) return undefined;
+  // A name in EC2's DNS domains is EC2's to vouch for, whatever a pattern says (finding 4).
+  if (ec2DomainOf(nodeName) !== undefined) return undefined;
   if (sessionInstanceId(ctx.csr).instanceId !== undefined) return undefined;
   const nodes = Array.isArray(ctx.input.nodes) ? ctx.input.nodes : [];
   const name = normalizeDnsName(nodeName);
@@ -551,16 +565,26 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   );
   if (claimsEc2) return undefined;
   const requestedIps = sansOf(ctx.request, "ip").map((san) => san.value);
-  const known = ec2Knowledge(nodeName, requestedIps, ctx.instances, ctx.input.cluster?.region);
+  const requestedNames = sansOf(ctx.request, "dns").map((san) => san.value);
+  const known = ec2Knowledge(
+    nodeName,
+    requestedIps,
+    ctx.instances,
+    ctx.input.cluster?.region,
+    requestedNames,
+  );
   if (known.byName.length > 0) return undefined;
-  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp };
+  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
 }
 
 function checkNonEc2Addresses(ctx: Context): Outcome {
   const nonEc2 = ctx.nonEc2;
   if (!nonEc2) return NOT_APPLICABLE;
-  if (nonEc2.ec2HeldIps.length === 0) return PASS;
-  const held = nonEc2.ec2HeldIps.map((entry) => `${entry.ip} (held by ${entry.instanceId})`);
+  if (nonEc2.ec2HeldIps.length === 0 && nonEc2.ec2HeldNames.length === 0) return PASS;
+  const held = [
+    ...nonEc2.ec2HeldIps.map((entry) => `${entry.ip} (held by ${entry.instanceId})`),
+    ...nonEc2.ec2HeldNames.map((entry) => `${entry.name} (a name of ${entry.instanceId})`),
+  ];
   return fail(
     "NON_EC2_ADDRESS_IN_EC2",
     `node ${ctx.nodeName ?? "?"} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
@@ -586,9 +610,13 @@ function checkNonEc2Ips(ctx: Context): Outcome {
   const bounds = result.remote
     ? `nonEc2Nodes.ipRanges (${list(result.ranges)}) and the cluster's remote node networks (${list(result.remote)})`
     : `nonEc2Nodes.ipRanges (${list(result.ranges)})`;
+  const mapped = outside.filter((ip) => isIpv4Mapped(ip));
+  const why = mapped.length
+    ? `; IPv4-mapped IPv6 (${list(mapped)}) is never allowed: a certificate carries it as the IPv4 address`
+    : "";
   return fail(
     "NON_EC2_IP_NOT_ALLOWED",
-    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}`,
+    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}${why}`,
   );
 }
 
@@ -598,6 +626,13 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
   const allowed = allowedDnsNames(nonEc2.rules, ctx.nodeName ?? "");
   const requested = sansOf(ctx.request, "dns").map((san) => san.value);
+  const inEc2 = requested.filter((name) => ec2DomainOf(name) !== undefined);
+  if (inEc2.length > 0) {
+    return fail(
+      "NON_EC2_DNS_NOT_ALLOWED",
+      `DNS SAN ${list(inEc2)} of node ${ctx.nodeName ?? "?"} is in EC2's DNS domains: static rules never allow it`,
+    );
+  }
   const notAllowed = requested.filter(
     (name) => name.includes("*") || !allowed.includes(normalizeDnsName(name)),
   );
@@ -808,6 +843,22 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
+  // An oversized request is denied unread (finding 1): no parse, no EC2 fact, no other check
+  // is worth its cost. (After the facts check: an AWS error never denies, SPEC §2.)
+  const length = requestLength(csr);
+  if (length > MAX_SPEC_REQUEST_CHARS) {
+    return {
+      ...base,
+      decision: "deny",
+      reasons: [
+        {
+          code: "REQUEST_TOO_LARGE",
+          message: `spec.request is ${length} characters, over the ${MAX_SPEC_REQUEST_CHARS} a kubelet-serving request needs (a kubelet's is under 3,000): not read`,
+        },
+      ],
+    };
+  }
+
   const nowMs = input.now.getTime();
   const createdAt = parseTime(csr.metadata?.creationTimestamp);
   const ctx: Context = {
@@ -876,7 +927,7 @@ function decideUnsafe(input: PolicyInput): Decision {
       reasons: [
         {
           code: NON_EC2_APPROVE_CODE,
-          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
+          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
         },
       ],
     };

@@ -31,6 +31,8 @@ export interface CsrObject {
   spec: {
     signerName: string;
     request: string; // base64 of the PEM, exactly as in the API object
+    /** Set when a compact form dropped an oversized `request` (then ""): its length (core/request-size.ts). */
+    requestLength?: number;
     username?: string;
     uid?: string;
     groups?: string[];
@@ -192,6 +194,7 @@ export type DecisionKind = "approve" | "deny" | "wait" | "skip";
 export const DENY_CODES = [
   "NOT_A_NODE",
   "MALFORMED_REQUEST",
+  "REQUEST_TOO_LARGE",
   "BAD_SIGNATURE",
   "WEAK_KEY",
   "SUBJECT_MISMATCH",

@@ -8,6 +8,8 @@
 // per call). Here one keep-alive agent per client reuses the connection (bench/, docs/benchmarks.md).
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { compactCsr, requestTooLarge } from "../core/request-size.js";
+import { stripLargeRequests } from "./strip-requests.js";
 import { KUBELET_SERVING_SIGNER, type CsrCondition, type CsrObject, type NodeObject } from "../core/types.js";
 
 export interface KubeEndpoint {
@@ -22,10 +24,16 @@ export interface KubeEndpoint {
   serverName?: string;
 }
 
-/** A CSR as read: the plain object the policy sees, and the API object as served (written back). */
+/**
+ * A CSR as read: its compact form (core/request-size.ts), which the policy sees, and the API
+ * object as served, to be written back, only when that is small: an oversized spec.request is
+ * left out of it (""; the approval subresource keeps the stored spec whatever the body says),
+ * and any other large object is not kept at all (replaceConditions reads it again just before
+ * writing). So a listing never keeps a large object.
+ */
 export interface ReadCsr {
   csr: CsrObject;
-  raw: ApiCsr;
+  raw?: ApiCsr;
 }
 
 /** A CSR exactly as the apiserver served it (JSON), unknown fields included. */
@@ -36,6 +44,8 @@ export interface ListStats {
   pages: number;
   items: number;
   resourceVersion?: string;
+  /** Pages asked for again with a smaller `limit` because they were over MAX_RESPONSE_BYTES. */
+  shrunk?: number;
 }
 
 /** How a watch ended: the last resourceVersion seen, and whether the server said it is too old (410). */
@@ -91,7 +101,25 @@ export interface KubeClientOptions {
 
 const CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const KUBELET_SERVING_SELECTOR = `spec.signerName=${KUBELET_SERVING_SIGNER}`;
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024; // one page (or Node list) far beyond any real one
+/**
+ * Bytes of one response body (a LIST page, a watch line, an object). A CSR is at most
+ * etcd's 1.5 MiB, so one always fits; a page that does not is asked for again with a smaller
+ * `limit`. This bounds what a listing holds at once, whatever the CSRs' sizes.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of a one-CSR page: an etcd with a raised --max-request-bytes stores larger objects,
+ * and one such CSR must not fail its cluster's listing either. Beyond this, it does (one line).
+ */
+export const MAX_OBJECT_BYTES = 16 * 1024 * 1024;
+/** Characters of a served CSR (JSON) kept whole between listing and writing; larger: re-read to write. */
+export const KEEP_WHOLE_CHARS = 8 * 1024;
+
+/** Writes of large objects (oversized requests; objects not kept whole) in flight per cluster. */
+const LARGE_WRITES_AT_ONCE = 3;
+
+/** A response body went over its byte bound: the caller asks for less (a smaller page). */
+class ResponseTooLarge extends Error {}
 
 interface Response {
   status: number;
@@ -164,6 +192,8 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
     path: string,
     query: Record<string, string> = {},
     body?: unknown,
+    maxBytes = MAX_RESPONSE_BYTES,
+    size?: { bytes: number },
   ): Promise<unknown> => {
     let response: Response;
     try {
@@ -175,8 +205,15 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         signal,
         body === undefined ? undefined : JSON.stringify(body),
       );
-      response = { status: res.statusCode ?? 0, body: await readBody(res) };
+      // CSR responses lose their oversized requests before parsing (strip-requests.ts).
+      const bytes = await readBody(res, maxBytes);
+      if (size) size.bytes = bytes.length;
+      response = {
+        status: res.statusCode ?? 0,
+        body: (path.startsWith(CSR_PATH) ? stripLargeRequests(bytes) : bytes).toString("utf8"),
+      };
     } catch (err) {
+      if (err instanceof ResponseTooLarge) throw err;
       throw transportError(what, target.name, err);
     }
     if (response.status < 200 || response.status >= 300) {
@@ -190,22 +227,104 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 
   const toRead = (raw: unknown): ReadCsr => {
-    const csr = asCsr(raw);
-    return { csr, raw: csr };
+    const api = asCsr(raw);
+    const csr = compactCsr(api);
+    // Small objects are kept as served (an oversized request left out), to be written back
+    // without a read.
+    const slim = withoutLargeRequest(api);
+    return JSON.stringify(slim).length <= KEEP_WHOLE_CHARS ? { csr, raw: slim } : { csr };
+  };
+
+  // Kept whatever its size (an oversized request left out): a read is for the write that follows it.
+  const readCsr = async (name: string): Promise<ReadCsr> => {
+    const api = asCsr(
+      await send(`read certificatesigningrequest ${name}`, "GET", `${CSR_PATH}/${encodeURIComponent(name)}`),
+    );
+    return { csr: compactCsr(api), raw: withoutLargeRequest(api) };
+  };
+
+  // The object as read (its resourceVersion makes a concurrent change a 409), with the new
+  // conditions list. Timestamps travel as the RFC 3339 strings they were read as; new
+  // conditions get theirs from the apiserver.
+  const writeConditions = async (
+    read: ReadCsr,
+    raw: ApiCsr,
+    conditions: CsrCondition[],
+  ): Promise<ReadCsr> => {
+    const name = read.csr.metadata.name;
+    const body = { ...raw, status: { ...raw.status, conditions } };
+    return toRead(
+      await send(
+        `update approval of certificatesigningrequest ${name}`,
+        "PUT",
+        `${CSR_PATH}/${encodeURIComponent(name)}/approval`,
+        { fieldManager: "csr-approver" },
+        body,
+      ),
+    );
+  };
+  // A compact read: write only if the object is still the version decided on.
+  const rewrite = async (read: ReadCsr, conditions: CsrCondition[]): Promise<ReadCsr> => {
+    const name = read.csr.metadata.name;
+    const whole = (await readCsr(name)).raw;
+    const raw = whole && withoutLargeRequest(whole);
+    if (!raw || raw.metadata?.resourceVersion !== read.csr.metadata.resourceVersion) {
+      throw new KubeError(409, `${target.name}: certificatesigningrequest ${name} changed since it was read`);
+    }
+    return writeConditions(read, raw, conditions);
+  };
+  // Writes of large objects in flight per cluster: their responses are megabytes each.
+  let largeInFlight = 0;
+  const largeWaiting: (() => void)[] = [];
+  const fewLargeAtOnce = async <T>(write: () => Promise<T>): Promise<T> => {
+    while (largeInFlight >= LARGE_WRITES_AT_ONCE) await new Promise<void>((r) => largeWaiting.push(r));
+    largeInFlight += 1;
+    try {
+      return await write();
+    } finally {
+      largeInFlight -= 1;
+      largeWaiting.shift()?.();
+    }
   };
 
   return {
     async listKubeletServingCsrs(visit, pageSize = DEFAULT_PAGE_SIZE) {
       const stats: ListStats = { pages: 0, items: 0 };
       let token: string | undefined;
-      do {
+      let limit = pageSize;
+      const size = { bytes: 0 };
+      for (;;) {
         // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
         // the listing fails and the cluster's CSRs wait for the next sweep.
-        const page = (await send("list certificatesigningrequests", "GET", CSR_PATH, {
-          fieldSelector: KUBELET_SERVING_SELECTOR,
-          limit: String(pageSize),
-          ...(token ? { continue: token } : {}),
-        })) as { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
+        let page: { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
+        try {
+          page = (await send(
+            "list certificatesigningrequests",
+            "GET",
+            CSR_PATH,
+            {
+              fieldSelector: KUBELET_SERVING_SELECTOR,
+              limit: String(limit),
+              ...(token ? { continue: token } : {}),
+            },
+            undefined,
+            limit > 1 ? MAX_RESPONSE_BYTES : MAX_OBJECT_BYTES,
+            size,
+          )) as typeof page;
+        } catch (err) {
+          if (!(err instanceof ResponseTooLarge)) throw err;
+          // Large CSRs (up to etcd's 1.5 MiB each) must not fail the cluster: the same page
+          // again from the same token, half as long, down to one CSR (which always fits).
+          if (limit <= 1) {
+            throw new KubeError(0, `${target.name}: list certificatesigningrequests: ${err.message}`);
+          }
+          limit = Math.max(1, Math.floor(limit / 2));
+          stats.shrunk = (stats.shrunk ?? 0) + 1;
+          continue;
+        }
+        // Back up towards the page size once pages fit again with room to spare: a page that
+        // would likely not fit twice over is not asked for (each miss costs its bytes).
+        if (size.bytes * 2 <= MAX_RESPONSE_BYTES) limit = Math.min(pageSize, limit * 2);
         stats.pages += 1;
         for (const item of page.items ?? []) {
           stats.items += 1;
@@ -215,8 +334,8 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         if (typeof version === "string" && version !== "") stats.resourceVersion = version;
         const next = page.metadata?.continue;
         token = typeof next === "string" && next !== "" ? next : undefined;
-      } while (token !== undefined);
-      return stats;
+        if (token === undefined) return stats;
+      }
     },
     async listNodes() {
       // Paginated like the CSRs: a Node object is several KiB, and only name and providerID are kept.
@@ -258,29 +377,13 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         spec: { ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}) },
       };
     },
-    async readCsr(name) {
-      return toRead(
-        await send(
-          `read certificatesigningrequest ${name}`,
-          "GET",
-          `${CSR_PATH}/${encodeURIComponent(name)}`,
-        ),
-      );
-    },
-    async replaceConditions(read, conditions) {
-      // The object as read (its resourceVersion makes a concurrent change a 409), with the
-      // new conditions list. Timestamps travel as the RFC 3339 strings they were read as;
-      // new conditions get theirs from the apiserver.
-      const body = { ...read.raw, status: { ...read.raw.status, conditions } };
-      const name = read.csr.metadata.name;
-      return toRead(
-        await send(
-          `update approval of certificatesigningrequest ${name}`,
-          "PUT",
-          `${CSR_PATH}/${encodeURIComponent(name)}/approval`,
-          { fieldManager: "csr-approver" },
-          body,
-        ),
+    readCsr,
+    replaceConditions(read, conditions) {
+      if (read.raw && !requestTooLarge(read.csr)) return writeConditions(read, read.raw, conditions);
+      // A large object (its response, or its re-read, is megabytes): a few at a time per
+      // cluster, so concurrent writes never hold many at once. Not kept at all: read again first.
+      return fewLargeAtOnce(() =>
+        read.raw ? writeConditions(read, read.raw, conditions) : rewrite(read, conditions),
       );
     },
     async watchKubeletServingCsrs(onEvent, signal, resourceVersion) {
@@ -306,47 +409,62 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         res.resume();
         return { ...end, expired: res.statusCode === 410 };
       }
-      // One JSON watch event per line: {"type": "ADDED", "object": {...}}.
+      // One JSON watch event per line: {"type": "ADDED", "object": {...}}. Lines are gathered
+      // as bytes and bounded before anything is parsed: a line over MAX_RESPONSE_BYTES (more
+      // than any CSR etcd stores) is skipped to its end; the next scheduled LIST sees that CSR.
       await new Promise<void>((resolve) => {
-        let buffered = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          buffered += chunk;
-          if (buffered.length > MAX_RESPONSE_BYTES) {
-            res.destroy(); // one event line beyond any real CSR: end this watch, resume later
+        let parts: Buffer[] = [];
+        let size = 0;
+        let skipping = false;
+        const handle = (line: string): boolean => {
+          if (!line.trim()) return true;
+          let event: {
+            type?: string;
+            object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
+          };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch {
+            return true; // a line that is not an event ends nothing: the next one may be fine
+          }
+          if (event.type === "ERROR") {
+            if (event.object?.code === 410) end.expired = true;
+            res.destroy();
+            return false;
+          }
+          const version = event.object?.metadata?.resourceVersion;
+          if (typeof version === "string" && version !== "") end.resourceVersion = version;
+          const type = event.type;
+          if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return true;
+          try {
+            onEvent(type, toRead(event.object));
+          } catch {
+            // not a CSR object: nothing to act on
+          }
+          return true;
+        };
+        res.on("data", (chunk: Buffer) => {
+          let from = 0;
+          let newline: number;
+          while ((newline = chunk.indexOf(0x0a, from)) >= 0) {
+            const piece = chunk.subarray(from, newline);
+            from = newline + 1;
+            const fits = !skipping && size + piece.length <= MAX_RESPONSE_BYTES;
+            const line = fits ? stripLargeRequests(Buffer.concat([...parts, piece])).toString("utf8") : "";
+            parts = [];
+            size = 0;
+            skipping = false;
+            if (fits && !handle(line)) return;
+          }
+          if (skipping || from >= chunk.length) return;
+          const rest = chunk.subarray(from);
+          size += rest.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            parts = []; // over the bound: drop what was gathered and skip to the line's end
+            skipping = true;
             return;
           }
-          let newline: number;
-          while ((newline = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, newline).trim();
-            buffered = buffered.slice(newline + 1);
-            if (!line) continue;
-            let event: {
-              type?: string;
-              object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
-            };
-            try {
-              event = JSON.parse(line) as typeof event;
-            } catch {
-              continue; // a line that is not an event ends nothing: the next one may be fine
-            }
-            if (event.type === "ERROR") {
-              if (event.object?.code === 410) end.expired = true;
-              res.destroy();
-              return;
-            }
-            const version = event.object?.metadata?.resourceVersion;
-            if (typeof version === "string" && version !== "") end.resourceVersion = version;
-            const type = event.type;
-            if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED" && type !== "BOOKMARK")
-              continue;
-            if (type === "BOOKMARK") continue;
-            try {
-              onEvent(type, toRead(event.object));
-            } catch {
-              // not a CSR object: nothing to act on
-            }
-          }
+          parts.push(rest);
         });
         res.once("end", resolve);
         res.once("close", resolve);
@@ -357,22 +475,39 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 }
 
-function readBody(res: IncomingMessage): Promise<string> {
+function readBody(res: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Destroying the response also emits "aborted": the size is the reason, whichever comes first.
+    let tooLarge: ResponseTooLarge | undefined;
     res.on("data", (chunk: Buffer) => {
+      if (tooLarge) return;
       size += chunk.length;
-      if (size > MAX_RESPONSE_BYTES) {
-        res.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+      if (size > maxBytes) {
+        chunks.length = 0;
+        tooLarge = new ResponseTooLarge(`response larger than ${maxBytes} bytes`);
+        reject(tooLarge);
+        res.destroy();
         return;
       }
       chunks.push(chunk);
     });
-    res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    res.once("error", reject);
-    res.once("aborted", () => reject(new Error("response aborted")));
+    res.once("end", () => resolve(Buffer.concat(chunks)));
+    res.once("error", (err) => reject(tooLarge ?? err));
+    res.once("aborted", () => reject(tooLarge ?? new Error("response aborted")));
   });
+}
+
+/**
+ * The served object with an oversized spec.request replaced by "": what a write of its
+ * conditions sends. The approval subresource takes only status.conditions from the body (the
+ * stored spec is kept), so the megabytes need not travel back.
+ */
+function withoutLargeRequest(api: ApiCsr): ApiCsr {
+  if (!requestTooLarge(api) || api.spec === null || typeof api.spec !== "object") return api;
+  const { requestLength: _dropped, ...spec } = api.spec; // ours (strip-requests.ts), not the API's
+  return { ...api, spec: { ...spec, request: "" } };
 }
 
 function asCsr(raw: unknown): ApiCsr {

@@ -30,7 +30,10 @@
 // interface: `network-interface.addresses.private-ip-address` (all private IPv4 of all ENIs,
 // not only the primary), `network-interface.addresses.association.public-ip` (public IPv4 and
 // Elastic IPs) and `network-interface.ipv6-addresses.ipv6-address`. Only canonical addresses
-// reach a filter (no wildcard can), IPv4-mapped IPv6 never (EC2 assigns none).
+// reach a filter (no wildcard can), IPv4-mapped IPv6 never (EC2 assigns none; the policy
+// denies them under static rules). Requested DNS names of those clusters' CSRs are looked up
+// the same way (security review, finding 4): `private-dns-name` (a short name expanded as for
+// N) and `dns-name` (public), so "no instance carries this name" is shown, not assumed.
 import { DescribeInstancesCommand, type EC2Client, type Filter } from "@aws-sdk/client-ec2";
 import type { MiddlewareStack } from "@smithy/types";
 import { canonicalIp } from "../core/ip.js";
@@ -58,12 +61,16 @@ export interface NodeLookupRequest {
   sessionInstanceId?: string;
   /** Requested IP SANs to look up too (only for clusters with nonEc2Nodes rules). */
   ips?: readonly string[];
+  /** Requested DNS SANs to look up too (only for clusters with nonEc2Nodes rules). */
+  dnsNames?: readonly string[];
 }
 
 export interface InstanceLookupPlan {
   instanceIds: string[];
   /** Exact values for the `private-dns-name` filter. */
   dnsNames: string[];
+  /** Exact values for the `dns-name` (public DNS name) filter: requested names only. */
+  publicDnsNames: string[];
   /** Canonical requested addresses, for the interface-address filters. */
   ipv4: string[];
   ipv6: string[];
@@ -109,10 +116,11 @@ export function planInstanceLookups(
 ): InstanceLookupPlan {
   const ids = new Set<string>();
   const dns = new Set<string>();
+  const publicDns = new Set<string>();
   const ipv4 = new Set<string>();
   const ipv6 = new Set<string>();
   const tags = new Map<string, Set<string>>();
-  for (const { node, sessionInstanceId, ips } of requests) {
+  for (const { node, sessionInstanceId, ips, dnsNames } of requests) {
     for (const template of nodeNameTemplates) {
       for (const lookup of templateLookups(template, node, region)) {
         if (lookup.kind === "tag") {
@@ -122,6 +130,14 @@ export function planInstanceLookups(
         else if (lookup.kind === "privateDnsName") dns.add(lookup.value);
         else for (const domain of privateDnsDomains(region)) dns.add(`${lookup.value}.${domain}`);
       }
+    }
+    for (const requested of dnsNames ?? []) {
+      const name = normalise(requested);
+      if (!DNS_NAME.test(name)) continue; // a wildcard or junk: never a filter value (and never allowed)
+      if (name.includes(".")) {
+        dns.add(name);
+        publicDns.add(name);
+      } else for (const domain of privateDnsDomains(region)) dns.add(`${name}.${domain}`);
     }
     for (const ip of ips ?? []) {
       const canonical = canonicalIp(ip);
@@ -147,6 +163,7 @@ export function planInstanceLookups(
   return {
     instanceIds: [...ids].sort(),
     dnsNames: [...dns].sort(),
+    publicDnsNames: [...publicDns].sort(),
     ipv4: [...ipv4].sort(),
     ipv6: [...ipv6].sort(),
     tags: [...tags]
@@ -211,6 +228,7 @@ export async function describeInstancesForNodes(
   const queries: Filter[] = [
     ...chunks(plan.instanceIds, size).map((Values) => ({ Name: "instance-id", Values })),
     ...chunks(plan.dnsNames, size).map((Values) => ({ Name: "private-dns-name", Values })),
+    ...chunks(plan.publicDnsNames, size).map((Values) => ({ Name: "dns-name", Values })),
     ...chunks(plan.ipv4, size).flatMap((Values) => [
       { Name: "network-interface.addresses.private-ip-address", Values },
       { Name: "network-interface.addresses.association.public-ip", Values },

@@ -59,6 +59,7 @@ import { parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { FactsIndex } from "../core/facts-index.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
+import { requestTooLarge } from "../core/request-size.js";
 import type {
   ClusterPolicySettings,
   CsrCondition,
@@ -538,7 +539,11 @@ async function lookUp(
   // An event batch reads only its requesters' Node objects (the providerID cross-check needs
   // no other) instead of listing every Node each batch; trustNodeProviderId needs them all.
   const perNode = session.eventMode && !settings.trustNodeProviderId && session.nodeCount !== undefined;
-  const asked = [...kept, ...elsewhere.map((r) => ({ ...r, csr: asUndecided(r.csr) }))];
+  // Oversized requests are denied unread: they need no EC2 lookup (a flood of them costs none).
+  const asked = [
+    ...kept.filter((read) => !requestTooLarge(read.csr)),
+    ...elsewhere.map((r) => ({ ...r, csr: asUndecided(r.csr) })),
+  ];
   const reading: Promise<PolicyInput["nodes"]> =
     asked.length > 0 || followUps
       ? (perNode ? readNodesOf(kube, asked) : kube.listNodes()).catch((err: unknown) => ({
@@ -981,15 +986,23 @@ async function gatherInstances(
     });
   const requesters = new Set<string>();
   const requests = pending.flatMap((r) => {
+    if (requestTooLarge(r.csr)) return []; // denied unread: no EC2 fact can change that
     const username = r.csr.spec.username ?? "";
     if (!username.startsWith("system:node:")) return [];
     const node = username.slice("system:node:".length);
     requesters.add(node);
     // On every cluster kind: the session instance vetoes a mismatch (SPEC §3), decided on facts.
     const session = sessionInstanceId(r.csr).instanceId;
-    // nonEc2Nodes: "EC2 holds none of the requested IPs" must be looked up, not assumed.
-    const ips = target.settings.nonEc2Nodes ? requestedIps(r) : [];
-    return [{ node, ...(session ? { sessionInstanceId: session } : {}), ...(ips.length > 0 ? { ips } : {}) }];
+    // nonEc2Nodes: "EC2 holds none of the requested IPs or names" must be looked up, not assumed.
+    const { ips, dnsNames } = target.settings.nonEc2Nodes ? requestedSans(r) : { ips: [], dnsNames: [] };
+    return [
+      {
+        node,
+        ...(session ? { sessionInstanceId: session } : {}),
+        ...(ips.length > 0 ? { ips } : {}),
+        ...(dnsNames.length > 0 ? { dnsNames } : {}),
+      },
+    ];
   });
   if (requests.length === 0) return [];
   try {
@@ -1031,9 +1044,13 @@ async function gatherInstances(
   }
 }
 
-function requestedIps(read: ReadCsr): string[] {
+function requestedSans(read: ReadCsr): { ips: string[]; dnsNames: string[] } {
   const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
-  return parsed.ok ? parsed.request.sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])) : [];
+  const sans = parsed.ok ? parsed.request.sans : [];
+  return {
+    ips: sans.flatMap((san) => (san.type === "ip" ? [san.value] : [])),
+    dnsNames: sans.flatMap((san) => (san.type === "dns" ? [san.value] : [])),
+  };
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {

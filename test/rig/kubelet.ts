@@ -7,7 +7,7 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CertificatesV1Api, type V1CertificateSigningRequest } from "@kubernetes/client-node";
-import { createCsrPem, toRequestField, type CsrSpec } from "../support/csr-factory.js";
+import { createCsrPem, der, toRequestField, type CsrSpec } from "../support/csr-factory.js";
 import type { ClusterHandle, RigIdentity } from "./cluster.js";
 
 export const KUBELET_SERVING = "kubernetes.io/kubelet-serving";
@@ -57,6 +57,49 @@ export async function forgeNodeCsr(
       ...(options.key ? { privateKey: options.key } : {}),
     },
   });
+}
+
+/**
+ * PEM characters of the largest kubelet-serving CSR the apiserver stores: etcd takes objects
+ * up to 1.5 MiB, and the PEM is kept as bytes (the JSON carries it base64: ~1.95 MB).
+ */
+export const MAX_SIZE_PEM_CHARS = 1_460_000;
+
+/**
+ * A CSR of `pemChars` PEM characters (default the maximum) from the node, valid PKCS#10 that Go
+ * parses and verifies: the kubelet's shape plus one non-critical extension of padding, what a
+ * compromised node could file to exhaust the approver's memory (security review, finding 1).
+ */
+export async function maxSizeNodeCsr(
+  cluster: ClusterHandle,
+  options: ForgedNodeCsrOptions & { pemChars?: number; name?: string; reuse?: CreatedCsr },
+): Promise<CreatedCsr> {
+  // `reuse`: the same request again under a new name (a flood costs the sender no signing).
+  const { key, pem } = options.reuse ?? maxSizePem(options);
+  const csr = await createCsrAs(cluster, cluster.nodeCredentials(options.node), {
+    metadata: options.name ? { name: options.name } : { generateName: "csr-" },
+    spec: { signerName: KUBELET_SERVING, usages: KUBELET_USAGES, request: toRequestField(pem) },
+  });
+  return { csr, name: csr.metadata?.name ?? "", key, pem };
+}
+
+function maxSizePem(options: ForgedNodeCsrOptions & { pemChars?: number }): { key: KeyObject; pem: string } {
+  const key = options.key ?? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  const request = (padding: number): CsrSpec => ({
+    key: { type: "ecdsa", curve: "P-256" },
+    commonName: `system:node:${options.node}`,
+    organizations: ["system:nodes"],
+    dnsNames: options.dnsNames ?? [options.node],
+    ips: options.ips,
+    privateKey: key,
+    // An unregistered private OID: Go keeps an unknown non-critical extension as it is.
+    rawExtensions: [der.seq(der.oid("1.3.6.1.4.1.57264.99.1"), der.tlv(0x04, Buffer.alloc(padding, 0x5a)))],
+  });
+  const wanted = options.pemChars ?? MAX_SIZE_PEM_CHARS;
+  // PEM is ~65/48 of the DER: size the padding, then correct it once on the measured PEM.
+  let padding = Math.max(0, Math.floor(((wanted - 2_000) * 48) / 65));
+  padding += Math.floor(((wanted - createCsrPem(request(padding)).length) * 48) / 65) - 8;
+  return { key, pem: createCsrPem(request(Math.max(0, padding))) };
 }
 
 export interface ArbitraryCsrOptions {

@@ -385,6 +385,25 @@ describe("evaluate: decisions", () => {
     expect(result.stdout).toMatch(/^csr-9xw2m: IP_NOT_OWNED: IP SAN 10\.0\.1\.99 /m);
   });
 
+  it("--output table sanitises a CSR name as the sweep table does: no bidi override or invisible character", async () => {
+    // security-review finding 5: the two tables share functions/cli/format.ts `cell`.
+    const hostile = kubeletCsrObject({ name: "csr-\u202egnp.exe\u200b\u2066x\u001b[2J", node: NODES.web });
+    writeFileSync(file("hostile-name.json"), JSON.stringify(hostile));
+    const result = await runMain([
+      "evaluate",
+      "--csr",
+      "hostile-name.json",
+      "--instances",
+      "instances.json",
+      "--output",
+      "table",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("csr-?gnp.exe??x?[2J");
+    expect(result.stdout).not.toMatch(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u);
+    expect([...result.stdout].filter((char) => char !== "\n" && /\p{Cc}/u.test(char))).toEqual([]);
+  });
+
   it("--node is used: a Node whose providerID names another instance is an identity conflict", async () => {
     const nodes = nodeList();
     const web = nodes.items[0] as { spec: { providerID: string } };

@@ -325,6 +325,8 @@ const csrArb = fc
     expirationSeconds: sometimes(fc.constantFrom(3600, 31_708_800, 31_708_801, 999_999_999), 4),
     session: sometimes(fc.constantFrom(...IDS, "alice"), 3),
     conditions: sometimes(fc.array(conditionArb, { maxLength: 2 }), 6),
+    // A compact form of an oversized request (finding 1): the parse may even say "valid".
+    oversized: sometimes(fc.constantFrom(16 * 1024 + 1, 1_460_000), 20),
   })
   .map(({ entry, ...spec }) => {
     const username =
@@ -353,6 +355,7 @@ const csrArb = fc
     if (spec.expirationSeconds !== undefined) csr.spec.expirationSeconds = spec.expirationSeconds;
     if (spec.session !== undefined) csr.spec.extra = { sessionName: [spec.session] };
     if (spec.conditions !== undefined) csr.status = { conditions: spec.conditions };
+    if (spec.oversized !== undefined) csr.spec.requestLength = spec.oversized;
     return { csr, parsed: entry.parsed, ip: entry.ip, node: entry.node };
   });
 
@@ -725,6 +728,9 @@ describe("decide: properties", { timeout: 60_000 }, () => {
         }
         // Grace: "not found" and "not running" are only given to CSRs older than the grace period.
         const codes = decision.reasons.map((r) => r.code);
+        // An oversized request is never approved, and is denied for that alone (finding 1).
+        if (codes.includes("REQUEST_TOO_LARGE")) expect(codes).toEqual(["REQUEST_TOO_LARGE"]);
+        if ((input.csr.spec.requestLength ?? 0) > 16 * 1024) expect(decision.decision).not.toBe("approve");
         if (codes.includes("INSTANCE_NOT_FOUND") || codes.includes("INSTANCE_NOT_RUNNING")) {
           const created = Date.parse(input.csr.metadata.creationTimestamp ?? "");
           expect(input.now.getTime() - created).toBeGreaterThan(900_000);

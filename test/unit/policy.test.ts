@@ -640,6 +640,41 @@ const cases: Case[] = [
     codes: ["MALFORMED_REQUEST"],
   },
   {
+    // security-review finding 1: denied unread, whatever else is true of it.
+    name: "request one character over 16 KiB: denied unread",
+    csr: { ...okCsr(), spec: { ...okCsr().spec, request: "A".repeat(16 * 1024 + 1) } },
+    parsed: parseCertificateRequest(okCsr().spec.request), // a valid parse changes nothing
+    decision: "deny",
+    codes: ["REQUEST_TOO_LARGE"],
+    says: ["16385 characters, over the 16384"],
+  },
+  {
+    name: "request of exactly 16 KiB: read (and here malformed)",
+    csr: { ...okCsr(), spec: { ...okCsr().spec, request: "A".repeat(16 * 1024) } },
+    decision: "deny",
+    codes: ["MALFORMED_REQUEST"],
+  },
+  {
+    name: "compact form of a 1.46 MB request (text dropped): denied with no EC2 fact",
+    csr: { ...okCsr(), spec: { ...okCsr().spec, request: "", requestLength: 1_460_000 } },
+    instances: [],
+    decision: "deny",
+    codes: ["REQUEST_TOO_LARGE"],
+  },
+  {
+    name: "an oversized request with EC2 unavailable waits (an AWS error never denies)",
+    csr: { ...okCsr(), spec: { ...okCsr().spec, request: "", requestLength: 1_460_000 } },
+    instances: { unavailable: "EC2 down" },
+    decision: "wait",
+    codes: ["FACTS_UNAVAILABLE"],
+  },
+  {
+    name: "a stated requestLength below the text never shortens it",
+    csr: { ...okCsr(), spec: { ...okCsr().spec, request: "A".repeat(20_000), requestLength: 10 } },
+    decision: "deny",
+    codes: ["REQUEST_TOO_LARGE"],
+  },
+  {
     name: "two PEM blocks in one request",
     csr: {
       ...okCsr(),

@@ -1,0 +1,70 @@
+// How much of a CSR the approver reads and keeps (security-review finding 1). A kubelet's
+// `spec.request` is under 3 KiB of base64; the apiserver accepts ~1.46 MB (under etcd's
+// 1.5 MiB). A request beyond MAX_SPEC_REQUEST_CHARS is denied unread (REQUEST_TOO_LARGE), and
+// what is kept of every CSR between listing and writing is its compact form: the fields the
+// policy, the plan and the alerts read, never the oversized request, so memory follows the
+// number of CSRs kept, not their size. Pure: no I/O.
+import type { CsrObject } from "./types.js";
+
+/** Characters of `spec.request` (base64 of the PEM, as served) beyond which a CSR is denied unread. */
+export const MAX_SPEC_REQUEST_CHARS = 16 * 1024;
+
+/**
+ * The length of the CSR's request: the longer of the text present and `spec.requestLength`
+ * (set by compactCsr when it dropped the text), so a compact form still says "too large"
+ * and a stated length can never make a long request look short.
+ */
+export function requestLength(csr: unknown): number {
+  const spec = (csr as { spec?: unknown } | null | undefined)?.spec;
+  if (spec === null || typeof spec !== "object") return 0;
+  const { request, requestLength: stated } = spec as { request?: unknown; requestLength?: unknown };
+  const text = typeof request === "string" ? request.length : 0;
+  const dropped = typeof stated === "number" && Number.isFinite(stated) ? stated : 0;
+  return Math.max(text, dropped);
+}
+
+export function requestTooLarge(csr: unknown): boolean {
+  return requestLength(csr) > MAX_SPEC_REQUEST_CHARS;
+}
+
+/**
+ * The compact form of a CSR as served: only what deciding, planning and alerting read. The
+ * strings it keeps are the served object's own (no copies). An oversized request is replaced
+ * by "" and its length; a certificate by a marker (only its presence is read); labels,
+ * annotations, managedFields and anything else the apiserver added are left out.
+ */
+export function compactCsr(raw: CsrObject): CsrObject {
+  const metadata = raw.metadata ?? ({} as CsrObject["metadata"]);
+  const spec = raw.spec ?? ({} as CsrObject["spec"]);
+  const tooLarge = requestTooLarge(raw);
+  const status = raw.status;
+  return {
+    metadata: {
+      name: metadata.name,
+      ...pick(metadata, ["uid", "resourceVersion", "creationTimestamp"]),
+    },
+    spec: {
+      signerName: spec.signerName,
+      request: tooLarge ? "" : spec.request,
+      ...(tooLarge ? { requestLength: requestLength(raw) } : {}),
+      ...pick(spec, ["username", "uid", "groups", "usages", "expirationSeconds", "extra"]),
+    },
+    ...(status !== null && typeof status === "object"
+      ? {
+          status: {
+            ...pick(status, ["conditions"]),
+            ...(status.certificate ? { certificate: ISSUED } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** What compactCsr keeps of an issued certificate: that there is one. */
+const ISSUED = "(issued)";
+
+function pick<T extends object, K extends keyof T>(from: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
+}
