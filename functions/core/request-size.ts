@@ -30,7 +30,7 @@ export function requestTooLarge(csr: unknown): boolean {
 /**
  * The compact form of a CSR as served: only what deciding, planning and alerting read. The
  * strings it keeps are the served object's own (no copies). An oversized request is replaced
- * by "" and its length; a certificate by a marker (only its presence is read); labels,
+ * by "" and its length; a certificate beyond MAX_CERTIFICATE_CHARS by a marker; labels,
  * annotations, managedFields and anything else the apiserver added are left out.
  */
 export function compactCsr(raw: CsrObject): CsrObject {
@@ -53,15 +53,24 @@ export function compactCsr(raw: CsrObject): CsrObject {
       ? {
           status: {
             ...pick(status, ["conditions"]),
-            ...(status.certificate ? { certificate: ISSUED } : {}),
+            // Kept for the check of our own issued certificates against their request
+            // (a leaf is 1-2 KiB); one beyond the bound is only marked, and fails that check.
+            ...(status.certificate
+              ? {
+                  certificate:
+                    status.certificate.length <= MAX_CERTIFICATE_CHARS ? status.certificate : ISSUED,
+                }
+              : {}),
           },
         }
       : {}),
   };
 }
 
-/** What compactCsr keeps of an issued certificate: that there is one. */
+/** What compactCsr keeps of a certificate beyond MAX_CERTIFICATE_CHARS: that there is one. */
 const ISSUED = "(issued)";
+/** Characters of `status.certificate` (base64 of the PEM chain) kept with a compact CSR. */
+export const MAX_CERTIFICATE_CHARS = 16 * 1024;
 
 function pick<T extends object, K extends keyof T>(from: T, keys: K[]): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};

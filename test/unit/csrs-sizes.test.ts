@@ -3,6 +3,7 @@
 // asked for again from the same continue token with half the limit (never failing the cluster
 // while one CSR fits), a watch line over the bound is skipped before it is parsed, and what is
 // kept of a large CSR is its compact form, read again just before a write.
+import type { CsrObject } from "../../functions/core/types.js";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -17,7 +18,11 @@ import {
   type KubeApi,
   type ReadCsr,
 } from "../../functions/sweep/csrs.js";
-import { MAX_SPEC_REQUEST_CHARS } from "../../functions/core/request-size.js";
+import {
+  compactCsr,
+  MAX_CERTIFICATE_CHARS,
+  MAX_SPEC_REQUEST_CHARS,
+} from "../../functions/core/request-size.js";
 import { der, extensionDer } from "../support/csr-factory.js";
 
 const BIG = 1_946_652; // base64 characters of a 1.46 MB PEM: the largest CSR etcd stores
@@ -296,5 +301,25 @@ describe("watch lines over the byte bound", () => {
     expect(seen[1]!.raw?.spec.request).toBe("");
     expect(seen[1]!.csr.spec.requestLength).toBe(BIG);
     expect(end).toEqual({ expired: false, resourceVersion: "13" });
+  });
+});
+
+describe("compactCsr and issued certificates", () => {
+  const served = (certificate: string): CsrObject => ({
+    metadata: { name: "csr-c", uid: "u", resourceVersion: "7" },
+    spec: { signerName: "kubernetes.io/kubelet-serving", request: "cmVx", username: "system:node:n" },
+    status: { conditions: [{ type: "Approved", status: "True" }], certificate },
+  });
+
+  it("keeps a certificate up to the bound, so our own issued certificates can be checked against their request", () => {
+    const leaf = "Q".repeat(2_000);
+    expect(compactCsr(served(leaf)).status?.certificate).toBe(leaf);
+    expect(compactCsr(served("Q".repeat(MAX_CERTIFICATE_CHARS))).status?.certificate).toHaveLength(
+      MAX_CERTIFICATE_CHARS,
+    );
+  });
+
+  it("marks one beyond the bound instead of keeping it (it then fails that check)", () => {
+    expect(compactCsr(served("Q".repeat(MAX_CERTIFICATE_CHARS + 1))).status?.certificate).toBe("(issued)");
   });
 });
