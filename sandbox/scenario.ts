@@ -233,21 +233,23 @@ export async function runSandboxScenario(
     progress(
       "waiting for the signer (kube-controller-manager's kubelet-serving controller) and the kubelets' certificate managers",
     );
-  }
-  for (const [csr, run] of options.noSweep ? [] : kubelets) {
-    try {
-      const outcome = await run.outcome;
-      served.set(csr, outcome.event === "issued" ? { certFile: outcome.certFile } : { error: outcome.event });
-    } catch (error) {
-      served.set(csr, { error: (error as Error).message.split("\n")[0] ?? "" });
-    } finally {
-      run.stop();
+    for (const [csr, run] of kubelets) {
+      try {
+        const outcome = await run.outcome;
+        served.set(
+          csr,
+          outcome.event === "issued" ? { certFile: outcome.certFile } : { error: outcome.event },
+        );
+      } catch (error) {
+        served.set(csr, { error: (error as Error).message.split("\n")[0] ?? "" });
+      } finally {
+        run.stop();
+      }
     }
-  }
-  if (!options.noSweep)
     progress(
       "checking each approved node's certificate as metrics-server does (trusting only the cluster CA)",
     );
+  }
   const certificates = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
   const outcomes = report.clusters.flatMap((c) => c.csrs);
   const verdicts: CaseVerdict[] = [];
@@ -272,18 +274,10 @@ export async function runSandboxScenario(
       ? stored === "Pending"
         ? []
         : [`${stored}, not pending`]
-      : judge(sandboxCase, outcome, stored, caseAlerts);
-    if (options.noSweep) {
-      // nothing was approved, so nothing to issue or dial
-    } else if (sandboxCase.kind === "legitimate") {
-      if (!issued) problems.push("approved, but no certificate was issued");
-      if (kubelet?.error) problems.push(`the kubelet's certificate manager: ${kubelet.error}`);
-      if (tls.length < 2) problems.push(`only ${tls.length} of 2 TLS checks ran (IP, DNS name)`);
-      for (const check of tls.filter((c) => !c.ok))
-        problems.push(`TLS as ${check.dialled}: ${check.error ?? "not verified"}`);
-    } else if (issued) {
-      problems.push("a certificate was issued for a hostile request");
-    }
+      : [
+          ...judge(sandboxCase, outcome, stored, caseAlerts),
+          ...servingProblems(sandboxCase, issued, kubelet?.error, tls),
+        ];
     verdicts.push({
       case: sandboxCase,
       outcome,
@@ -370,6 +364,23 @@ function judge(
     problems.push("denied without an alert reaching the SNS topic");
   if (c.expected.decision === "approve" && alerts.length > 0)
     problems.push(`approved, yet alerted: ${alerts.map((a) => a.title).join("; ")}`);
+  return problems;
+}
+
+/** After a sweep: legitimate cases issued and verified over TLS, hostile ones without a certificate. */
+function servingProblems(
+  c: SandboxCase,
+  issued: boolean,
+  kubeletError: string | undefined,
+  tls: ServingCheck[],
+): string[] {
+  if (c.kind === "hostile") return issued ? ["a certificate was issued for a hostile request"] : [];
+  const problems: string[] = [];
+  if (!issued) problems.push("approved, but no certificate was issued");
+  if (kubeletError) problems.push(`the kubelet's certificate manager: ${kubeletError}`);
+  if (tls.length < 2) problems.push(`only ${tls.length} of 2 TLS checks ran (IP, DNS name)`);
+  for (const check of tls.filter((t) => !t.ok))
+    problems.push(`TLS as ${check.dialled}: ${check.error ?? "not verified"}`);
   return problems;
 }
 
