@@ -21,14 +21,19 @@ import {
   formatStoredState,
   formatVerdict,
 } from "./print.js";
-import { runSandboxScenario, SANDBOX_CLUSTER, type ScenarioResult } from "./scenario.js";
+import {
+  runSandboxScenario,
+  SANDBOX_CLUSTER,
+  SANDBOX_NODE_NAME_TEMPLATES,
+  type ScenarioResult,
+} from "./scenario.js";
 
 export const HELP = `npm start [-- OPTIONS]
 
 Runs the approver's main job on this machine, end to end: builds (first run only, with
 progress) and starts a local kube-apiserver + etcd and moto (a local AWS), seeds a small
 account (VPCs, instances with several ENIs, Elastic IPs, IPv6, a resource-name hostname, a
-terminated twin whose IP was reused), has the nodes ask for serving certificates as the
+terminated twin whose IP was reused, a kubespray node named by its Name tag), has the nodes ask for serving certificates as the
 kubelet does, adds hostile requests, runs the real sweep with alerts to SNS, and prints the
 decisions, the state read back from the apiserver and the alerts read back from the topic.
 
@@ -259,6 +264,7 @@ export function keepInstructions(
           credential: { secretsManager: result.secretArn },
           vpcIds: [result.vpcId],
           clusterTag: { key: "kubernetes.io/cluster/{{cluster}}", values: ["owned", "shared"] },
+          nodeNameTemplates: SANDBOX_NODE_NAME_TEMPLATES,
         },
       ],
     }),
@@ -299,7 +305,8 @@ export function keepInstructions(
       `  kubectl --kubeconfig ${admin.kubeconfig} certificate approve|deny <csr>`,
       "Or let this approver decide, through the kubeconfig (nothing stored in AWS), read-only first:",
       `  ${awsEnv} \\`,
-      `    npx --no-install csr-approver sweep --dry-run --kubeconfig ${cluster.approver.kubeconfig} --cluster ${SANDBOX_CLUSTER} --cluster-vpc ${result.vpcId}`,
+      // --config: the cluster's settings (its nodeNameTemplates name the kubespray node).
+      `    npx --no-install csr-approver sweep --dry-run --kubeconfig ${cluster.approver.kubeconfig} --cluster ${SANDBOX_CLUSTER} --cluster-vpc ${result.vpcId} --config ${relative(process.cwd(), configFile)}`,
       "  (without --dry-run it approves and, with --topic-arn, denies; this sandbox's topic: " +
         `${result.topicArn})`,
       "",

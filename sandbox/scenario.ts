@@ -113,8 +113,13 @@ export interface CaseVerdict {
 export interface SandboxInstance extends NodeInstance {
   label: string;
   state: "running" | "terminated";
-  /** The node name the kubelet uses (PrivateDnsName, or the resource-name hostname). */
+  /** The node name the kubelet uses (PrivateDnsName, the resource-name hostname, or its Name tag). */
   nodeName: string;
+  /**
+   * A kubespray-style node: no cloud provider, so its Node has no providerID and its kubelet
+   * publishes only its IP and hostname; it is named after the instance's `Name` tag.
+   */
+  withoutCloudProvider?: boolean;
 }
 
 /**
@@ -162,6 +167,8 @@ export const SANDBOX_CLUSTER = "sandbox";
 const ACCOUNT = "123456789012";
 const METADATA_IP = "169.254.169.254";
 const CLUSTER_TAG_KEY = `kubernetes.io/cluster/${SANDBOX_CLUSTER}`;
+/** The sandbox cluster's nodeNameTemplates: the kubespray node is named by its instance's Name tag. */
+export const SANDBOX_NODE_NAME_TEMPLATES = ["{{tag:Name}}"];
 
 export async function runSandboxScenario(
   rig: ScenarioRig,
@@ -200,6 +207,7 @@ export async function runSandboxScenario(
       overrides: {
         pendingGraceSeconds: 1,
         clusterTag: { key: "kubernetes.io/cluster/{{cluster}}", values: ["owned", "shared"] },
+        nodeNameTemplates: SANDBOX_NODE_NAME_TEMPLATES,
       },
     },
   ]);
@@ -246,21 +254,33 @@ export async function runSandboxScenario(
     aws.destroy();
   }
 
-  progress(
-    "waiting for the signer (kube-controller-manager's kubelet-serving controller) and the kubelets' certificate managers",
-  );
   const served = new Map<string, { certFile?: string; error?: string }>();
-  for (const [csr, run] of kubelets) {
-    try {
-      const outcome = await run.outcome;
-      served.set(csr, outcome.event === "issued" ? { certFile: outcome.certFile } : { error: outcome.event });
-    } catch (error) {
-      served.set(csr, { error: (error as Error).message.split("\n")[0] ?? "" });
-    } finally {
-      run.stop();
+  if (options.noSweep) {
+    // Nothing approves them: no certificate can come, so the kubelets' managers stop now
+    // rather than wait out their timeout. The CSRs stay pending for another approver.
+    progress("not waiting for certificates: nothing approved (--no-sweep); stopping the kubelets' managers");
+    for (const run of kubelets.values()) run.stop();
+  } else {
+    progress(
+      "waiting for the signer (kube-controller-manager's kubelet-serving controller) and the kubelets' certificate managers",
+    );
+    for (const [csr, run] of kubelets) {
+      try {
+        const outcome = await run.outcome;
+        served.set(
+          csr,
+          outcome.event === "issued" ? { certFile: outcome.certFile } : { error: outcome.event },
+        );
+      } catch (error) {
+        served.set(csr, { error: (error as Error).message.split("\n")[0] ?? "" });
+      } finally {
+        run.stop();
+      }
     }
+    progress(
+      "checking each approved node's certificate as metrics-server does (trusting only the cluster CA)",
+    );
   }
-  progress("checking each approved node's certificate as metrics-server does (trusting only the cluster CA)");
   const certificates = cluster.kubeConfig(cluster.admin).makeApiClient(CertificatesV1Api);
   const outcomes = report.clusters.flatMap((c) => c.csrs);
   const verdicts: CaseVerdict[] = [];
@@ -275,19 +295,20 @@ export async function runSandboxScenario(
     const tls: ServingCheck[] = [];
     if (kubelet?.certFile && sandboxCase.addresses) {
       const pick = (type: string) => sandboxCase.addresses?.find((a) => a.type === type)?.address;
-      for (const dialled of [pick("InternalIP"), pick("InternalDNS")].filter((a): a is string => !!a))
+      // Its DNS name: InternalDNS from the AWS cloud provider, the Hostname without one (kubespray).
+      const dnsName = pick("InternalDNS") ?? pick("Hostname");
+      for (const dialled of [pick("InternalIP"), dnsName].filter((a): a is string => !!a))
         tls.push(await verifyServing({ certFile: kubelet.certFile, caPem: cluster.signingCaPem, dialled }));
     }
-    const problems = judge(sandboxCase, outcome, stored, caseAlerts);
-    if (sandboxCase.kind === "legitimate") {
-      if (!issued) problems.push("approved, but no certificate was issued");
-      if (kubelet?.error) problems.push(`the kubelet's certificate manager: ${kubelet.error}`);
-      if (tls.length < 2) problems.push(`only ${tls.length} of 2 TLS checks ran (InternalIP, InternalDNS)`);
-      for (const check of tls.filter((c) => !c.ok))
-        problems.push(`TLS as ${check.dialled}: ${check.error ?? "not verified"}`);
-    } else if (issued) {
-      problems.push("a certificate was issued for a hostile request");
-    }
+    // --no-sweep: the only promise is that every CSR is still pending.
+    const problems = options.noSweep
+      ? stored === "Pending"
+        ? []
+        : [`${stored}, not pending`]
+      : [
+          ...judge(sandboxCase, outcome, stored, caseAlerts),
+          ...servingProblems(sandboxCase, issued, kubelet?.error, tls),
+        ];
     verdicts.push({
       case: sandboxCase,
       outcome,
@@ -326,6 +347,7 @@ export async function runSandboxScenario(
     notes: [
       "pendingGraceSeconds is 1 here (default 900) so the terminated instance's CSR is denied now rather than in 15 minutes.",
       "The legitimate CSRs come from the kubelet's own certificate manager, given the addresses the AWS cloud provider publishes; the certificates from kube-controller-manager's kubelet-serving signer.",
+      `The kubespray node ${world.kubespray.nodeName} runs without a cloud provider (its IP and hostname only) and is named after its instance's Name tag: the cluster has nodeNameTemplates ["{{tag:Name}}"].`,
     ],
   };
 }
@@ -379,6 +401,23 @@ function judge(
   return problems;
 }
 
+/** After a sweep: legitimate cases issued and verified over TLS, hostile ones without a certificate. */
+function servingProblems(
+  c: SandboxCase,
+  issued: boolean,
+  kubeletError: string | undefined,
+  tls: ServingCheck[],
+): string[] {
+  if (c.kind === "hostile") return issued ? ["a certificate was issued for a hostile request"] : [];
+  const problems: string[] = [];
+  if (!issued) problems.push("approved, but no certificate was issued");
+  if (kubeletError) problems.push(`the kubelet's certificate manager: ${kubeletError}`);
+  if (tls.length < 2) problems.push(`only ${tls.length} of 2 TLS checks ran (IP, DNS name)`);
+  for (const check of tls.filter((t) => !t.ok))
+    problems.push(`TLS as ${check.dialled}: ${check.error ?? "not verified"}`);
+  return problems;
+}
+
 // ---------------------------------------------------------------------------------------
 // The account
 // ---------------------------------------------------------------------------------------
@@ -392,6 +431,7 @@ interface SeededAccount {
   resourceName: SandboxInstance;
   twinNew: SandboxInstance;
   twinOld: SandboxInstance;
+  kubespray: SandboxInstance;
   gone: SandboxInstance;
   elsewhere: SandboxInstance;
   live: SandboxInstance[];
@@ -424,10 +464,12 @@ async function seedAccount(clients: AwsClients, prefix: string): Promise<SeededA
   const launch = async (
     label: string,
     spec: Omit<InstanceSpec, "name">,
-    how: { nodeName?: "resource-name" } = {},
+    how: { nodeName?: "resource-name" | "name-tag" } = {},
   ): Promise<SandboxInstance> => {
     const seeded = await launchInstance(clients, { name: `${prefix}-${label}`, ...spec });
     const facts = await nodeInstance(clients, seeded.instanceId);
+    if (how.nodeName === "name-tag")
+      return { ...facts, label, state: "running", nodeName: seeded.name, withoutCloudProvider: true };
     const nodeName = how.nodeName === "resource-name" ? `${seeded.instanceId}.ec2.internal` : facts.node;
     return { ...facts, label, state: "running", nodeName };
   };
@@ -474,6 +516,13 @@ async function seedAccount(clients: AwsClients, prefix: string): Promise<SeededA
   await terminateInstance(clients, twinOld.instanceId);
   twinOld.state = "terminated";
   const twinNew = await launch("twin-new", { subnetId: a.subnetId, privateIp: twinIp, tags: owned });
+  // kubespray: the node is named after its inventory hostname, which the provisioner also
+  // wrote into the instance's Name tag (`<prefix>-node1`, unique per sandbox).
+  const kubespray = await launch(
+    "node1",
+    { subnetId: a.subnetId, privateIp: "10.42.1.80", tags: owned },
+    { nodeName: "name-tag" },
+  );
 
   const gone = await launch("terminated", { subnetId: a.subnetId, privateIp: "10.42.1.60", tags: owned });
   const elsewhere = await launch("other-vpc", {
@@ -491,9 +540,10 @@ async function seedAccount(clients: AwsClients, prefix: string): Promise<SeededA
     resourceName,
     twinNew,
     twinOld,
+    kubespray,
     gone,
     elsewhere,
-    live: [multiEni, publicIp, dualStack, resourceName, twinNew],
+    live: [multiEni, publicIp, dualStack, resourceName, twinNew, kubespray],
   };
 }
 
@@ -503,7 +553,8 @@ async function terminateGone(clients: AwsClients, gone: SandboxInstance): Promis
   gone.state = "terminated";
 }
 
-// The kubelet registers its own Node object; providerID is what the cloud provider would set.
+// The kubelet registers its own Node object; providerID is what the cloud provider would set
+// (none without one, as on kubespray).
 async function registerNode(cluster: ClusterHandle, instance: SandboxInstance): Promise<void> {
   const api = cluster.kubeConfig(cluster.nodeCredentials(instance.nodeName)).makeApiClient(CoreV1Api);
   await api.createNode({
@@ -511,7 +562,7 @@ async function registerNode(cluster: ClusterHandle, instance: SandboxInstance): 
       apiVersion: "v1",
       kind: "Node",
       metadata: { name: instance.nodeName, labels: { "kubernetes.io/hostname": instance.nodeName } },
-      spec: { providerID: `aws:///us-east-1a/${instance.instanceId}` },
+      spec: instance.withoutCloudProvider ? {} : { providerID: `aws:///us-east-1a/${instance.instanceId}` },
     },
   });
 }
@@ -537,10 +588,16 @@ async function createCases(
     options: { ipv6?: boolean } = {},
   ) => {
     const described = await describeInstance(clients, instance.instanceId);
-    const addresses = awsNodeAddresses(described, {
-      ipv6: options.ipv6,
-      ...(instance.nodeName !== described.PrivateDnsName ? { hostname: instance.nodeName } : {}),
-    });
+    // Without a cloud provider (kubespray) the kubelet publishes its IP and its hostname only.
+    const addresses: NodeAddress[] = instance.withoutCloudProvider
+      ? [
+          { type: "InternalIP", address: instance.privateIps[0] ?? "" },
+          { type: "Hostname", address: instance.nodeName },
+        ]
+      : awsNodeAddresses(described, {
+          ipv6: options.ipv6,
+          ...(instance.nodeName !== described.PrivateDnsName ? { hostname: instance.nodeName } : {}),
+        });
     const run = await startKubelet(cluster, { node: instance.nodeName, addresses });
     kubelets.set(run.name, run);
     cases.push({
@@ -565,7 +622,7 @@ async function createCases(
     const created = await forgeNodeCsr(cluster, { node: instance.nodeName, ...sans });
     cases.push({ id, kind, story, csr: created.name, requester: created.csr.spec.username ?? "", expected });
   };
-  const { multiEni, publicIp, dualStack, resourceName, twinNew, gone, elsewhere } = world;
+  const { multiEni, publicIp, dualStack, resourceName, twinNew, kubespray, gone, elsewhere } = world;
 
   await realKubelet(
     "multi-eni",
@@ -577,6 +634,11 @@ async function createCases(
   await realKubelet("dual-stack", "IPv4 and IPv6 addresses", dualStack, { ipv6: true });
   await realKubelet("resource-name", "node named i-….ec2.internal (resource-name hostname)", resourceName);
   await realKubelet("twin-new", "reuses the IP (and IP name) of a terminated instance", twinNew);
+  await realKubelet(
+    "kubespray",
+    "kubespray node, no cloud provider: named after its instance's Name tag",
+    kubespray,
+  );
 
   await kubelet(
     "other-ip",
@@ -600,6 +662,14 @@ async function createCases(
     `${twinNew.label} asks for the EC2 metadata IP ${METADATA_IP}`,
     twinNew,
     { dnsNames: [twinNew.nodeName], ips: [...twinNew.privateIps, METADATA_IP] },
+    { decision: "deny", code: "IP_NOT_OWNED" },
+  );
+  await kubelet(
+    "kubespray-ip",
+    "hostile",
+    `${kubespray.label} (named by its Name tag) asks for ${publicIp.label}'s IP ${publicIp.privateIps[0]}`,
+    kubespray,
+    { dnsNames: [kubespray.nodeName], ips: [...kubespray.privateIps, publicIp.privateIps[0] ?? ""] },
     { decision: "deny", code: "IP_NOT_OWNED" },
   );
   const bot = await csrCreatingUser(cluster, `${prefix}-ci-bot`);

@@ -1,10 +1,12 @@
 // `npm start -- --keep --no-sweep`: the sandbox seeds the account and creates every CSR, decides
 // none of them, and tells the operator how to point another approver (or kubectl, or this
-// CLI through the kubeconfig) at the cluster.
-import { mkdtempSync, rmSync } from "node:fs";
+// CLI through the kubeconfig) at the cluster. Nothing can be issued, so it waits for nothing.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import type { SweepReport } from "../../functions/sweep/sweep.js";
 import { keepInstructions, pendingCases } from "../../sandbox/run.js";
 import {
   removeSandboxScenario,
@@ -13,18 +15,27 @@ import {
   type ScenarioResult,
 } from "../../sandbox/scenario.js";
 import { rig } from "../rig/context.js";
+import { runCli } from "../support/cli.js";
 import { conditionsOf } from "../support/sweep-world.js";
 
 describe("the sandbox with --no-sweep", () => {
   let result: ScenarioResult;
   let sandboxRig: ScenarioRig;
   let stateDir: string;
+  const progress: string[] = [];
+  let elapsedMs = 0;
 
   beforeAll(async () => {
     const handles = rig();
     sandboxRig = { cluster: handles.clusters[0]!, moto: handles.moto };
     stateDir = mkdtempSync(join(tmpdir(), "sandbox-no-sweep-"));
-    result = await runSandboxScenario(sandboxRig, { prefix: "sandbox-nosweep", noSweep: true });
+    const started = Date.now();
+    result = await runSandboxScenario(sandboxRig, {
+      prefix: "sandbox-nosweep",
+      noSweep: true,
+      progress: (message) => progress.push(message),
+    });
+    elapsedMs = Date.now() - started;
   });
 
   afterAll(async () => {
@@ -37,9 +48,23 @@ describe("the sandbox with --no-sweep", () => {
     expect(result.report.clusters).toEqual([]);
     for (const verdict of result.cases) {
       expect(verdict.stored, verdict.case.id).toBe("Pending");
+      expect(verdict.issued, verdict.case.id).toBe(false);
       expect(await conditionsOf(sandboxRig.cluster, verdict.case.csr), verdict.case.id).toEqual([]);
     }
     expect(result.alerts).toEqual([]);
+    expect(result.problems).toEqual([]);
+  });
+
+  it("does not wait for certificates nothing will approve: the kubelets' managers are stopped, none timed out", () => {
+    expect(progress.some((m) => m.startsWith("not waiting for certificates"))).toBe(true);
+    expect(progress.filter((m) => /waiting for the signer|checking each approved node/.test(m))).toEqual([]);
+    // Waiting for them ended only at the managers' timeout (120 s) and recorded it per case.
+    for (const verdict of result.cases) {
+      expect(verdict.tls, verdict.case.id).toEqual([]);
+      expect(verdict.problems, verdict.case.id).toEqual([]);
+    }
+    // Generous: the run itself takes seconds; the wait it no longer does took over 2 minutes.
+    expect(elapsedMs).toBeLessThan(90_000);
   });
 
   it("prints the pending CSRs with what each should become, and how to point an approver at them", () => {
@@ -55,7 +80,40 @@ describe("the sandbox with --no-sweep", () => {
     expect(text).toContain(`KUBECONFIG=${cluster.approver.kubeconfig}`);
     expect(text).toContain("certificate approve|deny");
     expect(text).toContain(
-      `sweep --dry-run --kubeconfig ${cluster.approver.kubeconfig} --cluster sandbox --cluster-vpc ${result.vpcId}`,
+      `sweep --dry-run --kubeconfig ${cluster.approver.kubeconfig} --cluster sandbox --cluster-vpc ${result.vpcId} --config `,
     );
+  });
+
+  it("the printed CLI sweep (with the written config's nodeNameTemplates) would approve the kubespray node and not its hostile request", async () => {
+    const cluster = sandboxRig.cluster;
+    keepInstructions(cluster, { moto: undefined }, result, stateDir, true);
+    const configFile = join(stateDir, "sandbox-config.yaml");
+    const written = parse(readFileSync(configFile, "utf8")) as {
+      selfManaged: { nodeNameTemplates?: string[] }[];
+    };
+    expect(written.selfManaged[0]?.nodeNameTemplates).toEqual(["{{tag:Name}}"]);
+    const csrOf = (id: string) => result.cases.find((v) => v.case.id === id)?.case.csr ?? "";
+    const run = await runCli(stateDir, [
+      "sweep",
+      "--dry-run",
+      "--kubeconfig",
+      cluster.approver.kubeconfig,
+      "--cluster",
+      "sandbox",
+      "--cluster-vpc",
+      result.vpcId,
+      "--config",
+      configFile,
+      "--output",
+      "json",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const outcomes = (JSON.parse(run.stdout) as SweepReport).clusters.flatMap((c) => c.csrs);
+    expect(outcomes.find((o) => o.name === csrOf("kubespray"))).toMatchObject({ action: "would-approve" });
+    const hostile = outcomes.find((o) => o.name === csrOf("kubespray-ip"));
+    expect(hostile?.decision).not.toBe("approve");
+    expect(hostile?.reasons.map((r) => r.code)).toContain("IP_NOT_OWNED");
+    // A dry run writes nothing.
+    expect(await conditionsOf(cluster, csrOf("kubespray"))).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import {
   type ScenarioRig,
   type ScenarioResult,
 } from "../../sandbox/scenario.js";
+import { settingsForCluster } from "../../functions/core/config.js";
 import { conditionsOf } from "../support/sweep-world.js";
 import { rig } from "../rig/context.js";
 
@@ -24,9 +25,11 @@ const EXPECTED: Record<string, { decision: "approve" | "deny"; codes?: string[];
   "dual-stack": { decision: "approve" },
   "resource-name": { decision: "approve" },
   "twin-new": { decision: "approve" },
+  kubespray: { decision: "approve" },
   "other-ip": { decision: "deny", codes: ["IP_NOT_OWNED"] },
   "other-name": { decision: "deny", codes: ["DNS_NOT_OWNED"] },
   "metadata-ip": { decision: "deny", codes: ["IP_NOT_OWNED"] },
+  "kubespray-ip": { decision: "deny", codes: ["IP_NOT_OWNED"] },
   "not-a-node": { decision: "deny", first: "NOT_A_NODE" },
   terminated: { decision: "deny", codes: ["INSTANCE_NOT_FOUND"] },
   "other-vpc": { decision: "deny", codes: ["FOREIGN_INSTANCE"] },
@@ -79,7 +82,7 @@ describe("npm start's scenario on the integration rig", () => {
 
   it("approves every legitimate request without an alert", async () => {
     const legitimate = result.cases.filter((v) => v.case.kind === "legitimate");
-    expect(legitimate).toHaveLength(5);
+    expect(legitimate).toHaveLength(6);
     for (const verdict of legitimate) {
       expect(verdict.outcome, verdict.case.id).toMatchObject({ decision: "approve", action: "approved" });
       const conditions = await conditionsOf(rig().clusters[0]!, verdict.case.csr);
@@ -95,6 +98,28 @@ describe("npm start's scenario on the integration rig", () => {
     expect(twin?.outcome?.instanceId).toBe(running?.instanceId);
   });
 
+  it("identifies the kubespray node by its instance's Name tag (nodeNameTemplates), and only that instance", () => {
+    const node1 = result.instances.find((i) => i.label === "node1");
+    expect(node1?.nodeName).toBe("sandbox-it-node1");
+    // Not a name EC2 gives the instance: only the template can name it.
+    expect(node1?.nodeName).not.toBe(node1?.node);
+    expect(node1?.nodeName).not.toContain(node1?.instanceId ?? "?");
+    expect(settingsForCluster(result.config, "sandbox", "self-managed").nodeNameTemplates).toEqual([
+      "{{tag:Name}}",
+    ]);
+    const kubespray = result.cases.find((v) => v.case.id === "kubespray");
+    expect(kubespray?.outcome).toMatchObject({ node: node1?.nodeName, instanceId: node1?.instanceId });
+    // A kubelet without a cloud provider: its IP and its hostname, nothing else.
+    expect(kubespray?.case.addresses).toEqual([
+      { type: "InternalIP", address: node1?.privateIps[0] },
+      { type: "Hostname", address: node1?.nodeName },
+    ]);
+    // The same node asking for a neighbour's IP is found as that instance, and denied.
+    const hostile = result.cases.find((v) => v.case.id === "kubespray-ip");
+    expect(hostile?.outcome).toMatchObject({ instanceId: node1?.instanceId, action: "denied" });
+    expect(hostile?.outcome?.reasons[0]?.message).toContain(node1?.instanceId);
+  });
+
   it("issues each legitimate request (the kubelet's own CSR) and verifies it over TLS as metrics-server does; no certificate for any hostile one", async () => {
     for (const verdict of result.cases) {
       if (verdict.case.kind === "hostile") {
@@ -105,7 +130,10 @@ describe("npm start's scenario on the integration rig", () => {
       expect(verdict.issued, verdict.case.id).toBe(true);
       const addresses = verdict.case.addresses ?? [];
       const internalIp = addresses.find((a) => a.type === "InternalIP")?.address;
-      const internalDns = addresses.find((a) => a.type === "InternalDNS")?.address;
+      // Its DNS name: InternalDNS (AWS cloud provider), else the Hostname (kubespray).
+      const internalDns =
+        addresses.find((a) => a.type === "InternalDNS")?.address ??
+        addresses.find((a) => a.type === "Hostname")?.address;
       expect(
         verdict.tls.map((t) => [t.dialled, t.ok]),
         verdict.case.id,
@@ -145,7 +173,7 @@ describe("npm start's scenario on the integration rig", () => {
         .map((line) =>
           line
             .replace(/i-[0-9a-f]{17}/g, "i-ID")
-            .replace(/sandbox(-it)?-ci-bot/g, "sandbox-ci-bot")
+            .replace(/sandbox-it-(ci-bot|node1)/g, "sandbox-$1")
             .replace(/\s+/g, " ")
             .trim(),
         )
@@ -171,7 +199,7 @@ describe("npm start's scenario on the integration rig", () => {
       expect(row, verdict.case.id).toMatch(/ ok$/);
       expect(everything).toContain(verdict.case.csr);
     }
-    expect(everything).toContain("OK: all 6 hostile requests were denied");
+    expect(everything).toContain("OK: all 7 hostile requests were denied");
     const lines = formatJsonLines(result)
       .trim()
       .split("\n")
