@@ -351,6 +351,36 @@ describe("parseConfig: errors name the key", () => {
   });
 });
 
+describe("nodeNameTemplates", () => {
+  it("defaults apply to every cluster; a cluster's own list replaces them", () => {
+    const config = parseConfig({
+      defaults: { nodeNameTemplates: ["{{shortName}}.corp.example.com"] },
+      eks: { clusters: { prod: { nodeNameTemplates: [] } } },
+      selfManaged: [selfManaged({ nodeNameTemplates: ["{{tag:Name}}", "{{tag:Name}}.k8s.internal"] })],
+    });
+    expect(settingsForCluster(config, "other", "eks").nodeNameTemplates).toEqual([
+      "{{shortName}}.corp.example.com",
+    ]);
+    expect(settingsForCluster(config, "prod", "eks").nodeNameTemplates).toEqual([]);
+    expect(settingsForCluster(config, config.selfManaged[0]!.name, "self-managed").nodeNameTemplates).toEqual(
+      ["{{tag:Name}}", "{{tag:Name}}.k8s.internal"],
+    );
+  });
+
+  it.each([
+    [["node1"], 'defaults.nodeNameTemplates[0]: "node1" names no instance'],
+    [["{{tag:Name}}", "{{region}}.x"], 'defaults.nodeNameTemplates[1]: "{{region}}.x" names no instance'],
+    [["{{tag:}}"], "defaults.nodeNameTemplates[0]: {{tag:}} names no tag key"],
+    [["{{name}}"], "defaults.nodeNameTemplates[0]: unknown placeholder {{name}}"],
+    [[""], "defaults.nodeNameTemplates[0]: expected a node name template"],
+    ["{{tag:Name}}", "defaults.nodeNameTemplates: expected a list"],
+  ])("%j is refused with one line naming the key", (templates, message) => {
+    const error = errorOf({ defaults: { nodeNameTemplates: templates } });
+    expect(error).toContain(`config: ${message}`);
+    expect(error).not.toContain("\n");
+  });
+});
+
 describe("settingsForCluster", () => {
   const config = parseConfig({
     defaults: {
