@@ -6,17 +6,16 @@
 // - a CSR the cluster backstop held is approved within the window once the next budget period
 //   starts, not left for the next scheduled sweep;
 // - a node denied for a decoy address, then asking for a neighbour's, raises two alerts.
-import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
 import type { ClusterOutcome } from "../../functions/sweep/sweep.js";
 import { watchClusters } from "../../functions/sweep/watch.js";
-import { awsClients, createVpc, MOTO_AMI, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
+import { awsClients, createVpc, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { awsNodeAddresses, certificatesApi, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
+import { certificatesApi, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   alertContext,
   conditionsOf,
@@ -27,6 +26,7 @@ import {
   selfManagedConfig,
   storeApproverToken,
   type NodeInstance,
+  launchMany,
 } from "../support/sweep-world.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,22 +41,7 @@ describe("event mode: the sweep's budgets span the window", () => {
   let subnetId: string;
   let clients: ReturnType<typeof awsClients>;
 
-  async function launch(count: number) {
-    const { Instances } = await clients.ec2.send(
-      new RunInstancesCommand({
-        ImageId: MOTO_AMI,
-        InstanceType: "t3.micro",
-        MinCount: count,
-        MaxCount: count,
-        SubnetId: subnetId,
-      }),
-    );
-    return (Instances ?? []).map((i) => ({
-      node: i.PrivateDnsName!,
-      ip: i.PrivateIpAddress!,
-      addresses: awsNodeAddresses(i),
-    }));
-  }
+  const launch = (count: number) => launchMany(clients, subnetId, count);
 
   /** Approved CSRs per requesting node, as the apiserver holds them. */
   async function approvedPerNode(nodes: string[]): Promise<Map<string, number>> {

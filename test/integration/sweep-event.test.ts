@@ -5,43 +5,24 @@
 import { generateKeyPairSync } from "node:crypto";
 import { loadavg } from "node:os";
 import { CertificatesV1Api, Watch, type V1CertificateSigningRequest } from "@kubernetes/client-node";
-import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { kubeClient, type KubeApi } from "../../functions/sweep/csrs.js";
 import { runSweep } from "../../functions/sweep/sweep.js";
 import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
-import { awsClients, createVpc, MOTO_AMI, type AwsClients } from "../rig/aws-seed.js";
+import { awsClients, createVpc, type AwsClients } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";
-import { awsNodeAddresses, forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
+import { forgeNodeCsr, kubeletCsr } from "../rig/kubelet.js";
 import {
   conditionsOf,
   decisionConditionOf,
   memoryLog,
   selfManagedConfig,
   storeApproverToken,
+  launchMany,
 } from "../support/sweep-world.js";
-
-async function launchMany(clients: AwsClients, subnetId: string, count: number) {
-  const { Instances } = await clients.ec2.send(
-    new RunInstancesCommand({
-      ImageId: MOTO_AMI,
-      InstanceType: "t3.micro",
-      MinCount: count,
-      MaxCount: count,
-      SubnetId: subnetId,
-    }),
-  );
-  // RunInstances answers with the instance as DescribeInstances would: its Node addresses.
-  return (Instances ?? []).map((i) => ({
-    node: i.PrivateDnsName!,
-    ip: i.PrivateIpAddress!,
-    id: i.InstanceId!,
-    addresses: awsNodeAddresses(i),
-  }));
-}
 
 const KUBELETS_AT_ONCE = 8;
 

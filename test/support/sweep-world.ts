@@ -1,10 +1,11 @@
 // Shared set-up for tests that run the real sweep against the rig: what an instance looks
 // like to a kubelet (its node name and addresses), a self-managed config entry pointing at a
 // rig apiserver, and reading CSR state back as the cluster admin.
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { CertificatesV1Api } from "@kubernetes/client-node";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import type { CsrCondition } from "../../functions/core/types.js";
-import { describeInstance, putSecret, type AlertSink, type AwsClients } from "../rig/aws-seed.js";
+import { describeInstance, MOTO_AMI, putSecret, type AlertSink, type AwsClients } from "../rig/aws-seed.js";
 import type { SqsMessage } from "../rig/sqs.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsNodeAddresses, type NodeAddress } from "../rig/kubelet.js";
@@ -113,4 +114,24 @@ export async function drainAlerts(sink: AlertSink): Promise<SqsMessage[]> {
 export function alertContext(message: SqsMessage): Record<string, string> {
   const body = JSON.parse(message.Body) as { metadata: { additionalContext: Record<string, string> } };
   return body.metadata.additionalContext;
+}
+
+/** `count` instances in one RunInstances call, with the Node addresses AWS publishes for each. */
+export async function launchMany(clients: AwsClients, subnetId: string, count: number) {
+  const { Instances } = await clients.ec2.send(
+    new RunInstancesCommand({
+      ImageId: MOTO_AMI,
+      InstanceType: "t3.micro",
+      MinCount: count,
+      MaxCount: count,
+      SubnetId: subnetId,
+    }),
+  );
+  // RunInstances answers with the instance as DescribeInstances would: its Node addresses.
+  return (Instances ?? []).map((i) => ({
+    node: i.PrivateDnsName!,
+    ip: i.PrivateIpAddress!,
+    id: i.InstanceId!,
+    addresses: awsNodeAddresses(i),
+  }));
 }
