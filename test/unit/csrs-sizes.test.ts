@@ -22,6 +22,8 @@ import {
   compactCsr,
   MAX_CERTIFICATE_CHARS,
   MAX_SPEC_REQUEST_CHARS,
+  requestLength,
+  requestTooLarge,
 } from "../../functions/core/request-size.js";
 import { der, extensionDer } from "../support/csr-factory.js";
 
@@ -321,5 +323,76 @@ describe("compactCsr and issued certificates", () => {
 
   it("marks one beyond the bound instead of keeping it (it then fails that check)", () => {
     expect(compactCsr(served("Q".repeat(MAX_CERTIFICATE_CHARS + 1))).status?.certificate).toBe("(issued)");
+  });
+});
+
+describe("compactCsr keeps what deciding, planning and writing read, and nothing else", () => {
+  it("keeps the listed fields as served, leaves out the rest, adds no empty keys", () => {
+    const served = {
+      metadata: {
+        name: "csr-k",
+        uid: "u-1",
+        resourceVersion: "42",
+        creationTimestamp: "2026-12-05T00:00:00Z",
+        annotations: { a: "b" },
+        managedFields: [{ manager: "kubelet" }],
+      },
+      spec: {
+        signerName: "kubernetes.io/kubelet-serving",
+        request: "cmVx",
+        username: "system:node:n",
+        uid: "s-1",
+        groups: ["system:nodes"],
+        usages: ["digital signature", "server auth"],
+        expirationSeconds: 3600,
+        extra: { sessionName: ["i-0a1b2c3d4e5f60718"] },
+      },
+      status: { conditions: [{ type: "Approved", status: "True" }], other: "x" },
+    } as unknown as CsrObject;
+    expect(compactCsr(served)).toStrictEqual({
+      metadata: {
+        name: "csr-k",
+        uid: "u-1",
+        resourceVersion: "42",
+        creationTimestamp: "2026-12-05T00:00:00Z",
+      },
+      spec: {
+        signerName: "kubernetes.io/kubelet-serving",
+        request: "cmVx",
+        username: "system:node:n",
+        uid: "s-1",
+        groups: ["system:nodes"],
+        usages: ["digital signature", "server auth"],
+        expirationSeconds: 3600,
+        extra: { sessionName: ["i-0a1b2c3d4e5f60718"] },
+      },
+      status: { conditions: [{ type: "Approved", status: "True" }] },
+    });
+    const bare = { metadata: { name: "b" }, spec: { signerName: "s", request: "r" }, status: null };
+    expect(compactCsr(bare as unknown as CsrObject)).toStrictEqual({
+      metadata: { name: "b" },
+      spec: { signerName: "s", request: "r" },
+    });
+  });
+
+  it("an oversized request leaves only its length; the bound is inclusive", () => {
+    const sized = (length: number) =>
+      ({ metadata: { name: "x" }, spec: { signerName: "s", request: "A".repeat(length) } }) as CsrObject;
+    expect(requestTooLarge(sized(MAX_SPEC_REQUEST_CHARS))).toBe(false);
+    expect(requestTooLarge(sized(MAX_SPEC_REQUEST_CHARS + 1))).toBe(true);
+    const compact = compactCsr(sized(MAX_SPEC_REQUEST_CHARS + 1));
+    expect(compact.spec.request).toBe("");
+    expect(compact.spec.requestLength).toBe(MAX_SPEC_REQUEST_CHARS + 1);
+    expect(requestTooLarge(compact)).toBe(true);
+  });
+
+  it("requestLength reads junk as nothing, and a stated length never shortens a long request", () => {
+    for (const junk of [null, undefined, 7, { spec: null }, { spec: "x" }, { spec: { request: 5 } }]) {
+      expect(requestLength(junk)).toBe(0);
+    }
+    expect(requestLength({ spec: { request: "abc", requestLength: 1 } })).toBe(3);
+    expect(requestLength({ spec: { request: "", requestLength: 99 } })).toBe(99);
+    expect(requestLength({ spec: { request: "", requestLength: Number.NaN } })).toBe(0);
+    expect(requestLength({ spec: { request: "", requestLength: "99" } })).toBe(0);
   });
 });
