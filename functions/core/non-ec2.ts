@@ -16,6 +16,7 @@
 //     ever allowed, and config refuses patterns and templates that could produce one; a
 //     requested DNS name that an instance carries is EC2's, like a requested IP.
 // Pure: no I/O, no clock.
+import { globMatch } from "./glob.js";
 import { ipBytes, canonicalIp } from "./ip.js";
 import {
   expandDnsTemplate,
@@ -123,37 +124,13 @@ export function overlapsIpv4Mapped(cidr: Cidr): boolean {
 /**
  * Glob match of a whole node name: `?` is one character other than `.`, `*` any run (possibly
  * empty) of characters other than `.`, so a wildcard never spans a label; everything else is
- * literal, compared case-insensitively. Matched by walking the pattern's positions as a set
- * of states over the name once (a Thompson-style simulation, no backtracking): at most
- * |name| × (|pattern| + 1) steps, both capped at 253 characters.
+ * literal, compared case-insensitively. The matcher is glob.ts's (linear in practice, no
+ * backtracking); both pattern and name are capped at 253 characters.
  */
 export function nodeNameMatches(pattern: string, name: string): boolean {
   if (typeof pattern !== "string" || typeof name !== "string") return false;
   if (!NODE_NAME_PATTERN_SYNTAX.test(pattern) || name.length === 0 || name.length > MAX_NAME) return false;
-  const text = name.toLowerCase();
-  const size = pattern.length + 1;
-  // A state is a position in the pattern; a `*` may also match nothing, so it adds the next one.
-  const close = (states: boolean[]): boolean[] => {
-    for (let p = 0; p < pattern.length; p++) if (states[p] && pattern[p] === "*") states[p + 1] = true;
-    return states;
-  };
-  let states = close(Array.from({ length: size }, (_, p) => p === 0));
-  for (const c of text) {
-    const next = Array.from({ length: size }, () => false);
-    let alive = false;
-    for (let p = 0; p < pattern.length; p++) {
-      if (!states[p]) continue;
-      const want = pattern[p];
-      if (want === "*") {
-        if (c !== ".") next[p] = alive = true;
-      } else if (want === "?" ? c !== "." : want === c) {
-        next[p + 1] = alive = true;
-      }
-    }
-    if (!alive) return false;
-    states = close(next);
-  }
-  return states[pattern.length] === true;
+  return globMatch(pattern, name.toLowerCase(), { withinLabel: true });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 // docs/configuration.md and config/example.yaml against the code: the reference table must list
-// exactly CONFIG_REFERENCE, its defaults must be what parseConfig really applies, every
-// documented key must really be validated, and every YAML example must be a valid config.
+// exactly CONFIG_REFERENCE (read from the schema: `npm run config:docs` writes the table), its
+// defaults must be what parseConfig really applies, every documented key must really be
+// validated, and every YAML example must be a valid config.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
-import { CONFIG_REFERENCE, ConfigError, parseConfig } from "../../functions/core/config.js";
+import { ConfigError, parseConfig } from "../../functions/core/config.js";
+import { CONFIG_REFERENCE } from "../../scripts/config-docs.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const DOC = readFileSync(join(ROOT, "docs/configuration.md"), "utf8");
@@ -29,7 +31,7 @@ function referenceRows(): { path: string; type: string; default: string; descrip
 }
 
 describe("docs/configuration.md", () => {
-  it("its reference table lists exactly CONFIG_REFERENCE, in order", () => {
+  it("its reference table lists exactly CONFIG_REFERENCE, in order (else: npm run config:docs)", () => {
     expect(referenceRows()).toEqual(CONFIG_REFERENCE.map((entry) => ({ ...entry })));
   });
 
