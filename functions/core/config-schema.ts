@@ -72,7 +72,11 @@ function isMap(value: unknown): value is Record<string, unknown> {
  */
 function object<const E extends v.ObjectEntries>(
   entries: E,
-  opts: { whenNull?: string; before?: (input: Record<string, unknown>) => string | undefined } = {},
+  opts: {
+    whenNull?: string;
+    before?: (input: Record<string, unknown>) => string | undefined;
+    presentFirst?: true;
+  } = {},
 ) {
   return v.pipe(
     v.custom<Record<string, unknown>>(isMap, (issue) =>
@@ -98,26 +102,33 @@ function object<const E extends v.ObjectEntries>(
       const problem = opts.before?.(input);
       if (problem !== undefined) addIssue({ message: problem });
     }),
-    presentFirst(v.strictObject(entries)),
+    strict(v.strictObject(entries), opts.presentFirst),
   );
 }
 
 /**
- * Checks the values present before it reports a required key as missing, so an error names
- * the leaf that is wrong (`nonEc2Nodes.ipRanges[0]`, not the absent `nodeNames`). The output
- * keeps the declared key order.
+ * Runs a strict object's entries. A key whose value is `undefined` (only a JS caller can pass
+ * one: YAML has none) is absent. With `presentFirst`, the values present are checked before a
+ * required key is reported as missing, so an error names the leaf that is wrong
+ * (`nonEc2Nodes.ipRanges[0]`, not the absent `nodeNames`); the output keeps the declared order.
  */
-function presentFirst<S extends v.StrictObjectSchema<v.ObjectEntries, undefined>>(schema: S): S {
+function strict<S extends v.StrictObjectSchema<v.ObjectEntries, undefined>>(
+  schema: S,
+  presentFirst = false,
+): S {
   return {
     ...schema,
     "~run"(dataset, config) {
-      const input = dataset.value as Record<string, unknown>;
+      const raw = dataset.value as Record<string, unknown>;
+      const input = Object.values(raw).includes(undefined)
+        ? Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined))
+        : raw;
       const keys = Object.keys(schema.entries);
-      const absent = keys.filter((key) => !(key in input));
-      if (absent.length === 0) return schema["~run"](dataset, config);
+      const absent = presentFirst ? keys.filter((key) => !(key in input)) : [];
+      if (absent.length === 0) return schema["~run"]({ ...dataset, value: input }, config);
       const order = [...keys.filter((key) => key in input), ...absent];
       const entries = Object.fromEntries(order.map((key) => [key, schema.entries[key]]));
-      const result = schema["~run"].call({ ...schema, entries }, dataset, config);
+      const result = schema["~run"].call({ ...schema, entries }, { ...dataset, value: input }, config);
       if (result.typed) {
         const value = result.value as Record<string, unknown>;
         result.value = Object.fromEntries(keys.filter((key) => key in value).map((key) => [key, value[key]]));
@@ -377,7 +388,7 @@ const NonEc2NodesSchema = field(
           () => [],
         ),
       },
-      { whenNull: "an object (omit the key for no rules)" },
+      { whenNull: "an object (omit the key for no rules)", presentFirst: true },
     ),
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
@@ -429,7 +440,10 @@ const ClusterTagSchema = field(
 // Policy settings: `defaults`, overridden per cluster
 // ---------------------------------------------------------------------------------------
 
-/** The settings with their defaults (`defaults`); a cluster's entry may override each. */
+/**
+ * The settings with their defaults (`defaults`); a cluster's entry may override each. In the
+ * order the merged settings have always had (the optional rule sets last).
+ */
 const SETTINGS = {
   mode: v.optional(
     field(
@@ -542,7 +556,6 @@ const SETTINGS = {
     ),
     3600,
   ),
-  clusterTag: v.optional(ClusterTagSchema),
   nonNodeRequests: v.optional(
     field(
       v.picklist(["deny", "ignore"], expected('"deny" or "ignore"')),
@@ -551,6 +564,7 @@ const SETTINGS = {
     ),
     "deny",
   ),
+  clusterTag: v.optional(ClusterTagSchema),
   nonEc2Nodes: v.optional(NonEc2NodesSchema),
 };
 
@@ -628,7 +642,7 @@ const caData = v.pipe(
         ? Buffer.from(trimmed.replace(/\s+/g, ""), "base64").toString("utf8")
         : "";
     if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
-      addIssue({ message: `expected ${CA_DATA}, got [not a PEM certificate]` });
+      addIssue({ message: expectedText(CA_DATA, "[not a PEM certificate]") }); // never echo key material
       return NEVER;
     }
     return Buffer.from(pem.endsWith("\n") ? pem : `${pem}\n`, "utf8").toString("base64");

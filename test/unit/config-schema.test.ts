@@ -106,3 +106,49 @@ describe("config/schema.json", () => {
     });
   });
 });
+
+describe("the schema's own rules, beside today's messages", () => {
+  const errorOf = (doc: unknown): string => {
+    try {
+      parseConfig(doc);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error("expected a ConfigError");
+  };
+
+  it("a map keeps every own key: `constructor` and `prototype` are valid EKS cluster names", () => {
+    const config = parseConfig({
+      eks: { clusters: { constructor: { mode: "dry-run" }, prototype: { deny: false } } },
+    });
+    expect(Object.hasOwn(config.eks.clusters, "constructor")).toBe(true);
+    expect(config.eks.clusters["constructor"]).toEqual({ mode: "dry-run" });
+    expect(config.eks.clusters["prototype"]).toEqual({ deny: false });
+  });
+
+  it("a list is neither an object nor a map", () => {
+    expect(errorOf({ defaults: [] })).toBe("config: defaults: expected an object, got a list");
+    expect(errorOf({ eks: { clusters: [] } })).toBe(
+      "config: eks.clusters: expected a map of cluster name to settings, got a list",
+    );
+    expect(errorOf({ eks: { tags: ["a"] } })).toBe(
+      "config: eks.tags: expected a map of tag key to value, got a list",
+    );
+  });
+
+  it("a required key that is absent says so (clusterTag.key too, since the schema)", () => {
+    expect(errorOf({ defaults: { clusterTag: { values: ["owned"] } } })).toBe(
+      "config: defaults.clusterTag.key: required key is missing",
+    );
+  });
+
+  it("an unknown key is reported before any wrong value of the same object", () => {
+    expect(errorOf({ sweep: { concurrency: 0, paralel: 2 } })).toBe("config: sweep.paralel: unknown key");
+  });
+
+  it("caData that is no PEM is never echoed back", () => {
+    expect(
+      errorOf({ selfManaged: [{ name: "a", region: "eu-west-1", endpoint: "https://x", caData: "secret" }] }),
+    ).toMatch(/caData: expected .*, got "\[not a PEM certificate\]"$/);
+  });
+});
