@@ -42,6 +42,10 @@ describe("config/schema.json", () => {
     expect(committed).toEqual(configJsonSchema());
   });
 
+  it("is what config/example.yaml names for editors, on its first line", () => {
+    expect(read("config/example.yaml").split("\n")[0]).toBe("# yaml-language-server: $schema=./schema.json");
+  });
+
   it("is a draft-07 schema of a strict object", () => {
     expect(committed.$schema).toBe("http://json-schema.org/draft-07/schema#");
     expect(committed).toMatchObject({ type: "object", additionalProperties: false });
