@@ -67,10 +67,7 @@ export function parseConfig(doc: unknown): Config {
 /** `defaults` ← a cluster's overrides: absent keys keep the default, `null` removes a tag or rule set. */
 function applyOverrides(base: ClusterPolicySettings, overrides: ClusterOverrides): ClusterPolicySettings {
   const { clusterTag, nonEc2Nodes, ...rest } = overrides;
-  const merged: ClusterPolicySettings = { ...base };
-  for (const [key, value] of Object.entries(rest)) {
-    if (value !== undefined) Object.assign(merged, { [key]: value });
-  }
+  const merged: ClusterPolicySettings = { ...base, ...rest }; // the schema leaves absent keys out
   if (clusterTag === null) delete merged.clusterTag;
   else if (clusterTag !== undefined) merged.clusterTag = clusterTag;
   if (nonEc2Nodes === null) delete merged.nonEc2Nodes;
