@@ -580,11 +580,17 @@ function overridable<S extends Record<string, v.OptionalSchema<v.GenericSchema, 
   ) as Overridable<S>;
 }
 
-/** The settings a cluster's entry may carry: no defaults (absent: `defaults` applies), and
- * `null` removes a default tag check or rule set. */
+const { clusterTag: _tag, nonNodeRequests, nonEc2Nodes: _rules, ...PLAIN_OVERRIDES } = overridable(SETTINGS);
+
+/**
+ * The settings a cluster's entry may carry: no defaults (absent: `defaults` applies), and
+ * `null` removes a default tag check or rule set. In the order a cluster's overrides have
+ * always had.
+ */
 export const OVERRIDE_ENTRIES = {
-  ...overridable(SETTINGS),
+  ...PLAIN_OVERRIDES,
   clusterTag: v.optional(v.nullable(ClusterTagSchema)),
+  nonNodeRequests,
   nonEc2Nodes: v.optional(v.nullable(NonEc2NodesSchema)),
 };
 
