@@ -129,7 +129,7 @@ const CONVERSION: ConversionConfig = {
   // out: those fields keep their type, pattern and description.
   typeMode: "output",
   ignoreActions: ["check", "raw_check", "transform", "raw_transform"],
-  overrideSchema: ({ valibotSchema }) => {
+  overrideSchema: ({ valibotSchema, jsonSchema }) => {
     // A required key (absent or null is reported as missing) is its wrapped schema.
     if (valibotSchema.type === "non_nullish") {
       const { $schema: _draft, ...wrapped } = toJsonSchema(
@@ -137,6 +137,13 @@ const CONVERSION: ConversionConfig = {
         CONVERSION,
       );
       return wrapped;
+    }
+    // `null` allowed beside an object (`defaults: null`, a cluster's `clusterTag: null`):
+    // editors show the description of the key, not of one branch.
+    const branch = jsonSchema.anyOf?.[0];
+    if (valibotSchema.type === "nullish" || valibotSchema.type === "nullable") {
+      if (typeof branch === "object" && branch.description)
+        return { description: branch.description, ...jsonSchema };
     }
     return undefined;
   },

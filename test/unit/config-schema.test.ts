@@ -49,6 +49,8 @@ describe("config/schema.json", () => {
   it("is a draft-07 schema of a strict object", () => {
     expect(committed.$schema).toBe("http://json-schema.org/draft-07/schema#");
     expect(committed).toMatchObject({ type: "object", additionalProperties: false });
+    const ajv = new Ajv();
+    expect(ajv.validateSchema(committed), JSON.stringify(ajv.errors)).toBe(true);
   });
 
   it("describes every documented key, with its type (rules that need code included)", () => {
