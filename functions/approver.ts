@@ -129,8 +129,28 @@ export interface ApproverResult {
   watched: boolean;
 }
 
-async function approve(event: ApproverEvent, context: Context): Promise<ApproverResult> {
+/**
+ * When no new work may start: the Lambda's end less `minRemainingMillis` (what is left then
+ * lets the writes in flight finish). middy's own signal aborts only just before the end, so
+ * it is kept too, for the case the margin is configured tiny.
+ */
+export function deadlineOf(
+  context: Pick<Context, "getRemainingTimeInMillis">,
+  marginMs: number,
+  handlerSignal?: AbortSignal,
+): { at: number; signal: AbortSignal } {
+  const left = context.getRemainingTimeInMillis() - marginMs;
+  const own = AbortSignal.timeout(Math.max(0, left));
+  return { at: Date.now() + left, signal: handlerSignal ? AbortSignal.any([own, handlerSignal]) : own };
+}
+
+async function approve(
+  event: ApproverEvent,
+  context: Context,
+  opts?: { signal?: AbortSignal },
+): Promise<ApproverResult> {
   const cfg = await getConfig();
+  const deadline = deadlineOf(context, cfg.sweep.minRemainingMillis, opts?.signal);
   const topicArn = process.env.ALERT_TOPIC_ARN;
   const alerts = topicArn
     ? snsAlertPublisher({
@@ -147,7 +167,7 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     aws,
     log,
     ...(alerts ? { alerts } : {}),
-    remainingMillis: () => context.getRemainingTimeInMillis(),
+    deadline: deadline.signal,
     auditLedgers,
     ec2Budgets,
   };
@@ -166,10 +186,7 @@ async function approve(event: ApproverEvent, context: Context): Promise<Approver
     : cfg.sweep.continuousWatch && isScheduledEvent(event)
       ? invokedAt + scheduleMillis() - CONTINUOUS_MARGIN_MS
       : 0;
-  const windowMs = Math.min(
-    until - Date.now(),
-    context.getRemainingTimeInMillis() - cfg.sweep.minRemainingMillis,
-  );
+  const windowMs = Math.min(until, deadline.at) - Date.now();
   let watched = false;
   if (windowMs > 0) {
     logger.info("watching clusters for new CSRs", { windowMs, continuous: !isInstanceRunningEvent(event) });

@@ -6,11 +6,10 @@
 //   publishAlert(sns, topicArn, alert) -> Promise<string | undefined>   (the SNS MessageId)
 //   topicRegion(topicArn) -> string | undefined   (the region whose SNS endpoint takes it)
 //   snsAlertPublisher({ topicArn, sns, account? }) -> AlertPublisher
-//   publishDecisionAlert(publisher, { kind, decision, cluster, dryRun, now }) -> Promise<void>
 //   type AlertPublisher
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
-import { buildAlert, type Alert, type AlertContext, type AlertKind } from "../core/alert.js";
-import type { ClusterFacts, Decision } from "../core/types.js";
+import { buildAlert, type Alert, type AlertContext } from "../core/alert.js";
+import type { ClusterFacts } from "../core/types.js";
 
 /**
  * The region of an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>). SNS takes a
@@ -76,18 +75,4 @@ export function snsAlertPublisher(options: {
         floodGuard: { approved, held, limit },
       }),
   };
-}
-
-/** The per-CSR alerts (denied, would-deny, left-pending, not-issued, failed). */
-export async function publishDecisionAlert(
-  publisher: AlertPublisher,
-  args: { kind: AlertKind; decision: Decision; cluster: ClusterFacts; dryRun: boolean; now: Date },
-): Promise<void> {
-  await publisher.publish({
-    kind: args.kind,
-    decision: args.decision,
-    cluster: args.cluster,
-    dryRun: args.dryRun,
-    now: args.now,
-  });
 }

@@ -21,7 +21,7 @@ import { decodeEksToken } from "../../functions/sweep/eks-token.js";
 import { describeInstancesForNodes, type NodeLookupRequest } from "../../functions/sweep/facts.js";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { buildAlert, type ChatbotNotification } from "../../functions/core/alert.js";
-import { publishAlert, publishDecisionAlert, snsAlertPublisher } from "../../functions/sweep/publish.js";
+import { publishAlert, snsAlertPublisher } from "../../functions/sweep/publish.js";
 import { rig } from "../rig/context.js";
 import {
   canonicalArn,
@@ -539,7 +539,7 @@ describe("publishAlert (moto SNS -> SQS)", () => {
       account: "123456789012",
     });
     const cluster = { name: "prod-3", kind: "self-managed" as const, region, vpcIds: ["vpc-1"] };
-    await publishDecisionAlert(publisher, {
+    await publisher.publish({
       kind: "would-deny",
       decision: { name: "csr-x", decision: "deny", reasons: [{ code: "NOT_A_NODE", message: "not a node" }] },
       cluster,

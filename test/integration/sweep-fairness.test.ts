@@ -181,10 +181,15 @@ describe("fair, bounded sweeps", () => {
     const legit = await theirKubelets();
     // Every alert takes 600 ms, and from the first one on the Lambda has 1.5 s left (1 s of it
     // the reserve): the first writes in flight finish, nothing new starts after them.
-    let deadline = Number.POSITIVE_INFINITY;
+    // The deadline signal aborts when 1 s (the reserve) of those 1.5 s is left.
+    const deadline = new AbortController();
+    let started = false;
     const slow: AlertPublisher = {
       publish: async (ctx) => {
-        if (deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + 1500;
+        if (!started) {
+          started = true;
+          setTimeout(() => deadline.abort(), 500);
+        }
         await new Promise((r) => setTimeout(r, 600));
         return alerts.publish(ctx);
       },
@@ -207,7 +212,7 @@ describe("fair, bounded sweeps", () => {
       aws,
       alerts: slow,
       log: memoryLog(),
-      remainingMillis: () => Math.min(60_000, deadline - Date.now()),
+      deadline: deadline.signal,
     });
     const outcome = report.clusters[0]!;
     for (const csr of legit)
