@@ -26,7 +26,9 @@ import { resolveClusters, type TokenCache } from "./sweep/clusters.js";
 import { loadConfig } from "./sweep/config-source.js";
 import { Ec2Budgets } from "./sweep/ec2-budget.js";
 import { DEFAULT_SWEEP } from "./core/config.js";
-import { runSweep, type ClusterOutcome, type ClusterSession, type SweepReport } from "./sweep/sweep.js";
+import type { ClusterOutcome, SweepReport } from "./sweep/report.js";
+import type { ClusterSession } from "./sweep/session.js";
+import { runSweep } from "./sweep/sweep.js";
 import { watchClusters } from "./sweep/watch.js";
 
 const logger = new Logger({ serviceName: "csr-approver" });

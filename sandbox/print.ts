@@ -2,7 +2,7 @@
 // from the apiserver, the alerts read back from the topic, and the verdict. Tables in the
 // style of `csr-approver sweep` (functions/cli/report.ts); JSON lines for --json.
 import { alignedTable as table } from "../functions/cli/format.js";
-import type { CsrOutcome } from "../functions/sweep/sweep.js";
+import type { CsrOutcome } from "../functions/sweep/report.js";
 import type { CaseVerdict, ScenarioResult } from "./scenario.js";
 
 /** Values come from the cluster and AWS: no control character reaches a terminal. */

@@ -9,7 +9,8 @@ import type { CsrCondition } from "../functions/core/types.js";
 import { createAwsClients } from "../functions/sweep/aws.js";
 import { kubeClient, type KubeApi, type KubeEndpoint } from "../functions/sweep/csrs.js";
 import { snsAlertPublisher } from "../functions/sweep/publish.js";
-import { runSweep, type CsrOutcome, type SweepLogger, type SweepReport } from "../functions/sweep/sweep.js";
+import type { CsrOutcome, SweepLogger, SweepReport } from "../functions/sweep/report.js";
+import { runSweep } from "../functions/sweep/sweep.js";
 import type { AuditLedger } from "../functions/core/audit.js";
 import {
   awsClients,

@@ -7,7 +7,8 @@
 // what the bucket saw: its configured share, throttling answers, the lowest share AIMD reached.
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { Ec2Budgets, type TokenBucket } from "../../functions/sweep/ec2-budget.js";
-import { runSweep, type ClusterSession } from "../../functions/sweep/sweep.js";
+import type { ClusterSession } from "../../functions/sweep/session.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
 import { watchClusters, type WatchStats } from "../../functions/sweep/watch.js";
 import { workerContext } from "./worker-context.js";
 

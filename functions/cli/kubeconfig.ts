@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { errorMessage } from "../sweep/sweep.js";
+import { errorMessage } from "../sweep/report.js";
 import type { CliIo } from "./args.js";
 
 export interface EksTarget {

@@ -2,7 +2,7 @@
 // table for people (one row per CSR the sweep looked at, then one line per cluster, then
 // totals), and the exit-code rule both share.
 import { alignedTable as table, cell } from "./format.js";
-import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../sweep/sweep.js";
+import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../sweep/report.js";
 
 /** The sweep ran; whatever was decided. */
 export const EXIT_OK = 0;

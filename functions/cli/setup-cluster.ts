@@ -8,7 +8,7 @@ import {
   type V1ClusterRoleBinding,
   type V1PolicyRule,
 } from "@kubernetes/client-node";
-import { errorMessage } from "../sweep/sweep.js";
+import { errorMessage } from "../sweep/report.js";
 import { eksTargetOf, loadKubeConfig, type EksTarget } from "./kubeconfig.js";
 
 export { eksTargetOf, type EksTarget } from "./kubeconfig.js";

@@ -12,7 +12,8 @@ import {
 import { kubeconfigEndpoint } from "../sweep/kubeconfig.js";
 import { loadConfig } from "../sweep/config-source.js";
 import { snsAlertPublisher, type AlertPublisher } from "../sweep/publish.js";
-import { errorMessage, runSweep, type SweepLogger } from "../sweep/sweep.js";
+import { errorMessage, type SweepLogger } from "../sweep/report.js";
+import { runSweep } from "../sweep/sweep.js";
 import {
   PROGRAM,
   UsageError,

@@ -29,11 +29,6 @@ import {
 import { newSession, type ClusterSession } from "./session.js";
 import { auditWindow, listCluster } from "./source.js";
 
-export type { ClusterOutcome, CsrAction, CsrOutcome, SweepLogger, SweepReport } from "./report.js";
-export { errorMessage } from "./report.js";
-export { newSession, type ClusterSession } from "./session.js";
-export { mapBounded };
-
 export interface SweepDeps {
   config: Config;
   aws: AwsClientCache;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException, CertificatesV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SweepReport } from "../../functions/sweep/sweep.js";
+import type { SweepReport } from "../../functions/sweep/report.js";
 import { awsClients, seedStandardWorld, type AwsClients, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";
 import { awsClientConfig, rig } from "../rig/context.js";

@@ -43,7 +43,8 @@ import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws
 import { eksBearerToken } from "../../functions/sweep/eks-token.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
-import { runSweep, type CsrOutcome, type SweepReport } from "../../functions/sweep/sweep.js";
+import type { CsrOutcome, SweepReport } from "../../functions/sweep/report.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
 import {
   awsClients,
   createEksCluster,

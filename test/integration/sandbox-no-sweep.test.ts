@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { SweepReport } from "../../functions/sweep/sweep.js";
+import type { SweepReport } from "../../functions/sweep/report.js";
 import { keepInstructions, pendingCases } from "../../sandbox/run.js";
 import {
   removeSandboxScenario,

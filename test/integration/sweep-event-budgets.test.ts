@@ -10,7 +10,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
-import type { ClusterOutcome } from "../../functions/sweep/sweep.js";
+import type { ClusterOutcome } from "../../functions/sweep/report.js";
 import { watchClusters } from "../../functions/sweep/watch.js";
 import { awsClients, createVpc, seedStandardWorld, type StandardWorld } from "../rig/aws-seed.js";
 import type { ClusterHandle } from "../rig/cluster.js";

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { snsAlertPublisher } from "../../functions/sweep/publish.js";
-import { runSweep, type SweepReport } from "../../functions/sweep/sweep.js";
+import type { SweepReport } from "../../functions/sweep/report.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
 import { watchClusters } from "../../functions/sweep/watch.js";
 import {
   awsClients,

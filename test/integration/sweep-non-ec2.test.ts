@@ -11,7 +11,8 @@ import { parseConfig } from "../../functions/core/config.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { resolveClusters } from "../../functions/sweep/clusters.js";
 import { snsAlertPublisher, type AlertPublisher } from "../../functions/sweep/publish.js";
-import { runSweep, type SweepReport } from "../../functions/sweep/sweep.js";
+import type { SweepReport } from "../../functions/sweep/report.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
 import {
   EKS_CA_TAG,
   EKS_ENDPOINT_TAG,

@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../functions/core/config.js";
 import { createAwsClients, type AwsClientCache } from "../../functions/sweep/aws.js";
 import { snsAlertPublisher } from "../../functions/sweep/publish.js";
-import { runSweep, type SweepReport } from "../../functions/sweep/sweep.js";
+import type { SweepReport } from "../../functions/sweep/report.js";
+import { runSweep } from "../../functions/sweep/sweep.js";
 import {
   awsClients,
   describeInstance,

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../functions/cli/main.js";
 import { formatSweepJson, formatSweepTable, sweepExitCode, totalsLine } from "../../functions/cli/report.js";
-import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../../functions/sweep/sweep.js";
+import type { ClusterOutcome, CsrAction, CsrOutcome, SweepReport } from "../../functions/sweep/report.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
