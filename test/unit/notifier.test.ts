@@ -239,7 +239,11 @@ describe("renderSlackMessage", () => {
     const alerts = [
       buildAlert({ ...base, kind: "denied", decision: deniedDecision() }),
       buildAlert({ ...base, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } }),
-      buildAlert({ ...base, kind: "cluster-error", error: "Unauthorized" }),
+      buildAlert({
+        ...base,
+        kind: "node-flood",
+        nodeFlood: { node: "ip-10-0-1-70", pending: 900, examined: 20 },
+      }),
     ];
     for (const alert of alerts) {
       const message = renderSlackMessage(alert.message);
@@ -252,9 +256,14 @@ describe("renderSlackMessage", () => {
     }
     // Two accounts' clusters of the same name are told apart.
     const other = renderSlackMessage(
-      buildAlert({ ...base, account: "444455556666", kind: "cluster-error", error: "Unauthorized" }).message,
+      buildAlert({
+        ...base,
+        account: "444455556666",
+        kind: "flood-guard",
+        floodGuard: { approved: 10, held: 3, limit: 10 },
+      }).message,
     );
-    expect(other.text).not.toBe(renderSlackMessage(alerts[2]!.message).text);
+    expect(other.text).not.toBe(renderSlackMessage(alerts[1]!.message).text);
     // A long summary is cut, not the account.
     const long = renderSlackMessage(
       buildAlert({
@@ -268,7 +277,8 @@ describe("renderSlackMessage", () => {
     // No account in the alert (an older producer): the region alone.
     const { account: _account, ...withoutAccount } = base;
     const regionOnly = renderSlackMessage(
-      buildAlert({ ...withoutAccount, kind: "cluster-error", error: "Unauthorized" }).message,
+      buildAlert({ ...withoutAccount, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } })
+        .message,
     );
     expect(regionOnly.text.startsWith("[eu-west-1] ")).toBe(true);
   });
