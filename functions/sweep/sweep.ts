@@ -43,7 +43,6 @@ import {
   AUDIT_MAX_PER_SWEEP,
   AuditLedger,
   auditSize,
-  compactForAudit,
   OldestFirst,
   approvedElsewhere,
   approverOf,
@@ -59,7 +58,7 @@ import { parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { FactsIndex } from "../core/facts-index.js";
 import { decide } from "../core/policy.js";
 import { parseCertificateRequest } from "../core/request.js";
-import { requestTooLarge } from "../core/request-size.js";
+import { compactCsr, requestTooLarge } from "../core/request-size.js";
 import type {
   ClusterPolicySettings,
   CsrCondition,
@@ -827,7 +826,7 @@ function auditSet(): OldestFirst<ReadCsr> {
 
 /** Nothing is ever written to an audited CSR, so only its compact form is kept (no raw object). */
 function keptForAudit(read: ReadCsr): ReadCsr {
-  const csr = compactForAudit(read.csr);
+  const csr = compactCsr(read.csr, "audit");
   return { csr, raw: csr as ReadCsr["raw"] };
 }
 
