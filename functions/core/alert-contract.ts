@@ -1,27 +1,15 @@
 // The alert contract (SPEC §7): the SNS message the approver publishes, as one valibot
-// schema. core/alert.ts writes its inferred type; the Slack notifier (functions/notify/
-// blocks.ts) validates what arrives on the topic against it, so the two cannot drift apart.
-// The kinds live here too, so core/plan.ts and core/fairness.ts name them without importing
-// the alert builder (imports run one way: contract <- plan <- fairness <- alert).
+// schema. core/alert.ts writes its inferred type (types only: the approver's bundle carries
+// no schema); the Slack notifier (functions/notify/blocks.ts) validates what arrives on the
+// topic against it, so the two cannot drift apart.
 //
 // Chatbot's custom-notification schema types every additionalContext value as a string:
 // lists travel as JSON text (requestedSans, ownedAddresses, reasons, certificateProblems,
 // byKind, byReason, byNode) or comma-separated (reasonCodes), numbers and flags as text.
 import * as v from "valibot";
+import { ALERT_KINDS } from "./alert-kinds.js";
 
-export const ALERT_KINDS = [
-  "denied", // a CSR was denied
-  "would-deny", // dry-run: it would have been denied
-  "left-pending", // `deny: false`: a failing CSR is left pending
-  "flood-guard", // more approvals than maxApprovalsPerSweep: the rest were held
-  "not-issued", // approved by us more than notIssuedAfterSeconds ago (10 minutes), still no certificate
-  "failed", // a CSR we approved carries a Failed condition
-  "node-flood", // one node has more pending CSRs than maxPendingPerNode: only its newest were examined
-  "summary", // over maxAlertsPerSweep: the rest of the sweep's alerts, counted
-  "approved-elsewhere", // someone else approved a CSR the policy would not approve (nothing written to it)
-  "certificate-mismatch", // a CSR we approved was issued a certificate for other names or another key
-] as const;
-export type AlertKind = (typeof ALERT_KINDS)[number];
+export { ALERT_KINDS, type AlertKind } from "./alert-kinds.js";
 
 const text = v.string();
 const optionalText = v.optional(text);

@@ -5,8 +5,9 @@
 // API
 //   buildAlert(ctx: AlertContext) -> Alert { message, attributes, subject }
 //   type AlertContext, type Alert
-//   ALERT_KINDS, type AlertKind, type ChatbotNotification, type AlertContextFields: the
-//     alert contract's (core/alert-contract.ts: the schema the Slack notifier validates against)
+//   ALERT_KINDS, type AlertKind (core/alert-kinds.ts), type ChatbotNotification, type
+//     AlertContextFields: the alert contract's (core/alert-contract.ts: the schema the Slack
+//     notifier validates against; only its types here, so the approver carries no schema)
 //   ALERT_LIMITS: the size limits applied (see below)
 //   alertTitle(kind) -> the kind's title in our own words (Slack header)
 //
@@ -24,12 +25,8 @@
 // string is bounded so the message stays under SNS's 256 KiB whatever the CSR holds; cut
 // lists end with "(+N more)".
 import { chatCode, chatLiteral, cut, cutMarkup, sanitize } from "./text.js";
-import {
-  ALERT_KINDS,
-  type AlertContextFields,
-  type AlertKind,
-  type ChatbotNotification,
-} from "./alert-contract.js";
+import type { AlertContextFields, ChatbotNotification } from "./alert-contract.js";
+import { ALERT_KINDS, type AlertKind } from "./alert-kinds.js";
 import type { DenialSummary } from "./fairness.js";
 import type { ClusterFacts, Decision } from "./types.js";
 

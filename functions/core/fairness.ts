@@ -22,7 +22,7 @@
 //   budgets and "one approval per instance" span the window's batches.
 // - Order never depends on what a requester writes (names, SANs): only on creation times
 //   and UIDs, which the API server assigns.
-import type { AlertKind } from "./alert-contract.js";
+import type { AlertKind } from "./alert-kinds.js";
 import {
   ALERTED_CONDITION,
   DENIED_REASON,

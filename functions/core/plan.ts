@@ -2,7 +2,7 @@
 // for dry-run, `deny: false` and "alert once" are table-tested like the policy itself. The
 // cluster-wide budgets are core/fairness.ts's; the sweep only carries the plan out.
 import { createHash } from "node:crypto";
-import type { AlertKind as AnyAlertKind } from "./alert-contract.js";
+import type { AlertKind as AnyAlertKind } from "./alert-kinds.js";
 import { NON_EC2_APPROVE_CODE, type CsrCondition, type CsrObject, type Decision } from "./types.js";
 
 /** Condition reasons this product writes, so later sweeps can recognise its own work. */
