@@ -75,7 +75,9 @@ type JsonObject = v.InferOutput<typeof JsonObject>;
 const ChatbotShaped = v.looseObject({
   version: v.unknown(),
   content: JsonObject,
-  metadata: v.fallback(JsonObject, {}),
+  metadata: v.fallback(v.looseObject({ additionalContext: v.fallback(JsonObject, {}) }), () => ({
+    additionalContext: {},
+  })),
 });
 
 /** A CloudWatch alarm state change. */
@@ -124,7 +126,7 @@ export function readInbound(body: string): Inbound {
         id,
         content,
         metadata,
-        context: v.parse(v.fallback(JsonObject, {}), metadata.additionalContext),
+        context: metadata.additionalContext,
       },
       problem: contractProblem(ours.issues[0]),
     };

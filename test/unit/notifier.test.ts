@@ -416,6 +416,9 @@ describe("readInbound: the alert contract at the notifier's edge", () => {
     expect(fieldsText(renderSlackMessage(JSON.stringify(body)))).toContain("*CSR*\n`csr-x7k2p`");
     const minimal = readInbound(JSON.stringify({ version: "1.0", content: { description: "only this" } }));
     expect(minimal).toMatchObject({ kind: "notification", problem: "source: missing" });
+    // Off the contract, what it holds is still read: a summary without any structured context.
+    const summaryOnly = JSON.stringify({ version: "1.0", content: {}, metadata: { summary: "disk full" } });
+    expect(renderSlackMessage(summaryOnly).text).toBe("disk full");
   });
 
   it("logs one line for a message off the contract and delivers it all the same; none for the approver's", async () => {
