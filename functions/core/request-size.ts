@@ -60,7 +60,7 @@ export function compactCsr(raw: CsrObject, form: CompactForm = "listed"): CsrObj
       ...pick(spec, ["username", "uid", "groups", "usages", "expirationSeconds", "extra"]),
     },
     ...(status !== null && typeof status === "object"
-      ? { status: form === "audit" ? auditStatus(raw) : listedStatus(status) }
+      ? { status: form === "listed" ? listedStatus(status) : auditStatus(raw, status) }
       : {}),
   };
 }
@@ -79,10 +79,9 @@ function listedStatus(status: NonNullable<CsrObject["status"]>): CsrObject["stat
 /** Characters of each text of the Approved condition the audit keeps (who approved, when). */
 export const CONDITION_TEXT_KEPT = 1024;
 
-function auditStatus(raw: CsrObject): CsrObject["status"] {
+function auditStatus(raw: CsrObject, status: NonNullable<CsrObject["status"]>): CsrObject["status"] {
   const approved = approvalInEffect(raw);
-  const cut = (text: string) =>
-    text.length > CONDITION_TEXT_KEPT ? text.slice(0, CONDITION_TEXT_KEPT) : text;
+  const cut = (text: string) => text.slice(0, CONDITION_TEXT_KEPT);
   const condition: CsrCondition | undefined = approved && {
     type: approved.type,
     status: approved.status,
@@ -95,7 +94,7 @@ function auditStatus(raw: CsrObject): CsrObject["status"] {
   };
   return {
     ...(condition ? { conditions: [condition] } : {}),
-    ...(raw.status?.certificate ? { certificate: ISSUED } : {}),
+    ...(status.certificate ? { certificate: ISSUED } : {}),
   };
 }
 

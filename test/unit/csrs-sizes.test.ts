@@ -360,6 +360,11 @@ describe("compactCsr for the audit: only the approval in effect and whether a ce
     });
   });
 
+  it("an approval with no texts is kept as it is, without empty keys", () => {
+    const [kept] = compactCsr(served([{ type: "Approved", status: "True" }]), "audit").status!.conditions!;
+    expect(kept).toStrictEqual({ type: "Approved", status: "True" });
+  });
+
   it("no approval in effect, no certificate: an empty status; none served: none kept", () => {
     expect(compactCsr(served([{ type: "Denied", status: "True" }]), "audit").status).toStrictEqual({});
     const bare = { metadata: { name: "b" }, spec: { signerName: "s", request: "r" } } as CsrObject;
