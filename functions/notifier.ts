@@ -1,7 +1,8 @@
-// Lambda entry: the Slack notifier. Subscribed to the alert topic, it renders each SNS
-// message (the approver's Chatbot notifications, CloudWatch alarms, anything else) as Block
-// Kit and posts it to an incoming webhook. When any record could not be delivered the
-// invocation fails at the end, so Lambda's async retries (and then the DLQ) take over.
+// Lambda entry: the Slack notifier. Subscribed to the alert topic, it reads each SNS message
+// at the edge (the approver's Chatbot notifications checked against the alert contract,
+// CloudWatch alarms, anything else), renders it as Block Kit and posts it to an incoming
+// webhook. When any record could not be delivered the invocation fails at the end, so
+// Lambda's async retries (and then the DLQ) take over.
 //
 // Pacing: Slack takes about one message per second per webhook. The function runs with
 // reserved concurrency 1 (serverless.yml), so SNS deliveries beyond it wait in Lambda's
@@ -13,7 +14,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { Context, SNSEvent } from "aws-lambda";
-import { renderSlackMessage } from "./notify/blocks.js";
+import { readInbound, renderInbound } from "./notify/blocks.js";
 import { createPacer, SLACK_WEBHOOK_INTERVAL_MS, type Pacer } from "./notify/pacer.js";
 import { postToWebhook, scrub, type PostOptions } from "./notify/webhook.js";
 import {
@@ -74,7 +75,16 @@ export function createNotifier(deps: NotifierDeps) {
     const failures: string[] = [];
     for (const record of records) {
       const messageId = record.Sns?.MessageId;
-      const message = renderSlackMessage(record.Sns?.Message ?? "", record.Sns?.Subject ?? undefined);
+      const inbound = readInbound(record.Sns?.Message ?? "");
+      if (inbound.kind === "notification") {
+        // Rendered all the same, from what it holds: an approver of another version, or a
+        // producer of its own, should not cost the channel its alert.
+        deps.log.warn("alert message does not match the alert contract", {
+          messageId,
+          problem: inbound.problem,
+        });
+      }
+      const message = renderInbound(inbound, record.Sns?.Subject ?? undefined);
       const result = await postToWebhook(url, message, {
         pacer: deps.pacer ?? SLACK_PACER,
         ...deps.post,

@@ -1,6 +1,8 @@
 // Alert delivery as the harness checks it (SPEC §6 "Fairness and budgets", §7): every denial
 // has its alert on its own, as a repeat of one sent within the window, or in the cluster's
 // summary; the messages that reached the queue are exactly those the sweep says it sent.
+import * as v from "valibot";
+import { AlertMessageSchema } from "../../functions/core/alert-contract.js";
 import type { AlertSink } from "../../test/rig/aws-seed.js";
 import type { SweepRunResult } from "./job.js";
 
@@ -19,22 +21,25 @@ export async function drainDelivered(alerts: AlertSink): Promise<DeliveredAlert[
     const batch = await alerts.receive(1);
     if (batch.length === 0) return out;
     for (const message of batch) {
-      let context: Record<string, string> = {};
-      try {
-        const body = JSON.parse(message.Body) as {
-          metadata?: { additionalContext?: Record<string, string> };
-        };
-        context = body.metadata?.additionalContext ?? {};
-      } catch {
-        // not our format: counted, kind unknown
-      }
+      // The alert contract (core/alert-contract.ts), as the Slack notifier reads it; a message
+      // off the contract is counted, its kind unknown.
+      const read = v.safeParse(AlertMessageSchema, parseJson(message.Body));
+      const context = read.success ? read.output.metadata.additionalContext : undefined;
       out.push({
-        cluster: context.cluster ?? "?",
-        kind: context.alertKind ?? "?",
-        ...(context.csr !== undefined ? { csr: context.csr } : {}),
-        ...(context.node !== undefined ? { node: context.node } : {}),
+        cluster: context?.cluster ?? "?",
+        kind: context?.alertKind ?? "?",
+        ...(context?.csr !== undefined ? { csr: context.csr } : {}),
+        ...(context?.node !== undefined ? { node: context.node } : {}),
       });
     }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

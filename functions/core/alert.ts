@@ -4,7 +4,10 @@
 //
 // API
 //   buildAlert(ctx: AlertContext) -> Alert { message, attributes, subject }
-//   ALERT_KINDS, type AlertKind, type AlertContext, type Alert, type ChatbotNotification
+//   type AlertContext, type Alert
+//   ALERT_KINDS, type AlertKind (core/alert-kinds.ts), type ChatbotNotification, type
+//     AlertContextFields: the alert contract's (core/alert-contract.ts: the schema the Slack
+//     notifier validates against; only its types here, so the approver carries no schema)
 //   ALERT_LIMITS: the size limits applied (see below)
 //   alertTitle(kind) -> the kind's title in our own words (Slack header)
 //
@@ -22,36 +25,24 @@
 // string is bounded so the message stays under SNS's 256 KiB whatever the CSR holds; cut
 // lists end with "(+N more)".
 import { chatCode, chatLiteral, cut, cutMarkup, sanitize } from "./text.js";
+import type { AlertContextFields, ChatbotNotification } from "./alert-contract.js";
+import { ALERT_KINDS, type AlertKind } from "./alert-kinds.js";
 import type { DenialSummary } from "./fairness.js";
 import type { ClusterFacts, Decision } from "./types.js";
 
-export const ALERT_KINDS = [
-  "denied", // a CSR was denied
-  "would-deny", // dry-run: it would have been denied
-  "left-pending", // `deny: false`: a failing CSR is left pending
-  "flood-guard", // more approvals than maxApprovalsPerSweep: the rest were held
-  "not-issued", // approved by us more than notIssuedAfterSeconds ago (10 minutes), still no certificate
-  "failed", // a CSR we approved carries a Failed condition
-  "cluster-error", // the cluster could not be swept
-  "node-flood", // one node has more pending CSRs than maxPendingPerNode: only its newest were examined
-  "summary", // over maxAlertsPerSweep: the rest of the sweep's alerts, counted
-  "approved-elsewhere", // someone else approved a CSR the policy would not approve (nothing written to it)
-  "certificate-mismatch", // a CSR we approved was issued a certificate for other names or another key
-] as const;
-export type AlertKind = (typeof ALERT_KINDS)[number];
+// The contract's names, where the alert's users have always found them.
+export { ALERT_KINDS, type AlertContextFields, type AlertKind, type ChatbotNotification };
 
 export interface AlertContext {
   kind: AlertKind;
   cluster: ClusterFacts;
-  /** The policy's decision about the CSR (every kind but flood-guard and cluster-error). */
+  /** The policy's decision about the CSR (every kind but flood-guard). */
   decision?: Decision;
   dryRun: boolean;
   now: Date;
   account?: string;
   /** flood-guard: approvals made, CSRs held back, the configured limit. */
   floodGuard?: { approved: number; held: number; limit: number };
-  /** cluster-error: what went wrong. */
-  error?: string;
   /** Similar alerts (same kind, node, reasons and requested names) left out as repeats since the last one sent. */
   repeats?: { count: number; lastAlertAt?: Date };
   /** node-flood: the node, its pending CSRs, how many were examined. */
@@ -66,24 +57,6 @@ export interface AlertContext {
     approver?: { reason: string; message: string; at?: string };
     issued: boolean;
     problems?: string[];
-  };
-}
-
-export interface ChatbotNotification {
-  version: "1.0";
-  source: "custom";
-  id: string;
-  content: {
-    textType: "client-markdown";
-    title: string;
-    description: string;
-    nextSteps: string[];
-  };
-  metadata: {
-    summary: string;
-    eventType: string;
-    threadId: string;
-    additionalContext: Record<string, string>;
   };
 }
 
@@ -124,7 +97,6 @@ const EVENT_TYPES: Record<AlertKind, string> = {
   "flood-guard": "KubeletServingFloodGuardTripped",
   "not-issued": "KubeletServingCsrNotIssued",
   failed: "KubeletServingCsrFailed",
-  "cluster-error": "KubeletServingClusterSweepFailed",
   "node-flood": "KubeletServingNodeFlood",
   summary: "KubeletServingAlertSummary",
   "approved-elsewhere": "KubeletServingCsrApprovedElsewhere",
@@ -138,7 +110,6 @@ const TITLES: Record<AlertKind, string> = {
   "flood-guard": ":rotating_light: kubelet-serving approvals held: flood guard tripped",
   "not-issued": ":hourglass: approved kubelet-serving CSR has no certificate",
   failed: ":x: approved kubelet-serving CSR failed to sign",
-  "cluster-error": ":x: kubelet-serving CSR sweep failed for a cluster",
   "node-flood": ":rotating_light: one node is flooding kubelet-serving CSRs",
   summary: ":bell: more kubelet-serving alerts this sweep (summary)",
   "approved-elsewhere": ":rotating_light: kubelet-serving CSR approved elsewhere fails the checks",
@@ -222,7 +193,7 @@ function threadId(ctx: AlertContext): string {
   // alerts stay together in the channel.
   const who = ctx.decision?.node ?? ctx.decision?.name;
   const parts = ["csr-approver", ctx.account ?? "-", ctx.cluster.region, ctx.cluster.name];
-  const perCluster = ctx.kind === "flood-guard" || ctx.kind === "cluster-error" || ctx.kind === "summary";
+  const perCluster = ctx.kind === "flood-guard" || ctx.kind === "summary";
   if (who !== undefined && !perCluster) parts.push(who);
   return clip(parts.map((p) => p.replace(/[^A-Za-z0-9._:-]/g, "_")).join("/"), 128);
 }
@@ -326,7 +297,6 @@ function describe(ctx: AlertContext): string {
         : "*Certificate* not issued yet (the signer may still issue it)",
     );
   }
-  if (ctx.error !== undefined) lines.push(`*Error* ${code(ctx.error, 1000)}`);
   lines.push(`*Time* ${ctx.now.toISOString()}`);
   return lines.join("\n");
 }
@@ -399,24 +369,19 @@ function nextSteps(ctx: AlertContext): string[] {
         "Find who wrote the certificate: the signer (kube-controller-manager's csrsigning) or someone with `certificatesigningrequests/status` rights",
         "The certificate cannot be revoked: replace the node; if the signer itself is wrong, consider rotating the cluster CA",
       ];
-    case "cluster-error":
-      return [
-        "Check the approver's logs for this cluster",
-        "Check the cluster's endpoint, the approver's access entry or RBAC, and its credential",
-      ];
   }
 }
 
-function additionalContext(ctx: AlertContext, listItems: number): Record<string, string> {
+function additionalContext(ctx: AlertContext, listItems: number): AlertContextFields {
   const d = ctx.decision;
   const scalar = (value: string): string => cleanClip(value, ALERT_LIMITS.contextValue);
-  const context: Record<string, string> = {
+  const context: AlertContextFields = {
     alertKind: ctx.kind,
     region: scalar(ctx.cluster.region),
     cluster: scalar(ctx.cluster.name),
     clusterKind: ctx.cluster.kind,
     clusterVpcIds: scalar(ctx.cluster.vpcIds.join(",")),
-    dryRun: String(ctx.dryRun),
+    dryRun: ctx.dryRun ? "true" : "false",
     time: ctx.now.toISOString(),
   };
   if (ctx.account !== undefined) context.account = scalar(ctx.account);
@@ -449,7 +414,6 @@ function additionalContext(ctx: AlertContext, listItems: number): Record<string,
     context.held = String(ctx.floodGuard.held);
     context.maxApprovalsPerSweep = String(ctx.floodGuard.limit);
   }
-  if (ctx.error !== undefined) context.error = cleanClip(ctx.error, 4 * ALERT_LIMITS.contextValue);
   if (ctx.repeats) {
     context.repeats = String(ctx.repeats.count);
     if (ctx.repeats.lastAlertAt) context.lastAlertAt = ctx.repeats.lastAlertAt.toISOString();
@@ -460,7 +424,7 @@ function additionalContext(ctx: AlertContext, listItems: number): Record<string,
     context.examinedCsrs = String(ctx.nodeFlood.examined);
   }
   if (ctx.audit) {
-    context.certificateIssued = String(ctx.audit.issued);
+    context.certificateIssued = ctx.audit.issued ? "true" : "false";
     if (ctx.audit.approver) {
       context.approvedByReason = scalar(ctx.audit.approver.reason);
       context.approvedByMessage = scalar(ctx.audit.approver.message);
@@ -550,13 +514,11 @@ function attributesFor(ctx: AlertContext): Alert["attributes"] {
     ctx.decision?.reasons[0]?.code ??
     (ctx.kind === "flood-guard"
       ? "FLOOD_GUARD"
-      : ctx.kind === "cluster-error"
-        ? "CLUSTER_ERROR"
-        : ctx.kind === "node-flood"
-          ? "NODE_FLOOD"
-          : ctx.kind === "summary"
-            ? "SUMMARY"
-            : "NONE");
+      : ctx.kind === "node-flood"
+        ? "NODE_FLOOD"
+        : ctx.kind === "summary"
+          ? "SUMMARY"
+          : "NONE");
   // An audit finding is not a decision of ours: filters on `decision: deny` must not count it.
   const decision = ctx.kind === "approved-elsewhere" ? ctx.kind : (ctx.decision?.decision ?? ctx.kind);
   const attribute = (value: string) => ({

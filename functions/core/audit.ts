@@ -23,7 +23,6 @@
 // time, never less than once. Alerts that repeat (same kind, requester and reasons within
 // alertRepeatWindowSeconds) are still counted as repeats, as for denials.
 import { certificateNotBefore } from "./certificate.js";
-import { MAX_REQUEST_BYTES } from "./request.js";
 import { compareAge, type AlertHistory } from "./fairness.js";
 import { APPROVED_REASON, type MarkerEntry } from "./plan.js";
 import type { CsrCondition, CsrObject, Decision } from "./types.js";
@@ -41,7 +40,8 @@ export const AUDIT_LEDGER_MAX = 50_000;
 
 export type AuditSubject = "approved-elsewhere" | "ours-issued";
 
-function approvedCondition(csr: CsrObject): CsrCondition | undefined {
+/** The Approved condition in effect (the first one not False), whoever wrote it. */
+export function approvalInEffect(csr: CsrObject): CsrCondition | undefined {
   return csr.status?.conditions?.find((c) => c.type === "Approved" && c.status !== "False");
 }
 
@@ -51,14 +51,14 @@ function decidedOtherwise(csr: CsrObject): boolean {
 
 /** Approved by someone else (not with our condition reason), or issued without any approval. */
 export function approvedElsewhere(csr: CsrObject): boolean {
-  const approved = approvedCondition(csr);
+  const approved = approvalInEffect(csr);
   if (approved) return approved.reason !== APPROVED_REASON;
   return !decidedOtherwise(csr) && Boolean(csr.status?.certificate);
 }
 
 /** Who approved, as far as the API shows it: the Approved condition's reason and message. */
 export function approverOf(csr: CsrObject): { reason: string; message: string; at?: string } {
-  const approved = approvedCondition(csr);
+  const approved = approvalInEffect(csr);
   if (!approved)
     return { reason: "(none)", message: "a certificate was issued without an Approved condition" };
   const at = approved.lastUpdateTime ?? approved.lastTransitionTime;
@@ -78,10 +78,10 @@ function time(value: string | undefined): number | undefined {
 export function auditSubject(csr: CsrObject, now: Date, windowSeconds: number): AuditSubject | undefined {
   const elsewhere = approvedElsewhere(csr);
   const certificate = csr.status?.certificate;
-  const ours = !elsewhere && approvedCondition(csr)?.reason === APPROVED_REASON && !decidedOtherwise(csr);
+  const ours = !elsewhere && approvalInEffect(csr)?.reason === APPROVED_REASON && !decidedOtherwise(csr);
   if (!elsewhere && !(ours && certificate)) return undefined;
   const since = now.getTime() - windowSeconds * 1000;
-  const approved = approvedCondition(csr);
+  const approved = approvalInEffect(csr);
   const recent =
     (time(csr.metadata.creationTimestamp) ?? 0) >= since ||
     (time(approved?.lastUpdateTime) ?? 0) >= since ||
@@ -231,50 +231,6 @@ export class OldestFirst<T> {
 
 /** Request text kept per sweep for the audit: 8,000 kubelet requests; a flood of huge ones waits. */
 export const AUDIT_MAX_BYTES = 16 * 1024 * 1024;
-const CONDITION_TEXT_KEPT = 1024;
-
-/**
- * What the audit keeps of an approval made elsewhere: what the policy reads (spec, the request
- * cut just past the parser's limit so an oversized one still fails as oversized), the
- * Approved condition (its texts cut) and whether a certificate exists; nothing else.
- */
-export function compactForAudit(csr: CsrObject): CsrObject {
-  const { name, uid, resourceVersion, creationTimestamp } = csr.metadata;
-  const request = csr.spec.request ?? "";
-  const approved = approvedCondition(csr);
-  const cut = (text: string | undefined) =>
-    text === undefined
-      ? undefined
-      : text.length > CONDITION_TEXT_KEPT
-        ? text.slice(0, CONDITION_TEXT_KEPT)
-        : text;
-  const condition: CsrCondition | undefined = approved && {
-    type: approved.type,
-    status: approved.status,
-    ...(approved.reason !== undefined ? { reason: cut(approved.reason)! } : {}),
-    ...(approved.message !== undefined ? { message: cut(approved.message)! } : {}),
-    ...(approved.lastUpdateTime !== undefined ? { lastUpdateTime: cut(approved.lastUpdateTime)! } : {}),
-    ...(approved.lastTransitionTime !== undefined
-      ? { lastTransitionTime: cut(approved.lastTransitionTime)! }
-      : {}),
-  };
-  return {
-    metadata: {
-      name,
-      ...(uid !== undefined ? { uid } : {}),
-      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
-      ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
-    },
-    spec: {
-      ...csr.spec,
-      request: request.length > MAX_REQUEST_BYTES ? request.slice(0, MAX_REQUEST_BYTES + 1) : request,
-    },
-    status: {
-      ...(condition ? { conditions: [condition] } : {}),
-      ...(csr.status?.certificate ? { certificate: "(issued)" } : {}),
-    },
-  };
-}
 
 /** The bytes a kept audit item costs, roughly: its request plus a fixed overhead. */
 export function auditSize(csr: CsrObject): number {

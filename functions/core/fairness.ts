@@ -22,12 +22,12 @@
 //   budgets and "one approval per instance" span the window's batches.
 // - Order never depends on what a requester writes (names, SANs): only on creation times
 //   and UIDs, which the API server assigns.
-import type { AlertKind } from "./alert.js";
+import type { AlertKind } from "./alert-kinds.js";
 import {
   ALERTED_CONDITION,
-  APPROVED_REASON,
   DENIED_REASON,
   approvedCondition,
+  approvedInstanceId,
   markerEntries,
   planFor,
   targetsDigest,
@@ -36,8 +36,8 @@ import {
 } from "./plan.js";
 import type { ClusterPolicySettings, CsrCondition, CsrObject, Decision } from "./types.js";
 
-/** The alerts a sweep sends about CSRs and nodes (flood-guard and cluster-error are per cluster). */
-export type CsrAlertKind = Exclude<AlertKind, "flood-guard" | "cluster-error" | "summary">;
+/** The alerts a sweep sends about CSRs and nodes (flood-guard and summary are per cluster). */
+export type CsrAlertKind = Exclude<AlertKind, "flood-guard" | "summary">;
 
 // ---------------------------------------------------------------------------------------
 // Age: the only order we use
@@ -386,8 +386,6 @@ export function planCluster<T>(input: ClusterPlanInput<T>): ClusterPlan<T> {
   const ctx = {
     mode: settings.mode,
     deny: settings.deny,
-    maxApprovalsPerSweep: Number.POSITIVE_INFINITY,
-    approvalsSoFar: 0,
     now,
     notIssuedAfterSeconds: settings.notIssuedAfterSeconds,
   };
@@ -568,8 +566,7 @@ function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision): AlertW
 function followUpDecision(csr: CsrObject): Decision {
   const requester = requesterOf(csr);
   const node = requester.startsWith("system:node:") ? requester.slice("system:node:".length) : undefined;
-  const approved = csr.status?.conditions?.find((c) => c.type === "Approved" && c.reason === APPROVED_REASON);
-  const instanceId = /matches EC2 instance (i-[0-9a-f]+)/.exec(approved?.message ?? "")?.[1];
+  const instanceId = approvedInstanceId(csr);
   return {
     name: csr.metadata.name,
     decision: "skip",
@@ -659,14 +656,4 @@ function byRequester(items: AlertWork[]): DenialSummary["byNode"] {
     .sort((a, b) => Number(b.isNode) - Number(a.isNode) || b.count - a.count || a.at - b.at)
     .slice(0, SUMMARY_NODE_LIMIT)
     .map((e) => ({ node: e.node, isNode: e.isNode, count: e.count, codes: [...e.codes].sort() }));
-}
-
-/** The marker entries a CSR's write records for its alerts. */
-export function markerEntriesFor(work: CsrWork<unknown>): MarkerEntry[] {
-  return work.alerts.map((a) => ({
-    kind: a.kind,
-    via: a.delivery,
-    codes: a.codes,
-    ...(a.targets ? { targets: a.targets } : {}),
-  }));
 }

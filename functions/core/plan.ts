@@ -1,8 +1,8 @@
 // What the sweep should do about one CSR, given the policy's decision: pure, so the rules
-// for dry-run, `deny: false`, the flood guard and "alert once" are table-tested like the
-// policy itself. The sweep only carries the plan out.
+// for dry-run, `deny: false` and "alert once" are table-tested like the policy itself. The
+// cluster-wide budgets are core/fairness.ts's; the sweep only carries the plan out.
 import { createHash } from "node:crypto";
-import type { AlertKind as AnyAlertKind } from "./alert.js";
+import type { AlertKind as AnyAlertKind } from "./alert-kinds.js";
 import { NON_EC2_APPROVE_CODE, type CsrCondition, type CsrObject, type Decision } from "./types.js";
 
 /** Condition reasons this product writes, so later sweeps can recognise its own work. */
@@ -16,21 +16,18 @@ export const DENIED_REASON = "CsrApproverDenied";
 export const ALERTED_CONDITION = "CsrApproverAlerted";
 
 /** The per-CSR alert kinds (the others are per cluster or per node). */
-export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "cluster-error" | "node-flood" | "summary">;
+export type AlertKind = Exclude<AnyAlertKind, "flood-guard" | "node-flood" | "summary">;
 
 export type Plan =
   | { action: "none" }
   | { action: "approve"; condition: CsrCondition }
   | { action: "would-approve" } // dry-run
-  | { action: "flood-guarded" } // over maxApprovalsPerSweep: left pending, cluster alert raised once
   | { action: "deny"; alert: "denied"; condition: CsrCondition } // publish first, then write
   | { action: "alert"; alert: Exclude<AlertKind, "denied"> }; // publish, then record the marker
 
 export interface PlanContext {
   mode: "enforce" | "dry-run";
   deny: boolean;
-  maxApprovalsPerSweep: number;
-  approvalsSoFar: number; // approvals already planned in this cluster this sweep
   now: Date;
   /** The cluster's `notIssuedAfterSeconds`: our approval older than this without a certificate alerts. */
   notIssuedAfterSeconds: number;
@@ -47,7 +44,6 @@ export function planFor(decision: Decision, csr: CsrObject, ctx: PlanContext): P
       return followUp(csr, ctx);
     case "approve":
       if (ctx.mode === "dry-run") return { action: "would-approve" };
-      if (ctx.approvalsSoFar >= ctx.maxApprovalsPerSweep) return { action: "flood-guarded" };
       return { action: "approve", condition: approvedCondition(decision) };
     case "deny":
       if (ctx.mode === "dry-run") return alertOnce(csr, "would-deny");
@@ -150,11 +146,6 @@ export function withAlertMarkers(conditions: CsrCondition[], entries: MarkerEntr
 }
 const EMPTY_CSR: CsrObject = { metadata: { name: "" }, spec: { signerName: "", request: "" } };
 
-/** The conditions to write after publishing `kind`: existing ones kept, the marker updated. */
-export function withAlertMarker(csr: CsrObject, kind: AlertKind): CsrCondition[] {
-  return withAlertMarkers(csr.status?.conditions ?? [], [{ kind, via: "alert", codes: [] }]);
-}
-
 /** The follow-up alert a CSR we approved earlier needs now, if any (signer failed or silent). */
 export function followUpFor(csr: CsrObject, ctx: FollowUpContext): "failed" | "not-issued" | undefined {
   const plan = followUp(csr, ctx);
@@ -168,6 +159,11 @@ export function withCondition(csr: CsrObject, condition: CsrCondition): CsrCondi
   return [...(csr.status?.conditions ?? []), condition];
 }
 
+/**
+ * Our Approved condition. Its message is the only record of the instance that a later sweep
+ * can read (the approval subresource writes nothing else we may use), so it names the
+ * instance in a fixed form that `approvedInstanceId` reads back: writer and reader live here.
+ */
 export function approvedCondition(d: Decision): CsrCondition {
   return {
     type: "Approved",
@@ -176,8 +172,20 @@ export function approvedCondition(d: Decision): CsrCondition {
     message:
       d.reasons[0]?.code === NON_EC2_APPROVE_CODE
         ? `csr-approver: kubelet serving certificate for node ${d.node ?? "?"}, outside EC2, matches the cluster's nonEc2Nodes rules`
-        : `csr-approver: kubelet serving certificate for node ${d.node ?? "?"} matches EC2 instance ${d.instanceId ?? "?"}; all checks passed`,
+        : `csr-approver: kubelet serving certificate for node ${d.node ?? "?"} ${MATCHES_INSTANCE}${d.instanceId ?? "?"}; all checks passed`,
   };
+}
+
+const MATCHES_INSTANCE = "matches EC2 instance ";
+const APPROVED_INSTANCE = new RegExp(`${MATCHES_INSTANCE}(i-[0-9a-f]+)`);
+
+/**
+ * The instance our own approval of `csr` matched, as `approvedCondition` recorded it; none
+ * for an approval outside EC2, someone else's, or none at all.
+ */
+export function approvedInstanceId(csr: CsrObject): string | undefined {
+  const approved = csr.status?.conditions?.find((c) => c.type === "Approved" && c.reason === APPROVED_REASON);
+  return APPROVED_INSTANCE.exec(approved?.message ?? "")?.[1];
 }
 
 function deniedCondition(d: Decision): CsrCondition {

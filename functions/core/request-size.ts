@@ -4,7 +4,8 @@
 // what is kept of every CSR between listing and writing is its compact form: the fields the
 // policy, the plan and the alerts read, never the oversized request, so memory follows the
 // number of CSRs kept, not their size. Pure: no I/O.
-import type { CsrObject } from "./types.js";
+import { approvalInEffect } from "./audit.js";
+import type { CsrCondition, CsrObject } from "./types.js";
 
 /** Characters of `spec.request` (base64 of the PEM, as served) beyond which a CSR is denied unread. */
 export const MAX_SPEC_REQUEST_CHARS = 16 * 1024;
@@ -28,12 +29,21 @@ export function requestTooLarge(csr: unknown): boolean {
 }
 
 /**
+ * What is kept of a listed CSR (`listed`: the default), or of an approval made elsewhere for
+ * the audit (`audit`: never written to, so less is kept).
+ */
+export type CompactForm = "listed" | "audit";
+
+/**
  * The compact form of a CSR as served: only what deciding, planning and alerting read. The
  * strings it keeps are the served object's own (no copies). An oversized request is replaced
- * by "" and its length; a certificate beyond MAX_CERTIFICATE_CHARS by a marker; labels,
- * annotations, managedFields and anything else the apiserver added are left out.
+ * by "" and its length; labels, annotations, managedFields and anything else the apiserver
+ * added are left out. `listed` keeps every condition and a certificate up to
+ * MAX_CERTIFICATE_CHARS (beyond it, a marker); `audit` keeps only the Approved condition in
+ * effect, its texts cut to CONDITION_TEXT_KEPT, and only the marker of a certificate.
+ * Compacting a compact form again gives the same result.
  */
-export function compactCsr(raw: CsrObject): CsrObject {
+export function compactCsr(raw: CsrObject, form: CompactForm = "listed"): CsrObject {
   const metadata = raw.metadata ?? ({} as CsrObject["metadata"]);
   const spec = raw.spec ?? ({} as CsrObject["spec"]);
   const tooLarge = requestTooLarge(raw);
@@ -50,20 +60,41 @@ export function compactCsr(raw: CsrObject): CsrObject {
       ...pick(spec, ["username", "uid", "groups", "usages", "expirationSeconds", "extra"]),
     },
     ...(status !== null && typeof status === "object"
-      ? {
-          status: {
-            ...pick(status, ["conditions"]),
-            // Kept for the check of our own issued certificates against their request
-            // (a leaf is 1-2 KiB); one beyond the bound is only marked, and fails that check.
-            ...(status.certificate
-              ? {
-                  certificate:
-                    status.certificate.length <= MAX_CERTIFICATE_CHARS ? status.certificate : ISSUED,
-                }
-              : {}),
-          },
-        }
+      ? { status: form === "listed" ? listedStatus(status) : auditStatus(raw, status) }
       : {}),
+  };
+}
+
+function listedStatus(status: NonNullable<CsrObject["status"]>): CsrObject["status"] {
+  return {
+    ...pick(status, ["conditions"]),
+    // Kept for the check of our own issued certificates against their request
+    // (a leaf is 1-2 KiB); one beyond the bound is only marked, and fails that check.
+    ...(status.certificate
+      ? { certificate: status.certificate.length <= MAX_CERTIFICATE_CHARS ? status.certificate : ISSUED }
+      : {}),
+  };
+}
+
+/** Characters of each text of the Approved condition the audit keeps (who approved, when). */
+export const CONDITION_TEXT_KEPT = 1024;
+
+function auditStatus(raw: CsrObject, status: NonNullable<CsrObject["status"]>): CsrObject["status"] {
+  const approved = approvalInEffect(raw);
+  const cut = (text: string) => text.slice(0, CONDITION_TEXT_KEPT);
+  const condition: CsrCondition | undefined = approved && {
+    type: approved.type,
+    status: approved.status,
+    ...(approved.reason !== undefined ? { reason: cut(approved.reason) } : {}),
+    ...(approved.message !== undefined ? { message: cut(approved.message) } : {}),
+    ...(approved.lastUpdateTime !== undefined ? { lastUpdateTime: cut(approved.lastUpdateTime) } : {}),
+    ...(approved.lastTransitionTime !== undefined
+      ? { lastTransitionTime: cut(approved.lastTransitionTime) }
+      : {}),
+  };
+  return {
+    ...(condition ? { conditions: [condition] } : {}),
+    ...(status.certificate ? { certificate: ISSUED } : {}),
   };
 }
 

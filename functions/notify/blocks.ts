@@ -2,7 +2,11 @@
 //
 // The topic carries three kinds of messages: the approver's Chatbot custom notifications
 // (SPEC §7, built by core/alert.ts), CloudWatch alarm state changes, and anything else an
-// operator publishes. Each renders; nothing here throws on a malformed or partial message.
+// operator publishes. Each is read once at the edge (`readInbound`): the approver's against
+// the alert contract (core/alert-contract.ts), the schema core/alert.ts writes by. A
+// Chatbot-shaped message that does not match it (an older or foreign producer) still renders
+// from whatever it holds, and says why it did not match, for the notifier's log; nothing
+// here throws on a malformed or partial message.
 //
 // Text safety (SPEC §7, core/text.ts): every value that came from a CSR or a cluster (CSR,
 // node and user names, SANs, cluster names, reason and error messages) appears only in a code
@@ -12,6 +16,16 @@
 // our own words (the kind's title), never the requester's. Texts are cut by code point with
 // `cutMarkup`, which never leaves a code span open or an entity half written. Block Kit
 // limits are respected by construction; lists that do not fit end with "(+N more)".
+import type {
+  ContextBlock,
+  DividerBlock,
+  HeaderBlock,
+  MrkdwnElement,
+  PlainTextElement,
+  SectionBlock,
+} from "@slack/types";
+import * as v from "valibot";
+import { AlertMessageSchema, type AlertContextKey } from "../core/alert-contract.js";
 import { alertTitle } from "../core/alert.js";
 import {
   chatCode,
@@ -37,19 +51,12 @@ export const SLACK_LIMITS = {
   fallbackText: 3000,
 } as const;
 
-export interface TextObject {
-  type: "plain_text" | "mrkdwn";
-  text: string;
-  emoji?: boolean;
-  /** Always true on our mrkdwn objects: no auto-linking, no mention parsing. */
-  verbatim?: boolean;
-}
+/** Slack's text objects; ours in mrkdwn always carry `verbatim: true` (no auto-linking, no mentions). */
+export type TextObject = PlainTextElement | MrkdwnElement;
 
+/** The blocks we render, as Slack types them (our context blocks hold text only). */
 export type Block =
-  | { type: "header"; text: TextObject }
-  | { type: "section"; text?: TextObject; fields?: TextObject[] }
-  | { type: "context"; elements: TextObject[] }
-  | { type: "divider" };
+  HeaderBlock | SectionBlock | (Omit<ContextBlock, "elements"> & { elements: TextObject[] }) | DividerBlock;
 
 export interface SlackMessage {
   /** Fallback text for notifications and clients that do not render blocks. */
@@ -57,26 +64,110 @@ export interface SlackMessage {
   blocks: Block[];
 }
 
+/** A JSON object (not an array, not null). */
+const JsonObject = v.pipe(
+  v.record(v.string(), v.unknown()),
+  v.check((value) => !Array.isArray(value)),
+);
+type JsonObject = v.InferOutput<typeof JsonObject>;
+
+/** Chatbot's custom-notification shape, as far as anyone else on the topic may follow it. */
+const ChatbotShaped = v.looseObject({
+  version: v.unknown(),
+  content: JsonObject,
+  metadata: v.fallback(v.looseObject({ additionalContext: v.fallback(JsonObject, {}) }), () => ({
+    additionalContext: {},
+  })),
+});
+
+/** A CloudWatch alarm state change. */
+const AlarmShaped = v.looseObject({ AlarmName: v.string(), NewStateValue: v.string() });
+
+/**
+ * A notification as the renderer reads it: the alert contract's fields by name, each value
+ * whatever the producer put there (ours: the contract's text; others: anything).
+ */
+interface Notification {
+  id?: unknown;
+  content: JsonObject;
+  metadata: JsonObject;
+  context: Partial<Record<AlertContextKey, unknown>>;
+}
+
+/** One SNS message, read at the edge. */
+export type Inbound =
+  | { kind: "alert"; notification: Notification } // the approver's: matches the alert contract
+  /** Chatbot-shaped but not the contract's: `problem` says where it differs first. */
+  | { kind: "notification"; notification: Notification; problem: string }
+  | { kind: "alarm"; alarm: JsonObject }
+  | { kind: "plain"; body: string };
+
+export function readInbound(body: string): Inbound {
+  const parsed = parseJson(body);
+  const ours = v.safeParse(AlertMessageSchema, parsed);
+  if (ours.success) {
+    const n = ours.output;
+    return {
+      kind: "alert",
+      notification: {
+        id: n.id,
+        content: n.content,
+        metadata: n.metadata,
+        context: n.metadata.additionalContext,
+      },
+    };
+  }
+  const chatbot = v.safeParse(ChatbotShaped, parsed);
+  if (chatbot.success) {
+    const { id, content, metadata } = chatbot.output;
+    return {
+      kind: "notification",
+      notification: {
+        id,
+        content,
+        metadata,
+        context: metadata.additionalContext,
+      },
+      problem: contractProblem(ours.issues[0]),
+    };
+  }
+  const alarm = v.safeParse(AlarmShaped, parsed);
+  if (alarm.success) return { kind: "alarm", alarm: alarm.output };
+  return { kind: "plain", body };
+}
+
+/** Where a message first differs from the contract, in our words (never the value it holds). */
+function contractProblem(issue: v.BaseIssue<unknown> | undefined): string {
+  if (!issue) return "not the alert contract";
+  const where = v.getDotPath(issue) ?? "message";
+  return issue.received === "undefined"
+    ? `${where}: missing`
+    : `${where}: expected ${issue.expected ?? issue.kind}`;
+}
+
+export function renderInbound(inbound: Inbound, subject?: string): SlackMessage {
+  switch (inbound.kind) {
+    case "alert":
+    case "notification":
+      return renderChatbotNotification(inbound.notification);
+    case "alarm":
+      return renderAlarm(inbound.alarm);
+    case "plain":
+      return renderPlain(inbound.body, subject);
+  }
+}
+
 /** Renders one SNS message body (and its subject, when SNS had one). */
 export function renderSlackMessage(body: string, subject?: string): SlackMessage {
-  const parsed = parseJson(body);
-  if (isRecord(parsed) && isRecord(parsed.content) && parsed.version !== undefined) {
-    return renderChatbotNotification(parsed);
-  }
-  if (isRecord(parsed) && typeof parsed.AlarmName === "string" && typeof parsed.NewStateValue === "string") {
-    return renderAlarm(parsed);
-  }
-  return renderPlain(body, subject);
+  return renderInbound(readInbound(body), subject);
 }
 
 // ---------------------------------------------------------------------------------------
 // The approver's notifications
 // ---------------------------------------------------------------------------------------
 
-function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
-  const content = asRecord(n.content);
-  const metadata = asRecord(n.metadata);
-  const ctx = asRecord(metadata.additionalContext);
+function renderChatbotNotification(n: Notification): SlackMessage {
+  const { content, metadata, context: ctx } = n;
   // The header is plain text in our own words: the kind's title. The Chatbot title quotes
   // the CSR name, which only the fields below show (in a code span).
   const ownTitle = alertTitle(str(ctx.alertKind) ?? "");
@@ -148,9 +239,6 @@ function renderChatbotNotification(n: Record<string, unknown>): SlackMessage {
       section(`*Certificate problems*\n${bulletList(certificateProblems, SLACK_LIMITS.sectionText - 30)}`),
     );
 
-  const error = str(ctx.error);
-  if (error) blocks.push(section(`*Error*\n${mrkdwnCodeBlock(error, SLACK_LIMITS.sectionText - 20)}`));
-
   // The description repeats the facts above in prose; it is the only source when the
   // structured context is missing (an older or foreign producer).
   if (Object.keys(ctx).length === 0) {
@@ -187,7 +275,7 @@ function decisionLabel(decision?: string, kind?: string, dryRun?: string): strin
 }
 
 /** `reasons` (JSON list of "CODE: message") when present, else the bare `reasonCodes`. */
-function reasonLines(ctx: Record<string, unknown>): string[] {
+function reasonLines(ctx: Notification["context"]): string[] {
   const reasons = stringList(ctx.reasons);
   if (reasons.length > 0) {
     // Reason messages quote SANs and names: the message is a code span as a whole.
@@ -210,10 +298,10 @@ const MORE_MARKER = /^\(\+(\d+) more\)$/;
 
 /** `{dnsNames, ips, other}`-like lists, given as an object or as its JSON text. */
 function addressLists(value: unknown): AddressLists | undefined {
-  const parsed = typeof value === "string" ? parseJson(value) : value;
-  if (!isRecord(parsed)) return undefined;
+  const parsed = v.safeParse(JsonObject, typeof value === "string" ? parseJson(value) : value);
+  if (!parsed.success) return undefined;
   const lists: AddressLists = {};
-  for (const [key, raw] of Object.entries(parsed)) {
+  for (const [key, raw] of Object.entries(parsed.output)) {
     const items = stringList(raw);
     const marker = MORE_MARKER.exec(items[items.length - 1] ?? "");
     lists[key] = marker ? { items: items.slice(0, -1), cut: Number(marker[1]) } : { items, cut: 0 };
@@ -240,7 +328,7 @@ function describeAddresses(lists: AddressLists | undefined, labels: [string, str
 // CloudWatch alarms and anything else
 // ---------------------------------------------------------------------------------------
 
-function renderAlarm(a: Record<string, unknown>): SlackMessage {
+function renderAlarm(a: JsonObject): SlackMessage {
   const state = str(a.NewStateValue) ?? "UNKNOWN";
   const icon =
     state === "ALARM" ? ":rotating_light:" : state === "OK" ? ":white_check_mark:" : ":grey_question:";
@@ -287,7 +375,7 @@ function header(text: string, emoji = true): Block {
   };
 }
 
-function mrkdwn(text: string, max: number): TextObject {
+function mrkdwn(text: string, max: number): MrkdwnElement {
   return { type: "mrkdwn", text: cutMarkup(text, max), verbatim: true };
 }
 
@@ -296,7 +384,7 @@ function section(markdown: string): Block {
 }
 
 /** A labelled field; `preformatted` values are already escaped markdown. */
-function field(label: string, value: string, preformatted = false): TextObject {
+function field(label: string, value: string, preformatted = false): MrkdwnElement {
   const body = preformatted ? value : mrkdwnCode(value, 300);
   return mrkdwn(`*${label}*\n${body}`, SLACK_LIMITS.fieldText);
 }
@@ -409,14 +497,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function asRecord(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
 }
 
 function isString(value: unknown): value is string {

@@ -11,10 +11,10 @@ import {
   auditKey,
   auditSize,
   auditSubject,
-  compactForAudit,
   type AuditLedger,
 } from "../core/audit.js";
 import { checkIssuedCertificate } from "../core/certificate.js";
+import { compactCsr } from "../core/request-size.js";
 import { AlertHistory, ApprovedLedger, PendingSet, isDecided, type FollowUp } from "../core/fairness.js";
 import { alertedKinds, followUpFor } from "../core/plan.js";
 import type { ClusterPolicySettings, CsrObject } from "../core/types.js";
@@ -172,7 +172,7 @@ export function auditSet(): OldestFirst<ReadCsr> {
 
 /** Nothing is ever written to an audited CSR, so only its compact form is kept (no raw object). */
 export function keptForAudit(read: ReadCsr): ReadCsr {
-  const csr = compactForAudit(read.csr);
+  const csr = compactCsr(read.csr, "audit");
   return { csr, raw: csr as ReadCsr["raw"] };
 }
 

@@ -558,11 +558,11 @@ describe("publishAlert (moto SNS -> SQS)", () => {
 
   it("propagates a publish failure (unknown topic)", async () => {
     const alert = buildAlert({
-      kind: "cluster-error",
+      kind: "flood-guard",
       cluster: { name: "c", kind: "eks", region, vpcIds: [] },
       dryRun: false,
       now: new Date(),
-      error: "x",
+      floodGuard: { approved: 1, held: 1, limit: 1 },
     });
     await expect(
       publishAlert(

@@ -1,4 +1,6 @@
+import * as v from "valibot";
 import { describe, expect, it } from "vitest";
+import { AlertMessageSchema } from "../../functions/core/alert-contract.js";
 import {
   ALERT_KINDS,
   ALERT_LIMITS,
@@ -119,9 +121,7 @@ describe("buildAlert: Chatbot custom notification schema", () => {
       const ctx: AlertContext =
         kind === "flood-guard"
           ? { kind, cluster, dryRun: false, now: NOW, floodGuard: { approved: 20, held: 7, limit: 20 } }
-          : kind === "cluster-error"
-            ? { kind, cluster, dryRun: false, now: NOW, error: "Unauthorized" }
-            : { kind, cluster, decision: denied, dryRun: kind === "would-deny", now: NOW };
+          : { kind, cluster, decision: denied, dryRun: kind === "would-deny", now: NOW };
       const { n, raw } = parse(ctx);
       eventTypes.add(n.metadata.eventType);
       expect(n.content.title.length).toBeLessThanOrEqual(ALERT_LIMITS.title);
@@ -129,6 +129,8 @@ describe("buildAlert: Chatbot custom notification schema", () => {
       expect(n.content.nextSteps.length).toBeGreaterThan(0);
       expect(n.content.nextSteps.length).toBeLessThanOrEqual(ALERT_LIMITS.nextSteps);
       expect(raw.attributes.alertKind!.StringValue).toBe(kind);
+      // Each kind is what the alert contract (the Slack notifier's schema) describes.
+      expect(v.parse(AlertMessageSchema, n)).toEqual(n);
     }
     expect(eventTypes.size).toBe(ALERT_KINDS.length);
   });
@@ -140,7 +142,7 @@ describe("buildAlert: Chatbot custom notification schema", () => {
     expect(n.content.title).toContain("dry-run");
   });
 
-  it("flood-guard and cluster-error alerts have cluster-level attributes and context", () => {
+  it("flood-guard alerts have cluster-level attributes and context", () => {
     const flood = parse({
       kind: "flood-guard",
       cluster,
@@ -156,15 +158,6 @@ describe("buildAlert: Chatbot custom notification schema", () => {
       maxApprovalsPerSweep: "20",
     });
     expect(flood.n.metadata.threadId).toBe("csr-approver/-/eu-west-1/prod-1");
-    const error = parse({
-      kind: "cluster-error",
-      cluster,
-      dryRun: false,
-      now: NOW,
-      error: "401 Unauthorized",
-    });
-    expect(error.raw.attributes.reason!.StringValue).toBe("CLUSTER_ERROR");
-    expect(error.n.metadata.additionalContext.error).toBe("401 Unauthorized");
   });
 
   it("threads alerts per node and is deterministic", () => {

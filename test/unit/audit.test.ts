@@ -11,9 +11,8 @@ import {
   auditOne,
   auditSubject,
   auditVerdict,
-  compactForAudit,
 } from "../../functions/core/audit.js";
-import { MAX_REQUEST_BYTES, parseCertificateRequest } from "../../functions/core/request.js";
+import { CONDITION_TEXT_KEPT, compactCsr, requestTooLarge } from "../../functions/core/request-size.js";
 import { buildAlert, type ChatbotNotification } from "../../functions/core/alert.js";
 import { checkIssuedCertificate } from "../../functions/core/certificate.js";
 import { AlertHistory, ApprovedLedger, planCluster } from "../../functions/core/fairness.js";
@@ -199,22 +198,28 @@ describe("what the audit keeps", () => {
     expect(kept.deferred).toBe(47);
   });
 
-  it("compact: the request cut just past the parser's limit still fails as oversized; one Approved condition; no certificate text", () => {
+  it("compact: an oversized request leaves only its length and still fails as too large; one Approved condition, its texts cut; no certificate text", () => {
     const huge: CsrObject = {
       ...csr({
-        conditions: [approved("Rubber"), { type: "Other", status: "True", message: "y".repeat(100_000) }],
+        conditions: [
+          { ...approved("Rubber"), message: "m".repeat(5000) },
+          { type: "Other", status: "True", message: "y".repeat(100_000) },
+        ],
         certificate: "Q".repeat(200_000),
       }),
       spec: { ...csr({}).spec, request: "A".repeat(1_000_000) },
     };
-    const compact = compactForAudit(huge);
-    expect(compact.spec.request.length).toBe(MAX_REQUEST_BYTES + 1);
-    const parsed = parseCertificateRequest(compact.spec.request);
-    expect(parsed).toEqual({ ok: false, error: `request is larger than ${MAX_REQUEST_BYTES} bytes` });
-    expect(parseCertificateRequest(huge.spec.request)).toEqual(parsed);
+    const compact = compactCsr(huge, "audit");
+    expect(compact.spec.request).toBe("");
+    expect(compact.spec.requestLength).toBe(1_000_000);
+    expect(requestTooLarge(compact)).toBe(true);
     expect(compact.status?.conditions?.map((c) => c.type)).toEqual(["Approved"]);
+    expect(compact.status?.conditions?.[0]).toMatchObject({ reason: "Rubber" });
+    expect(compact.status?.conditions?.[0]?.message).toHaveLength(CONDITION_TEXT_KEPT);
     expect(compact.status?.certificate).toBe("(issued)");
-    expect(JSON.stringify(compact).length).toBeLessThan(MAX_REQUEST_BYTES + 4096);
+    expect(JSON.stringify(compact).length).toBeLessThan(4096);
+    // The sweep compacts every listed CSR first: the audit's form of that is the same.
+    expect(compactCsr(compactCsr(huge), "audit")).toStrictEqual(compact);
   });
 });
 

@@ -3,7 +3,7 @@
 // asked for again from the same continue token with half the limit (never failing the cluster
 // while one CSR fits), a watch line over the bound is skipped before it is parsed, and what is
 // kept of a large CSR is its compact form, read again just before a write.
-import type { CsrObject } from "../../functions/core/types.js";
+import type { CsrCondition, CsrObject } from "../../functions/core/types.js";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -19,6 +19,7 @@ import {
   type ReadCsr,
 } from "../../functions/sweep/csrs.js";
 import {
+  CONDITION_TEXT_KEPT,
   compactCsr,
   MAX_CERTIFICATE_CHARS,
   MAX_SPEC_REQUEST_CHARS,
@@ -323,6 +324,74 @@ describe("compactCsr and issued certificates", () => {
 
   it("marks one beyond the bound instead of keeping it (it then fails that check)", () => {
     expect(compactCsr(served("Q".repeat(MAX_CERTIFICATE_CHARS + 1))).status?.certificate).toBe("(issued)");
+  });
+});
+
+describe("compactCsr for the audit: only the approval in effect and whether a certificate exists", () => {
+  const served = (conditions: CsrCondition[], certificate?: string): CsrObject => ({
+    metadata: { name: "csr-a", uid: "u", resourceVersion: "9", creationTimestamp: "2026-12-05T00:00:00Z" },
+    spec: { signerName: "kubernetes.io/kubelet-serving", request: "cmVx", username: "system:node:n" },
+    status: { conditions, ...(certificate !== undefined ? { certificate } : {}) },
+  });
+
+  it("keeps the first Approved condition that is not False, every field of it, and nothing else", () => {
+    const approval: CsrCondition = {
+      type: "Approved",
+      status: "True",
+      reason: "Elsewhere",
+      message: "approved by hand",
+      lastUpdateTime: "2026-12-05T00:01:00Z",
+      lastTransitionTime: "2026-12-05T00:01:00Z",
+    };
+    const compact = compactCsr(
+      served(
+        [
+          { type: "Approved", status: "False", reason: "Withdrawn" },
+          approval,
+          { type: "Failed", status: "True", message: "x" },
+        ],
+        "Q".repeat(10),
+      ),
+      "audit",
+    );
+    expect(compact).toStrictEqual({
+      ...compactCsr(served([])),
+      status: { conditions: [approval], certificate: "(issued)" },
+    });
+  });
+
+  it("an approval with no texts is kept as it is, without empty keys", () => {
+    const [kept] = compactCsr(served([{ type: "Approved", status: "True" }]), "audit").status!.conditions!;
+    expect(kept).toStrictEqual({ type: "Approved", status: "True" });
+  });
+
+  it("no approval in effect, no certificate: an empty status; none served: none kept", () => {
+    expect(compactCsr(served([{ type: "Denied", status: "True" }]), "audit").status).toStrictEqual({});
+    const bare = { metadata: { name: "b" }, spec: { signerName: "s", request: "r" } } as CsrObject;
+    expect(compactCsr(bare, "audit")).toStrictEqual({
+      metadata: { name: "b" },
+      spec: { signerName: "s", request: "r" },
+    });
+  });
+
+  it("cuts each text of the approval to CONDITION_TEXT_KEPT characters", () => {
+    const long = "z".repeat(CONDITION_TEXT_KEPT + 1);
+    const [kept] = compactCsr(
+      served([
+        {
+          type: "Approved",
+          status: "True",
+          reason: long,
+          message: long,
+          lastUpdateTime: long,
+          lastTransitionTime: long,
+        },
+      ]),
+      "audit",
+    ).status!.conditions!;
+    for (const text of [kept!.reason, kept!.message, kept!.lastUpdateTime, kept!.lastTransitionTime]) {
+      expect(text).toBe(long.slice(0, CONDITION_TEXT_KEPT));
+    }
   });
 });
 

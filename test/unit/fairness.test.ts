@@ -5,10 +5,10 @@ import {
   ApprovedLedger,
   PendingSet,
   approvalLimit,
-  markerEntriesFor,
   planCluster,
   type Candidate,
   type ClusterPlanInput,
+  type CsrWork,
 } from "../../functions/core/fairness.js";
 import {
   ALERTED_CONDITION,
@@ -17,6 +17,7 @@ import {
   markerEntries,
   targetsDigest,
   withAlertMarkers,
+  type MarkerEntry,
 } from "../../functions/core/plan.js";
 import type {
   CsrCondition,
@@ -27,6 +28,15 @@ import type {
 } from "../../functions/core/types.js";
 
 const NOW = new Date("2026-06-01T12:00:00Z");
+
+/** The marker entries the sweep records after carrying out a CSR's alerts. */
+const markerEntriesFor = (work: CsrWork<unknown>): MarkerEntry[] =>
+  work.alerts.map((a) => ({
+    kind: a.kind,
+    via: a.delivery,
+    codes: a.codes,
+    ...(a.targets ? { targets: a.targets } : {}),
+  }));
 const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000).toISOString();
 
 let uid = 0;

@@ -336,8 +336,6 @@ describe("decide: nodes outside EC2 and nonNodeRequests", () => {
       const plan = planFor(decision, c.csr, {
         mode: "enforce",
         deny: true,
-        maxApprovalsPerSweep: 10,
-        approvalsSoFar: 0,
         now: NOW_FRESH,
         notIssuedAfterSeconds: 600,
       });

@@ -10,6 +10,7 @@ import { buildAlert } from "../../functions/core/alert.js";
 import type { Decision } from "../../functions/core/types.js";
 import { createNotifier, DeliveryError, handler, type NotifierLog } from "../../functions/notifier.js";
 import {
+  readInbound,
   renderSlackMessage,
   SLACK_LIMITS,
   type Block,
@@ -239,7 +240,11 @@ describe("renderSlackMessage", () => {
     const alerts = [
       buildAlert({ ...base, kind: "denied", decision: deniedDecision() }),
       buildAlert({ ...base, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } }),
-      buildAlert({ ...base, kind: "cluster-error", error: "Unauthorized" }),
+      buildAlert({
+        ...base,
+        kind: "node-flood",
+        nodeFlood: { node: "ip-10-0-1-70", pending: 900, examined: 20 },
+      }),
     ];
     for (const alert of alerts) {
       const message = renderSlackMessage(alert.message);
@@ -252,9 +257,14 @@ describe("renderSlackMessage", () => {
     }
     // Two accounts' clusters of the same name are told apart.
     const other = renderSlackMessage(
-      buildAlert({ ...base, account: "444455556666", kind: "cluster-error", error: "Unauthorized" }).message,
+      buildAlert({
+        ...base,
+        account: "444455556666",
+        kind: "flood-guard",
+        floodGuard: { approved: 10, held: 3, limit: 10 },
+      }).message,
     );
-    expect(other.text).not.toBe(renderSlackMessage(alerts[2]!.message).text);
+    expect(other.text).not.toBe(renderSlackMessage(alerts[1]!.message).text);
     // A long summary is cut, not the account.
     const long = renderSlackMessage(
       buildAlert({
@@ -268,7 +278,8 @@ describe("renderSlackMessage", () => {
     // No account in the alert (an older producer): the region alone.
     const { account: _account, ...withoutAccount } = base;
     const regionOnly = renderSlackMessage(
-      buildAlert({ ...withoutAccount, kind: "cluster-error", error: "Unauthorized" }).message,
+      buildAlert({ ...withoutAccount, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } })
+        .message,
     );
     expect(regionOnly.text.startsWith("[eu-west-1] ")).toBe(true);
   });
@@ -368,6 +379,69 @@ describe("renderSlackMessage", () => {
     expect(text).not.toContain("<!here>");
     expect(text).not.toContain("<https://evil");
     expect(text).toContain("&lt;!channel&gt;");
+  });
+});
+
+describe("readInbound: the alert contract at the notifier's edge", () => {
+  it("reads the approver's alerts of every kind as the contract's, anything else by its shape", () => {
+    const base = { cluster: CLUSTER, now: NOW, dryRun: false, account: "111122223333" };
+    for (const message of [
+      deniedAlert(5000),
+      buildAlert({ ...base, kind: "flood-guard", floodGuard: { approved: 10, held: 3, limit: 10 } }).message,
+      buildAlert({ ...base, kind: "node-flood", nodeFlood: { node: "n", pending: 900, examined: 20 } })
+        .message,
+      buildAlert({
+        ...base,
+        kind: "approved-elsewhere",
+        decision: deniedDecision(),
+        audit: { approver: { reason: "R", message: "m" }, issued: false },
+      }).message,
+    ]) {
+      expect(readInbound(message).kind).toBe("alert");
+    }
+    expect(readInbound(JSON.stringify({ AlarmName: "a", NewStateValue: "OK" })).kind).toBe("alarm");
+    for (const body of ["", "not json", "[1,2]", "null", JSON.stringify({ content: {} })]) {
+      expect(readInbound(body)).toEqual({ kind: "plain", body });
+    }
+  });
+
+  it("a Chatbot-shaped message off the contract still renders, and says where it differs, never what it holds", () => {
+    const body = JSON.parse(deniedAlert()) as { metadata: { additionalContext: Record<string, unknown> } };
+    body.metadata.additionalContext.alertKind = "<!channel> made-up";
+    const inbound = readInbound(JSON.stringify(body));
+    expect(inbound).toMatchObject({ kind: "notification" });
+    const problem = inbound.kind === "notification" ? inbound.problem : "";
+    expect(problem).toMatch(/^metadata\.additionalContext\.alertKind: expected /);
+    expect(problem).not.toContain("channel");
+    expect(fieldsText(renderSlackMessage(JSON.stringify(body)))).toContain("*CSR*\n`csr-x7k2p`");
+    const minimal = readInbound(JSON.stringify({ version: "1.0", content: { description: "only this" } }));
+    expect(minimal).toMatchObject({ kind: "notification", problem: "source: missing" });
+    // Off the contract, what it holds is still read: a summary without any structured context.
+    const summaryOnly = JSON.stringify({ version: "1.0", content: {}, metadata: { summary: "disk full" } });
+    expect(renderSlackMessage(summaryOnly).text).toBe("disk full");
+  });
+
+  it("logs one line for a message off the contract and delivers it all the same; none for the approver's", async () => {
+    const log = recordingLog();
+    const notify = createNotifier({
+      pacer: NO_PACING,
+      getWebhookUrl: async () => webhookUrl(),
+      log,
+      post: noSleep,
+    });
+    const foreign = JSON.stringify({ version: "1.0", content: { title: "t", description: "d" } });
+    expect(await notify(snsEvent(deniedAlert(), foreign))).toEqual({ delivered: 2, failed: 0 });
+    const warnings = log.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.level === "warn");
+    expect(warnings).toEqual([
+      {
+        level: "warn",
+        message: "alert message does not match the alert contract",
+        messageId: "msg-1",
+        problem: "source: missing",
+      },
+    ]);
   });
 });
 

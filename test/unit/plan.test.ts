@@ -3,9 +3,11 @@ import {
   ALERTED_CONDITION,
   APPROVED_REASON,
   DENIED_REASON,
+  approvedCondition,
+  approvedInstanceId,
   followUpFor,
   planFor,
-  withAlertMarker,
+  withAlertMarkers,
   withCondition,
   type PlanContext,
 } from "../../functions/core/plan.js";
@@ -40,8 +42,6 @@ function decision(kind: DecisionKind): Decision {
 const enforce: PlanContext = {
   mode: "enforce",
   deny: true,
-  maxApprovalsPerSweep: 2,
-  approvalsSoFar: 0,
   now: NOW,
   notIssuedAfterSeconds: 600,
 };
@@ -59,8 +59,6 @@ describe("planFor: what the sweep does with a decision", () => {
     ["wait does nothing", "wait", csr(), {}, "none"],
     ["approve in enforce", "approve", csr(), {}, "approve"],
     ["approve in dry-run only reports", "approve", csr(), { mode: "dry-run" }, "would-approve"],
-    ["approve over the flood limit is held", "approve", csr(), { approvalsSoFar: 2 }, "flood-guarded"],
-    ["approve just under the flood limit", "approve", csr(), { approvalsSoFar: 1 }, "approve"],
     ["deny in enforce denies with an alert", "deny", csr(), {}, "deny", "denied"],
     ["deny in dry-run alerts would-deny", "deny", csr(), { mode: "dry-run" }, "alert", "would-deny"],
     [
@@ -171,13 +169,30 @@ describe("planFor: what the sweep does with a decision", () => {
     expect(deny.condition.message).toContain("IP_NOT_OWNED, DNS_NOT_OWNED");
   });
 
+  it("reads back the instance our Approved condition names, and nothing from anyone else's", () => {
+    const approvedBy = (condition: CsrCondition) => csr([condition]);
+    const ec2 = approvedCondition(decision("approve"));
+    expect(approvedInstanceId(approvedBy(ec2))).toBe("i-0123456789abcdef0");
+    const outside = approvedCondition({
+      ...decision("approve"),
+      instanceId: undefined,
+      reasons: [{ code: "NON_EC2_RULES_PASSED", message: "rules passed" }],
+    });
+    expect(approvedInstanceId(approvedBy(outside))).toBeUndefined();
+    expect(approvedInstanceId(approvedBy({ ...ec2, reason: "SomeoneElse" }))).toBeUndefined();
+    expect(approvedInstanceId(csr())).toBeUndefined();
+  });
+
   it("never drops existing conditions", () => {
     const existing = csr([{ type: "Custom", status: "True", reason: "x" }, marker("would-deny")]);
     const added = withCondition(existing, { type: "Approved", status: "True" });
     expect(added.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION, "Approved"]);
-    const marked = withAlertMarker(existing, "not-issued");
+    const marked = withAlertMarkers(existing.status?.conditions ?? [], [
+      { kind: "not-issued", via: "alert", codes: [] },
+    ]);
     expect(marked.map((c) => c.type)).toEqual(["Custom", ALERTED_CONDITION]);
     expect(marked[1]?.message).toBe("would-deny:alert: not-issued:alert:");
-    expect(withAlertMarker(csr([marker("failed")]), "failed")[0]?.message).toBe("failed:alert:");
+    const failed = withAlertMarkers([marker("failed")], [{ kind: "failed", via: "alert", codes: [] }]);
+    expect(failed[0]?.message).toBe("failed:alert:");
   });
 });
