@@ -1054,6 +1054,7 @@ function requestedSans(read: ReadCsr): { ips: string[]; dnsNames: string[] } {
 }
 
 function decideOne(ctx: ClusterContext, read: ReadCsr): Decision {
+  if (read.unreadable) return read.unreadable; // failed its schema at the edge (k8s-schemas.ts)
   const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
   return decide({
     csr: read.csr,
