@@ -726,7 +726,7 @@ function decideUnsafe(input: PolicyInput): Decision {
     unavailable.push(`EC2 returned inconsistent records for ${list(inconsistent)}`);
   }
   if (!Number.isFinite(input.now.getTime())) unavailable.push("no valid evaluation time was given");
-  if (!Array.isArray(input.instances) || !Array.isArray(input.nodes) || unavailable.length > 0) {
+  if (unavailable.length > 0) {
     return {
       ...base,
       decision: "wait",
@@ -754,8 +754,9 @@ function decideUnsafe(input: PolicyInput): Decision {
   const ctx: Context = {
     input,
     csr,
-    instances: input.instances,
-    nodes: input.nodes,
+    // Both lists: an unavailable one has returned `wait` above.
+    instances: input.instances as Ec2Instance[],
+    nodes: input.nodes as NodeObject[],
     graceSeconds: input.settings.pendingGraceSeconds,
   };
   if (nodeName) ctx.nodeName = nodeName;
