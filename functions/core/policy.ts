@@ -341,8 +341,7 @@ function checkExpiration(ctx: Context): Outcome {
 }
 
 function checkIdentity(ctx: Context): Outcome {
-  if (!ctx.nodeName) return UNKNOWN;
-  const identity = ctx.identity;
+  const identity = ctx.identity; // set exactly when the requester names a node
   if (!identity) return UNKNOWN;
   if (identity.kind === "matched") return PASS;
   if (ctx.nonEc2) return PASS; // established as a node outside EC2: checks 16-18 decide
