@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   identifyInstance,
+  nodeNameOf,
   parseProviderId,
   sessionInstanceId,
   type IdentityOptions,
@@ -50,6 +51,18 @@ function identify(
 ) {
   return identifyInstance(nodeName, request, instances, REGION, { vpcIds: [CLUSTER_VPC], ...options });
 }
+
+describe("nodeNameOf", () => {
+  it.each([
+    ["system:node:ip-10-0-1-70", "ip-10-0-1-70"],
+    ["system:node:a:b", "a:b"],
+    ["system:node:", undefined],
+    ["system:nodes", undefined],
+    ["System:node:x", undefined],
+    ["alice", undefined],
+    [undefined, undefined],
+  ])("%j → %j", (username, expected) => expect(nodeNameOf(username)).toBe(expected));
+});
 
 describe("parseProviderId", () => {
   it("parses aws:///<az>/<instance-id>", () => {
