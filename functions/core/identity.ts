@@ -43,6 +43,8 @@ export interface IdentityOptions {
 }
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const PROVIDER_ID = /^aws:\/\/\/([a-z0-9-]+)\/(i-(?:[0-9a-f]{8}|[0-9a-f]{17}))$/;
+
 /** The username prefix of a node's credential: `system:node:<N>`. */
 export const NODE_USER_PREFIX = "system:node:";
 
@@ -51,7 +53,6 @@ export function nodeNameOf(username: string | undefined): string | undefined {
   const name = username?.startsWith(NODE_USER_PREFIX) ? username.slice(NODE_USER_PREFIX.length) : "";
   return name === "" ? undefined : name;
 }
-const PROVIDER_ID = /^aws:\/\/\/([a-z0-9-]+)\/(i-(?:[0-9a-f]{8}|[0-9a-f]{17}))$/;
 
 /** `aws:///<az>/<instance-id>`, the form the AWS cloud provider writes; anything else: undefined. */
 export function parseProviderId(providerId: string): { az: string; instanceId: string } | undefined {
