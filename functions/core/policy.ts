@@ -182,6 +182,8 @@ interface Context {
 }
 
 interface NonEc2Context {
+  /** N. */
+  node: string;
   rules: NonEc2NodeRules;
   pattern: string;
   requestedIps: string[];
@@ -531,7 +533,7 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   const requestedNames = sansOf(ctx.request, "dns").map((san) => san.value);
   const known = ec2Knowledge(nodeName, requestedIps, ctx.instances, ctx.input.cluster.region, requestedNames);
   if (known.byName.length > 0) return undefined;
-  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
+  return { node: nodeName, rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
 }
 
 function checkNonEc2Addresses(ctx: Context): Outcome {
@@ -544,7 +546,7 @@ function checkNonEc2Addresses(ctx: Context): Outcome {
   ];
   return fail(
     "NON_EC2_ADDRESS_IN_EC2",
-    `node ${ctx.nodeName ?? "?"} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
+    `node ${nonEc2.node} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
   );
 }
 
@@ -573,7 +575,7 @@ function checkNonEc2Ips(ctx: Context): Outcome {
     : "";
   return fail(
     "NON_EC2_IP_NOT_ALLOWED",
-    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}${why}`,
+    `IP SAN ${list(outside)} of node ${nonEc2.node} is not in ${bounds}${why}`,
   );
 }
 
@@ -581,13 +583,13 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   const nonEc2 = ctx.nonEc2;
   if (!nonEc2) return NOT_APPLICABLE;
   if (!ctx.request) return UNKNOWN;
-  const allowed = allowedDnsNames(nonEc2.rules, ctx.nodeName ?? "");
+  const allowed = allowedDnsNames(nonEc2.rules, nonEc2.node);
   const requested = sansOf(ctx.request, "dns").map((san) => san.value);
   const inEc2 = requested.filter((name) => ec2DomainOf(name) !== undefined);
   if (inEc2.length > 0) {
     return fail(
       "NON_EC2_DNS_NOT_ALLOWED",
-      `DNS SAN ${list(inEc2)} of node ${ctx.nodeName ?? "?"} is in EC2's DNS domains: static rules never allow it`,
+      `DNS SAN ${list(inEc2)} of node ${nonEc2.node} is in EC2's DNS domains: static rules never allow it`,
     );
   }
   const notAllowed = requested.filter(
@@ -596,7 +598,7 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   if (notAllowed.length === 0) return PASS;
   return fail(
     "NON_EC2_DNS_NOT_ALLOWED",
-    `DNS SAN ${list(notAllowed)} of node ${ctx.nodeName ?? "?"} is not one of the names nonEc2Nodes.dnsNames allows it (${list(allowed)})`,
+    `DNS SAN ${list(notAllowed)} of node ${nonEc2.node} is not one of the names nonEc2Nodes.dnsNames allows it (${list(allowed)})`,
   );
 }
 
@@ -808,30 +810,30 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
+  // Every check passed, so the request parsed: its SANs are known.
+  const requested = sans as NonNullable<Decision["requestedSans"]>;
+  const sanText = [...requested.ips, ...requested.dnsNames];
   if (ctx.nonEc2) {
-    const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
     return {
       ...base,
       decision: "approve",
       reasons: [
         {
           code: NON_EC2_APPROVE_CODE,
-          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
+          message: `node ${ctx.nonEc2.node} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
         },
       ],
     };
   }
   const matched = matchedInstance(ctx);
-  const state = matched?.instance.State?.Name;
-  if (!matched || !isLiveState(state) || state !== "running") {
+  if (!matched || matched.instance.State?.Name !== "running") {
     return {
       ...base,
       decision: "wait",
       reasons: [{ code: "FACTS_UNAVAILABLE", message: "no running instance was identified" }],
     };
   }
-  const identityWhy = ctx.identity?.why ?? "";
-  const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
+  const identityWhy = (ctx.identity as IdentityResult).why;
   return {
     ...base,
     decision: "approve",
