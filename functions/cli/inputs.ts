@@ -1,9 +1,13 @@
 // Reading the offline inputs of `evaluate`: files (or stdin) holding JSON or YAML as kubectl
 // and the AWS CLI print them. Every shape problem becomes one UsageError line naming the
-// flag, the file and, where it helps, the path inside the document.
+// flag, the file and, where it helps, the path inside the document. The objects themselves
+// are checked by the same schemas as the sweep's (sweep/k8s-schemas.ts, sweep/ec2-schemas.ts).
 import { readFile } from "node:fs/promises";
+import * as v from "valibot";
 import { parseAllDocuments } from "yaml";
 import type { CsrObject, Ec2Instance, NodeObject } from "../core/types.js";
+import { checkInstance, MalformedInstance } from "../sweep/ec2-schemas.js";
+import { CsrSchema, NodeSchema, problemOf } from "../sweep/k8s-schemas.js";
 import { PROGRAM, UsageError, type CliIo } from "./args.js";
 
 export interface InputSource {
@@ -72,10 +76,6 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isStringList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === "string");
-}
-
 /** The items of a `List`/`<Kind>List`, or the document itself when it is one object of `kind`. */
 function objectsOf(doc: unknown, kind: string): { value: unknown; at: string }[] | undefined {
   if (!isObject(doc)) return undefined;
@@ -100,54 +100,14 @@ export function csrsFrom(source: InputSource, docs: unknown[]): CsrObject[] {
     if (!objects)
       throw problem(source, docs.length > 1 ? `document ${docIndex + 1}: ${CSR_SHAPE}` : CSR_SHAPE);
     for (const { value, at } of objects) {
-      const where = (field: string): string => [at, field].filter(Boolean).join(".");
-      const fieldProblem = (field: string, expected: string): UsageError =>
-        problem(source, `${where(field)}: expected ${expected} in a CertificateSigningRequest`);
       if (!isObject(value)) throw problem(source, `${at || "document"}: ${CSR_SHAPE}`);
-      const metadata = value.metadata;
-      const spec = value.spec;
-      if (!isObject(metadata) || typeof metadata.name !== "string" || metadata.name === "") {
-        throw fieldProblem("metadata.name", "a string");
+      const checked = v.safeParse(CsrSchema, value);
+      if (!checked.success) {
+        const { path, expected } = problemOf(checked.issues);
+        const where = [at, path].filter(Boolean).join(".");
+        throw problem(source, `${where}: expected ${expected} in a CertificateSigningRequest`);
       }
-      if (!isObject(spec)) throw fieldProblem("spec", "an object");
-      if (typeof spec.signerName !== "string") throw fieldProblem("spec.signerName", "a string");
-      if (typeof spec.request !== "string") throw fieldProblem("spec.request", "a base64 string");
-      if (metadata.creationTimestamp !== undefined && typeof metadata.creationTimestamp !== "string") {
-        throw fieldProblem("metadata.creationTimestamp", "an RFC 3339 string");
-      }
-      if (spec.username !== undefined && typeof spec.username !== "string") {
-        throw fieldProblem("spec.username", "a string");
-      }
-      for (const field of ["groups", "usages"] as const) {
-        if (spec[field] !== undefined && !isStringList(spec[field])) {
-          throw fieldProblem(`spec.${field}`, "a list of strings");
-        }
-      }
-      if (spec.expirationSeconds !== undefined && typeof spec.expirationSeconds !== "number") {
-        throw fieldProblem("spec.expirationSeconds", "a number");
-      }
-      if (
-        spec.extra !== undefined &&
-        (!isObject(spec.extra) || !Object.values(spec.extra).every(isStringList))
-      ) {
-        throw fieldProblem("spec.extra", "a map of string lists");
-      }
-      const status = value.status;
-      if (status !== undefined && status !== null) {
-        if (!isObject(status)) throw fieldProblem("status", "an object");
-        const conditions = status.conditions;
-        if (
-          conditions !== undefined &&
-          conditions !== null &&
-          !(
-            Array.isArray(conditions) &&
-            conditions.every((condition) => isObject(condition) && typeof condition.type === "string")
-          )
-        ) {
-          throw fieldProblem("status.conditions", "a list of conditions with a type");
-        }
-      }
-      csrs.push(value as unknown as CsrObject);
+      csrs.push(checked.output as CsrObject);
     }
   });
   return csrs;
@@ -183,15 +143,12 @@ export function instancesFrom(source: InputSource, docs: unknown[]): Ec2Instance
       if (!isObject(value.State) || typeof value.State.Name !== "string") {
         throw problem(source, `${at}.State.Name: expected the instance state, e.g. "running"`);
       }
-      if (value.LaunchTime !== undefined && typeof value.LaunchTime !== "string") {
-        throw problem(source, `${at}.LaunchTime: expected an ISO 8601 string`);
+      try {
+        instances.push(checkInstance(value));
+      } catch (error) {
+        if (!(error instanceof MalformedInstance)) throw error;
+        throw problem(source, `${at}.${error.where}: expected ${error.expected}`);
       }
-      for (const field of ["NetworkInterfaces", "Tags"] as const) {
-        if (value[field] !== undefined && !Array.isArray(value[field])) {
-          throw problem(source, `${at}.${field}: expected a list`);
-        }
-      }
-      instances.push(value as Ec2Instance);
     }
   }
   return instances;
@@ -206,17 +163,15 @@ export function nodesFrom(source: InputSource, docs: unknown[]): NodeObject[] {
     if (!objects) throw problem(source, NODE_SHAPE);
     for (const { value, at } of objects) {
       const where = (field: string): string => [at, field].filter(Boolean).join(".");
-      if (!isObject(value) || !isObject(value.metadata) || typeof value.metadata.name !== "string") {
-        throw problem(source, `${where("metadata.name")}: expected a string (${NODE_SHAPE.slice(9)})`);
+      const checked = v.safeParse(NodeSchema, value);
+      if (checked.success) {
+        nodes.push(checked.output);
+        continue;
       }
-      const spec = value.spec;
-      if (spec !== undefined && spec !== null) {
-        if (!isObject(spec)) throw problem(source, `${where("spec")}: expected an object`);
-        if (spec.providerID !== undefined && typeof spec.providerID !== "string") {
-          throw problem(source, `${where("spec.providerID")}: expected a string`);
-        }
-      }
-      nodes.push(value as unknown as NodeObject);
+      const path = (v.getDotPath(checked.issues[0]) ?? "").split(".").slice(0, 2).join(".");
+      if (path === "spec") throw problem(source, `${where("spec")}: expected an object`);
+      if (path === "spec.providerID") throw problem(source, `${where("spec.providerID")}: expected a string`);
+      throw problem(source, `${where("metadata.name")}: expected a string (${NODE_SHAPE.slice(9)})`);
     }
   }
   return nodes;

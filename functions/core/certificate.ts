@@ -10,7 +10,7 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { Certificate, Extensions, GeneralNames, id_ce_subjectAltName } from "@peculiar/asn1-x509";
-import { formatIpBytes } from "./ip.js";
+import { canonicalIp } from "./ip.js";
 import { MAX_REQUEST_BYTES } from "./request.js";
 
 const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
@@ -102,21 +102,10 @@ function certificateSans(extensions: { extnID: string; extnValue: { buffer: Arra
   });
 }
 
-/** asn1-x509 renders iPAddress as text; back to bytes, then our canonical form. */
+/** asn1-x509 renders iPAddress as text: our canonical form of it (core/ip.ts, the one IP parser). */
 function ipKey(text: string): string {
-  const bytes = text.includes(":") ? ipv6Bytes(text) : text.split(".").map(Number);
-  const ip = bytes ? formatIpBytes(Uint8Array.from(bytes)) : undefined;
+  const ip = canonicalIp(text);
   return ip ? unmapped(ip.value) : `unreadable:${text}`;
-}
-
-function ipv6Bytes(text: string): number[] | undefined {
-  const [head = "", tail] = text.split("::");
-  const groups = (part: string) => (part === "" ? [] : part.split(":").map((g) => parseInt(g, 16)));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
-  if (all.length !== 8 || all.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffff)) return undefined;
-  return all.flatMap((g) => [g >> 8, g & 0xff]);
 }
 
 /** Go's signer writes an IPv4-mapped IPv6 SAN as the IPv4 address (4 bytes): compare them so. */

@@ -12,18 +12,15 @@
 //   name: those whose providerID names the instance N's providerID names, or whose name is
 //   one of that instance's EC2 names (private DNS name, its first label, ID, resource name) or
 //   a name a template gives it.
-// Clusters with nonEc2Nodes (delegated prefixes can hold any address) get the whole list, and
-// so does everything when a record is not readable: decide() judges those as before.
+// Clusters with nonEc2Nodes (delegated prefixes can hold any address) get the whole list.
+// Records are typed: their shape was checked where they were read (sweep/k8s-schemas.ts,
+// sweep/ec2-schemas.ts).
 // test/unit/policy.property.test.ts checks that decisions with and without the index agree.
 import { canonicalIp } from "./ip.js";
-import { parseProviderId } from "./identity.js";
+import { nodeNameOf, parseProviderId } from "./identity.js";
 import { expandNodeNameTemplate } from "./name-templates.js";
 import { firstLabel, normalizeDnsName } from "./ownership.js";
 import type { CsrObject, Ec2Instance, NodeObject, ParseResult } from "./types.js";
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 export class FactsIndex {
   private readonly byKey = new Map<string, Ec2Instance[]>();
@@ -52,11 +49,11 @@ export class FactsIndex {
       region?: string;
     } = {},
   ) {
-    this.whole = options.allInstances === true || !instances.every(isRecord);
+    this.whole = options.allInstances === true;
     this.rivals = options.providerIdRivals === true;
     // The rival rule reads the claimed instance's EC2 names: without the instance index
     // (whole lists), hand every Node object over rather than guess.
-    this.allNodes = options.allNodes === true || !nodes.every(isReadableNode) || (this.rivals && this.whole);
+    this.allNodes = options.allNodes === true || (this.rivals && this.whole);
     if (!this.whole) {
       for (const instance of instances) {
         for (const key of instanceKeys(instance)) push(this.byKey, key, instance);
@@ -81,7 +78,7 @@ export class FactsIndex {
 
   nodesFor(csr: CsrObject): NodeObject[] {
     if (this.allNodes) return this.nodes;
-    const n = nodeNameOf(csr);
+    const n = nodeNameOf(csr.spec.username);
     const own = n === undefined ? [] : (this.nodesByName.get(normalizeDnsName(n)) ?? []);
     if (!this.rivals) return own;
     const picked = new Set<NodeObject>(own);
@@ -108,7 +105,7 @@ export class FactsIndex {
     if (this.whole) return this.instances;
     const picked = new Set<Ec2Instance>();
     const add = (list: Ec2Instance[] | undefined) => list?.forEach((i) => picked.add(i));
-    const n = nodeNameOf(csr);
+    const n = nodeNameOf(csr.spec.username);
     if (n !== undefined) {
       const name = normalizeDnsName(n);
       add(this.byKey.get(name));
@@ -151,22 +148,20 @@ function push<T>(map: Map<string, T[]>, key: string, value: T): void {
 
 /** Every name a node name could be matched to this instance by, lower case, both full and short. */
 function instanceKeys(instance: Ec2Instance): string[] {
-  const names: unknown[] = [instance.PrivateDnsName, instance.PublicDnsName];
-  for (const eni of Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : []) {
-    if (!isRecord(eni)) continue;
-    names.push(eni.PrivateDnsName, publicOf(eni.Association, "PublicDnsName"));
-    for (const address of Array.isArray(eni.PrivateIpAddresses) ? eni.PrivateIpAddresses : []) {
-      if (isRecord(address))
-        names.push(address.PrivateDnsName, publicOf(address.Association, "PublicDnsName"));
+  const names: (string | undefined)[] = [instance.PrivateDnsName, instance.PublicDnsName];
+  for (const eni of instance.NetworkInterfaces ?? []) {
+    names.push(eni.PrivateDnsName, eni.Association?.PublicDnsName);
+    for (const address of eni.PrivateIpAddresses ?? []) {
+      names.push(address.PrivateDnsName, address.Association?.PublicDnsName);
     }
   }
   const keys: string[] = [];
   for (const name of names) {
-    if (typeof name !== "string" || name === "") continue;
+    if (!name) continue;
     const normal = normalizeDnsName(name);
     keys.push(normal, firstLabel(normal));
   }
-  if (typeof instance.InstanceId === "string") keys.push(instance.InstanceId.toLowerCase());
+  if (instance.InstanceId !== undefined) keys.push(instance.InstanceId.toLowerCase());
   return keys;
 }
 
@@ -176,44 +171,22 @@ function templateNames(instance: Ec2Instance, templates: readonly string[], regi
 }
 
 function instanceIdKey(instance: Ec2Instance): string {
-  return typeof instance.InstanceId === "string" ? instance.InstanceId.toLowerCase() : "";
+  return instance.InstanceId?.toLowerCase() ?? "";
 }
 
 /** Every address the instance has on record (private, public, IPv6), canonical. */
 function heldIps(instance: Ec2Instance): string[] {
-  const ips: unknown[] = [instance.PrivateIpAddress, instance.PublicIpAddress];
-  for (const eni of Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : []) {
-    if (!isRecord(eni)) continue;
-    ips.push(eni.PrivateIpAddress, publicOf(eni.Association, "PublicIp"));
-    for (const address of Array.isArray(eni.PrivateIpAddresses) ? eni.PrivateIpAddresses : []) {
-      if (isRecord(address)) ips.push(address.PrivateIpAddress, publicOf(address.Association, "PublicIp"));
+  const ips: (string | undefined)[] = [instance.PrivateIpAddress, instance.PublicIpAddress];
+  for (const eni of instance.NetworkInterfaces ?? []) {
+    ips.push(eni.PrivateIpAddress, eni.Association?.PublicIp);
+    for (const address of eni.PrivateIpAddresses ?? []) {
+      ips.push(address.PrivateIpAddress, address.Association?.PublicIp);
     }
-    for (const v6 of Array.isArray(eni.Ipv6Addresses) ? eni.Ipv6Addresses : []) {
-      if (isRecord(v6)) ips.push(v6.Ipv6Address);
-    }
+    for (const v6 of eni.Ipv6Addresses ?? []) ips.push(v6.Ipv6Address);
   }
-  return ips.flatMap((ip) => (typeof ip === "string" ? (canonicalIp(ip)?.value ?? []) : []));
-}
-
-function publicOf(association: unknown, key: "PublicIp" | "PublicDnsName"): unknown {
-  return isRecord(association) ? association[key] : undefined;
-}
-
-function nodeNameOf(csr: CsrObject): string | undefined {
-  const user = csr.spec?.username;
-  return typeof user === "string" && user.startsWith("system:node:")
-    ? user.slice("system:node:".length)
-    : undefined;
+  return ips.flatMap((ip) => canonicalIp(ip)?.value ?? []);
 }
 
 function providerInstanceOf(node: NodeObject): string | undefined {
   return parseProviderId(node.spec?.providerID ?? "")?.instanceId.toLowerCase();
-}
-
-function isReadableNode(value: unknown): boolean {
-  if (!isRecord(value) || !isRecord(value.metadata) || typeof value.metadata.name !== "string") return false;
-  if (value.spec === undefined || value.spec === null) return true;
-  if (!isRecord(value.spec)) return false;
-  const providerId = value.spec.providerID;
-  return providerId === undefined || providerId === null || typeof providerId === "string";
 }

@@ -23,6 +23,7 @@
 // - Order never depends on what a requester writes (names, SANs): only on creation times
 //   and UIDs, which the API server assigns.
 import type { AlertKind } from "./alert-kinds.js";
+import { nodeNameOf } from "./identity.js";
 import {
   ALERTED_CONDITION,
   DENIED_REASON,
@@ -565,7 +566,7 @@ function alertOf(kind: CsrAlertKind, csr: CsrObject, decision: Decision): AlertW
 /** A follow-up concerns an approved CSR: the decision is a skip that names it. */
 function followUpDecision(csr: CsrObject): Decision {
   const requester = requesterOf(csr);
-  const node = requester.startsWith("system:node:") ? requester.slice("system:node:".length) : undefined;
+  const node = nodeNameOf(requester);
   const instanceId = approvedInstanceId(csr);
   return {
     name: csr.metadata.name,
@@ -645,7 +646,7 @@ function byRequester(items: AlertWork[]): DenialSummary["byNode"] {
     { node: string; isNode: boolean; count: number; codes: Set<string>; at: number }
   >();
   items.forEach((i, at) => {
-    const isNode = i.requester.startsWith("system:node:");
+    const isNode = nodeNameOf(i.requester) !== undefined;
     const key = `${isNode ? "n" : "r"}\n${i.requester}`;
     const entry = m.get(key) ?? { node: nodeOf(i), isNode, count: 0, codes: new Set<string>(), at };
     m.set(key, entry);

@@ -45,9 +45,17 @@ export interface IdentityOptions {
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const PROVIDER_ID = /^aws:\/\/\/([a-z0-9-]+)\/(i-(?:[0-9a-f]{8}|[0-9a-f]{17}))$/;
 
+/** The username prefix of a node's credential: `system:node:<N>`. */
+export const NODE_USER_PREFIX = "system:node:";
+
+/** N from a requester `system:node:N` (non-empty), else undefined: the one parser of node usernames. */
+export function nodeNameOf(username: string | undefined): string | undefined {
+  const name = username?.startsWith(NODE_USER_PREFIX) ? username.slice(NODE_USER_PREFIX.length) : "";
+  return name === "" ? undefined : name;
+}
+
 /** `aws:///<az>/<instance-id>`, the form the AWS cloud provider writes; anything else: undefined. */
 export function parseProviderId(providerId: string): { az: string; instanceId: string } | undefined {
-  if (typeof providerId !== "string") return undefined;
   const match = PROVIDER_ID.exec(providerId);
   if (!match?.[1] || !match[2]) return undefined;
   return { az: match[1], instanceId: match[2] };
@@ -59,17 +67,8 @@ export function isLiveState(state: string | undefined): boolean {
 }
 
 function instanceIdOf(instance: Ec2Instance): string | undefined {
-  // Stryker disable next-line OptionalChaining: callers pass objects only (defence in depth)
-  const id = instance?.InstanceId;
-  return typeof id === "string" && INSTANCE_ID.test(id.toLowerCase()) ? id.toLowerCase() : undefined;
-}
-
-function stateOf(instance: Ec2Instance): string | undefined {
-  // Stryker disable next-line OptionalChaining: callers pass objects only (defence in depth)
-  const state = instance?.State?.Name;
-  // A non-string state is not live either way, and only live instances are described.
-  // Stryker disable next-line ConditionalExpression: see above
-  return typeof state === "string" ? state : undefined;
+  const id = instance.InstanceId?.toLowerCase();
+  return id?.match(INSTANCE_ID) ? id : undefined;
 }
 
 /**
@@ -83,7 +82,7 @@ export function belongsToCluster(
 ): boolean {
   if (!vpcIds.includes(instance.VpcId as string)) return false;
   if (!clusterTag) return true;
-  const tag = instance.Tags?.find((t) => t?.Key === clusterTag.key);
+  const tag = instance.Tags?.find((t) => t.Key === clusterTag.key);
   if (!tag) return false;
   return clusterTag.values === undefined || clusterTag.values.includes(tag.Value as string);
 }
@@ -104,17 +103,12 @@ function nameMatches(
 ): IdentitySource[] {
   const sources: IdentitySource[] = [];
   const id = instanceIdOf(instance);
-  // normalizeDnsName maps a non-string to "" itself; a placeholder here could never equal a
-  // normalised (lower-case) N either.
-  const privateDns =
-    // Stryker disable next-line ConditionalExpression,StringLiteral: see above
-    typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
-  if (privateDns !== "" && nodeName === privateDns) sources.push("private-dns-name");
-  if (privateDns !== "" && nodeName === firstLabel(privateDns) && !nodeName.includes(".")) {
-    sources.push("short-hostname");
-  }
-  if (id && nodeName === id) sources.push("instance-id");
-  if (id && typeof region === "string" && resourceNameHostnames(id, region).includes(nodeName)) {
+  // N is never "" here (identifyInstance refuses it), so an absent name matches nothing.
+  const privateDns = normalizeDnsName(instance.PrivateDnsName ?? "");
+  if (nodeName === privateDns) sources.push("private-dns-name");
+  if (nodeName === firstLabel(privateDns) && !nodeName.includes(".")) sources.push("short-hostname");
+  if (nodeName === id) sources.push("instance-id");
+  if (id && resourceNameHostnames(id, region).includes(nodeName)) {
     sources.push("resource-name");
   }
   if (
@@ -134,32 +128,18 @@ function nameMatches(
  * roles assumed by people) are not instance IDs and say nothing about EC2 identity.
  */
 export function sessionInstanceId(csr: CsrObject): { instanceId?: string; raw?: string } {
-  const extra: unknown = csr?.spec?.extra;
-  // A primitive `extra` has no sessionName property either (defence in depth).
-  // Stryker disable next-line ConditionalExpression: see above
-  if (!extra || typeof extra !== "object") return {};
-  const value: unknown = (extra as Record<string, unknown>)["sessionName"];
-  // [undefined] holds no string, so it ends like [] below.
-  // Stryker disable next-line ConditionalExpression: see above
-  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
-  const strings = values.filter((item): item is string => typeof item === "string");
-  if (strings.length !== 1 || values.length !== 1) {
-    // Several different session names cannot name one instance: report them raw.
-    return strings.length === 0 ? {} : { raw: strings.join(",") };
-  }
-  // Stryker disable next-line StringLiteral: strings has exactly one element here
-  const raw = strings[0] ?? "";
+  const values = csr.spec.extra?.["sessionName"] ?? [];
+  if (values.length === 0) return {};
+  // Several different session names cannot name one instance: report them raw.
+  const raw = values.join(",");
+  if (values.length > 1) return { raw };
   const lowered = raw.toLowerCase();
   return INSTANCE_ID.test(lowered) ? { instanceId: lowered, raw } : { raw };
 }
 
-function describe(instance: Ec2Instance): string {
-  // Only live instances are described: they always have an ID and a state.
-  // Stryker disable next-line StringLiteral: see above
-  const id = instanceIdOf(instance) ?? "?";
-  const vpc = typeof instance.VpcId === "string" ? instance.VpcId : "no VPC";
-  // Stryker disable next-line StringLiteral: see above
-  return `${id} (${stateOf(instance) ?? "unknown state"}, ${vpc})`;
+/** A live instance (so it has an ID and a state), for messages. */
+function describe(id: string, instance: Ec2Instance): string {
+  return `${id} (${(instance.State as { Name: string }).Name}, ${instance.VpcId ?? "no VPC"})`;
 }
 
 export function identifyInstance(
@@ -169,21 +149,14 @@ export function identifyInstance(
   region: string,
   options: IdentityOptions = {},
 ): IdentityResult {
-  // A non-string N normalises to "", which no guarded rule below matches (defence in depth).
-  // Stryker disable next-line ConditionalExpression: see above
-  if (typeof node !== "string" || node.length === 0)
-    return { kind: "none", why: "the requester names no node" };
   const nodeName = normalizeDnsName(node);
+  if (nodeName === "") return { kind: "none", why: "the requester names no node" };
 
   // Only pending/running instances, each once (a batched lookup may repeat one).
   const live = new Map<string, Ec2Instance>();
-  // Stryker disable next-line ArrayDeclaration: a placeholder string is skipped like any non-object
-  for (const instance of Array.isArray(instances) ? instances : []) {
-    // instanceIdOf gives no ID for a non-object either (defence in depth).
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: see above
-    if (!instance || typeof instance !== "object") continue;
+  for (const instance of instances) {
     const id = instanceIdOf(instance);
-    if (id && isLiveState(stateOf(instance)) && !live.has(id)) live.set(id, instance);
+    if (id && isLiveState(instance.State?.Name) && !live.has(id)) live.set(id, instance);
   }
 
   const templating: Templating = {
@@ -206,23 +179,17 @@ export function identifyInstance(
       kind: "conflict",
       instanceIds: named,
       why: `node name ${nodeName} is given by name templates or EC2 names to several live instances: ${named
-        .map((id) => describe(live.get(id) ?? {}))
+        .map((id) => describe(id, live.get(id) as Ec2Instance))
         .join(", ")}`,
     };
   }
   // Private DNS names embed only the IP and region, so the same name can be live in two VPCs
   // (overlapping CIDRs). Prefer the candidates in the cluster's VPCs; ambiguity that remains is
   // a conflict: no single instance can be shown to be N.
-  let candidates = [...byName.keys()];
-  // The guard only saves work: with one candidate, or no VPCs, the filter changes nothing.
-  // Stryker disable next-line ArrayDeclaration: see above
-  const vpcIds = Array.isArray(options.vpcIds) ? options.vpcIds : [];
-  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: see above
-  if (candidates.length > 1 && vpcIds.length > 0) {
-    // Stryker disable next-line OptionalChaining,StringLiteral: candidates are keys of live; no VPC ID is a placeholder
-    const inCluster = candidates.filter((id) => vpcIds.includes(live.get(id)?.VpcId ?? ""));
-    if (inCluster.length > 0) candidates = inCluster;
-  }
+  let candidates = named;
+  const vpcIds = templating.vpcIds;
+  const inCluster = candidates.filter((id) => vpcIds.includes((live.get(id) as Ec2Instance).VpcId as string));
+  if (inCluster.length > 0) candidates = inCluster;
 
   // The session name is set by the API server's authenticator, never by the client: on every
   // cluster kind it vetoes a node name that names another instance; only on EKS (where EC2
@@ -255,33 +222,21 @@ export function identifyInstance(
       kind: "conflict",
       instanceIds: candidates,
       why: `node name ${nodeName} matches several live instances: ${candidates
-        .map((id) => describe(live.get(id) ?? {}))
+        .map((id) => describe(id, live.get(id) as Ec2Instance))
         .join(", ")}`,
     };
-  } else if (
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: with no candidate, candidates[0] is undefined
-    candidates.length === 1 &&
-    candidates[0]
-  ) {
+  } else if (candidates[0] !== undefined) {
     const id = candidates[0];
-    // Stryker disable next-line ArrayDeclaration: every candidate is a key of byName
-    const sources = byName.get(id) ?? [];
+    const sources = byName.get(id) as IdentitySource[];
     // The veto above guarantees a session instance ID here is this instance: it agrees.
     chosen = { id, matchedBy: sessionId ? [...sources, "session-name"] : sources, nodeNameMatched: true };
   }
 
   // providerID: the kubelet wrote it, so it may veto but never vouch (unless configured to).
-  // Placeholders in these lists have no name and no providerID: they match nothing below.
-  // Stryker disable next-line ArrayDeclaration: see above
-  const nodeObjects = (Array.isArray(options.nodes) ? options.nodes : []).flatMap((nodeObject) => {
-    const name = nodeObject?.metadata?.name;
-    // Stryker disable next-line ArrayDeclaration: see above
-    if (typeof name !== "string") return [];
-    const providerId = nodeObject.spec?.providerID;
-    // Stryker disable next-line ConditionalExpression: parseProviderId refuses non-strings itself
-    const parsed = typeof providerId === "string" ? parseProviderId(providerId) : undefined;
-    return [{ name: normalizeDnsName(name), instanceId: parsed?.instanceId }];
-  });
+  const nodeObjects = (options.nodes ?? []).map((nodeObject) => ({
+    name: normalizeDnsName(nodeObject.metadata.name),
+    instanceId: parseProviderId(nodeObject.spec?.providerID ?? "")?.instanceId,
+  }));
   const providerIds = new Set<string>();
   for (const nodeObject of nodeObjects) {
     if (nodeObject.name === nodeName && nodeObject.instanceId) providerIds.add(nodeObject.instanceId);
@@ -337,8 +292,7 @@ export function identifyInstance(
     return {
       kind: "conflict",
       instanceIds: [chosen.id, sessionId],
-      // Stryker disable next-line StringLiteral: matchedBy is ["provider-id"] here, so the separator never shows
-      why: `node ${nodeName} is ${chosen.id} by ${chosen.matchedBy.join(", ")}, but the IAM session name says ${sessionId}`,
+      why: `node ${nodeName} is ${chosen.id} by provider-id, but the IAM session name says ${sessionId}`,
     };
   }
 
@@ -351,7 +305,7 @@ export function identifyInstance(
     };
   }
 
-  const instance = live.get(chosen.id) ?? {};
+  const instance = live.get(chosen.id) as Ec2Instance;
   return {
     kind: "matched",
     instance,

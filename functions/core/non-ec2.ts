@@ -172,41 +172,34 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
 // What EC2 knows
 // ---------------------------------------------------------------------------------------
 
-function str(value: unknown): string | undefined {
-  return typeof value === "string" && value.length > 0 ? value : undefined;
-}
-
-function list<T>(value: unknown): T[] {
-  return Array.isArray(value)
-    ? (value.filter((item) => item !== null && typeof item === "object") as T[])
-    : [];
+/** A name, or undefined when absent or empty. Records are typed: sweep/ec2-schemas.ts checked them. */
+function str(value: string | undefined): string | undefined {
+  return value || undefined;
 }
 
 /** Every address an instance holds, whatever the state of its interfaces, and its delegated prefixes. */
 function heldAddresses(instance: Ec2Instance): { ips: Set<string>; prefixes: Cidr[] } {
   const ips = new Set<string>();
   const prefixes: Cidr[] = [];
-  const add = (value: unknown) => {
+  const add = (value: string | undefined) => {
     const ip = canonicalIp(value);
     if (ip) ips.add(ip.value);
   };
   add(instance.PrivateIpAddress);
   add(instance.PublicIpAddress);
-  for (const eni of list<NonNullable<Ec2Instance["NetworkInterfaces"]>[number]>(instance.NetworkInterfaces)) {
+  for (const eni of instance.NetworkInterfaces ?? []) {
     add(eni.PrivateIpAddress);
     add(eni.Association?.PublicIp);
-    for (const address of list<{ PrivateIpAddress?: string; Association?: { PublicIp?: string } }>(
-      eni.PrivateIpAddresses,
-    )) {
+    for (const address of eni.PrivateIpAddresses ?? []) {
       add(address.PrivateIpAddress);
       add(address.Association?.PublicIp);
     }
-    for (const address of list<{ Ipv6Address?: string }>(eni.Ipv6Addresses)) add(address.Ipv6Address);
-    for (const prefix of list<{ Ipv4Prefix?: string }>(eni.Ipv4Prefixes)) {
+    for (const address of eni.Ipv6Addresses ?? []) add(address.Ipv6Address);
+    for (const prefix of eni.Ipv4Prefixes ?? []) {
       const cidr = parseCidr(prefix.Ipv4Prefix);
       if (cidr) prefixes.push(cidr);
     }
-    for (const prefix of list<{ Ipv6Prefix?: string }>(eni.Ipv6Prefixes)) {
+    for (const prefix of eni.Ipv6Prefixes ?? []) {
       const cidr = parseCidr(prefix.Ipv6Prefix);
       if (cidr) prefixes.push(cidr);
     }
@@ -220,13 +213,14 @@ function ec2Names(instance: Ec2Instance, region: string | undefined): string[] {
   if (privateDns) names.push(normalizeDnsName(privateDns), firstLabel(normalizeDnsName(privateDns)));
   const publicDns = str(instance.PublicDnsName);
   if (publicDns) names.push(normalizeDnsName(publicDns));
-  for (const eni of list<NonNullable<Ec2Instance["NetworkInterfaces"]>[number]>(instance.NetworkInterfaces)) {
+  for (const eni of instance.NetworkInterfaces ?? []) {
     const eniNames = [
       eni.PrivateDnsName,
       eni.Association?.PublicDnsName,
-      ...list<{ PrivateDnsName?: string; Association?: { PublicDnsName?: string } }>(
-        eni.PrivateIpAddresses,
-      ).flatMap((address) => [address.PrivateDnsName, address.Association?.PublicDnsName]),
+      ...(eni.PrivateIpAddresses ?? []).flatMap((address) => [
+        address.PrivateDnsName,
+        address.Association?.PublicDnsName,
+      ]),
     ];
     for (const eniName of eniNames) {
       const text = str(eniName);
@@ -264,7 +258,6 @@ export function ec2Knowledge(
   const byIp: { ip: string; instanceId: string }[] = [];
   const byDns: { name: string; instanceId: string }[] = [];
   for (const instance of instances) {
-    if (instance === null || typeof instance !== "object") continue;
     if (instance.State?.Name === "terminated") continue;
     const id = str(instance.InstanceId) ?? "an instance without an ID";
     const names = ec2Names(instance, region);

@@ -6,7 +6,6 @@ export { canonicalIp } from "./ip.js";
 
 /** Lower case, one trailing dot removed: the form every DNS comparison uses. */
 export function normalizeDnsName(s: string): string {
-  if (typeof s !== "string") return "";
   const lower = s.toLowerCase();
   return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
@@ -15,9 +14,8 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** A plain hostname after normalisation: LDH labels only, so never a wildcard or an IP-ish oddity. */
 export function isPlainHostname(name: string): boolean {
-  // "" also fails the label pattern below; the explicit test is defence in depth.
-  // Stryker disable next-line ConditionalExpression: see above
-  if (name.length === 0 || name.length > 253) return false;
+  // "" fails the label pattern below.
+  if (name.length > 253) return false;
   return name.split(".").every((label) => LABEL.test(label));
 }
 
@@ -32,20 +30,9 @@ export function resourceNameHostnames(instanceId: string, region: string): strin
   return region === "us-east-1" ? [`${id}.ec2.internal`] : [`${id}.${region.toLowerCase()}.compute.internal`];
 }
 
-function asString(value: unknown): string | undefined {
-  // Every caller also treats "" as absent (addName, and the `if (…)` guards below), so letting
-  // "" through here changes nothing: defence in depth.
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
-  return typeof value === "string" && value.length > 0 ? value : undefined;
-}
-
-function asArray<T>(value: T[] | undefined): T[] {
-  return Array.isArray(value) ? value.filter((item) => item !== null && typeof item === "object") : [];
-}
-
 /** Interfaces whose addresses count: attached and in use (SPEC §4). */
 export function inUseInterfaces(instance: Ec2Instance): Ec2NetworkInterface[] {
-  return asArray(instance.NetworkInterfaces).filter((eni) => eni.Status === "in-use");
+  return (instance.NetworkInterfaces ?? []).filter((eni) => eni.Status === "in-use");
 }
 
 const TEMPLATE_PLACEHOLDER = /\{\{\s*([A-Za-z]+)\s*\}\}/g;
@@ -61,15 +48,13 @@ export function expandDnsTemplate(
   template: string,
   values: Record<string, string | undefined>,
 ): string | undefined {
-  if (typeof template !== "string") return undefined;
   let unresolved = false;
   let perInstance = false;
   const expanded = template.replace(TEMPLATE_PLACEHOLDER, (_whole, key: string) => {
     const value = Object.prototype.hasOwnProperty.call(values, key) ? values[key] : undefined;
     if (value === undefined || value.length === 0) unresolved = true;
     if (INSTANCE_SPECIFIC_PLACEHOLDERS.includes(key)) perInstance = true;
-    // Stryker disable next-line StringLiteral: an undefined value has set `unresolved`: the result is discarded
-    return value ?? "";
+    return String(value);
   });
   if (unresolved || !perInstance || expanded.includes("{") || expanded.includes("}")) return undefined;
   const name = normalizeDnsName(expanded);
@@ -86,68 +71,57 @@ export interface OwnershipContext {
 export function ownedAddresses(instance: Ec2Instance, ctx: OwnershipContext): OwnedAddresses {
   const ips = new Set<string>();
   const names = new Set<string>();
-  const addIp = (value: unknown): void => {
+  const addIp = (value: string | undefined): void => {
     const ip = canonicalIp(value);
     if (ip) ips.add(ip.value);
   };
-  const addName = (value: unknown): void => {
-    const text = asString(value);
-    // Stryker disable next-line ConditionalExpression: asString already maps "" and non-strings to undefined, which adds nothing below
-    if (!text) return;
-    const name = normalizeDnsName(text);
+  // "" and absent names are not plain hostnames: they add nothing.
+  const addName = (value: string | undefined): void => {
+    const name = normalizeDnsName(value ?? "");
     if (isPlainHostname(name)) names.add(name);
   };
   const addAssociation = (association: Ec2Association | undefined): void => {
-    // A non-object association has no PublicIp or PublicDnsName to read: defence in depth.
-    // Stryker disable next-line ConditionalExpression: see above
-    if (!association || typeof association !== "object") return;
-    addIp(association.PublicIp);
-    addName(association.PublicDnsName);
+    addIp(association?.PublicIp);
+    addName(association?.PublicDnsName);
   };
 
-  const interfaces = asArray(instance.NetworkInterfaces);
-  if (interfaces.length === 0) addIp(instance.PrivateIpAddress);
+  if (!instance.NetworkInterfaces?.length) addIp(instance.PrivateIpAddress);
   for (const eni of inUseInterfaces(instance)) {
     addIp(eni.PrivateIpAddress);
     addName(eni.PrivateDnsName);
     addAssociation(eni.Association);
-    for (const address of asArray(eni.PrivateIpAddresses)) {
+    for (const address of eni.PrivateIpAddresses ?? []) {
       addIp(address.PrivateIpAddress);
       addName(address.PrivateDnsName);
       addAssociation(address.Association);
     }
-    for (const address of asArray(eni.Ipv6Addresses)) addIp(address.Ipv6Address);
+    for (const address of eni.Ipv6Addresses ?? []) addIp(address.Ipv6Address);
     // Ipv4Prefixes / Ipv6Prefixes are delegated pod ranges: deliberately not owned.
   }
   addIp(instance.PublicIpAddress);
 
-  const privateDnsName = asString(instance.PrivateDnsName);
-  const normalizedPrivate = privateDnsName ? normalizeDnsName(privateDnsName) : undefined;
-  addName(normalizedPrivate);
-  if (normalizedPrivate) addName(firstLabel(normalizedPrivate));
+  // "" for absent values: a name or template built from one is refused (not a plain hostname, unresolved).
+  const privateDns = normalizeDnsName(instance.PrivateDnsName ?? "");
+  const shortName = firstLabel(privateDns);
+  const instanceId = instance.InstanceId ?? "";
+  const nodeName = normalizeDnsName(ctx.nodeName ?? "");
+  addName(privateDns);
+  addName(shortName);
   addName(instance.PublicDnsName);
+  addName(instanceId);
+  if (instanceId && ctx.region)
+    for (const name of resourceNameHostnames(instanceId, ctx.region)) addName(name);
+  addName(nodeName);
 
-  const instanceId = asString(instance.InstanceId);
-  const region = asString(ctx.region);
-  if (instanceId) {
-    addName(instanceId);
-    if (region) for (const name of resourceNameHostnames(instanceId, region)) addName(name);
-  }
-  // Stryker disable next-line ConditionalExpression: addName(undefined) adds nothing
-  if (ctx.nodeName) addName(ctx.nodeName);
-
-  const values: Record<string, string | undefined> = {
-    shortName: normalizedPrivate ? firstLabel(normalizedPrivate) : undefined,
-    privateDnsName: normalizedPrivate,
-    // expandDnsTemplate lower-cases the expanded name anyway (normalizeDnsName).
-    // Stryker disable next-line MethodExpression: see above
-    instanceId: instanceId?.toLowerCase(),
-    // Stryker disable next-line MethodExpression: see above
-    region: region?.toLowerCase(),
-    nodeName: ctx.nodeName ? normalizeDnsName(ctx.nodeName) : undefined,
+  // expandDnsTemplate lower-cases the expanded name (normalizeDnsName).
+  const values: Record<string, string> = {
+    shortName,
+    privateDnsName: privateDns,
+    instanceId,
+    region: ctx.region,
+    nodeName,
   };
-  // Stryker disable next-line ArrayDeclaration: a literal template (no placeholder) grants nothing
-  for (const template of Array.isArray(ctx.extraDnsNames) ? ctx.extraDnsNames : []) {
+  for (const template of ctx.extraDnsNames) {
     const name = expandDnsTemplate(template, values);
     if (name) names.add(name);
   }

@@ -6,6 +6,8 @@
 import {
   identifyInstance,
   isLiveState,
+  NODE_USER_PREFIX,
+  nodeNameOf,
   parseProviderId,
   sessionInstanceId,
   type IdentityResult,
@@ -39,11 +41,8 @@ import {
 } from "./types.js";
 
 export const NODE_GROUP = "system:nodes";
-export const NODE_USER_PREFIX = "system:node:";
 /** SPEC §2 check 13: clocks and EC2's LaunchTime granularity. */
 export const LAUNCH_TOLERANCE_SECONDS = 300;
-export const DEFAULT_PENDING_GRACE_SECONDS = 900;
-export const DEFAULT_MAX_EXPIRATION_SECONDS = 31_708_800;
 const ALLOWED_USAGE_SETS: readonly (readonly string[])[] = [
   ["digital signature", "key encipherment", "server auth"],
   ["digital signature", "server auth"],
@@ -172,6 +171,7 @@ interface Context {
   nodeName?: string;
   request?: ParsedRequest;
   instances: Ec2Instance[];
+  nodes: NodeObject[];
   createdAt?: number; // ms since epoch, when the CSR's creationTimestamp parses
   ageSeconds?: number;
   graceSeconds: number;
@@ -182,6 +182,8 @@ interface Context {
 }
 
 interface NonEc2Context {
+  /** N. */
+  node: string;
   rules: NonEc2NodeRules;
   pattern: string;
   requestedIps: string[];
@@ -191,23 +193,16 @@ interface NonEc2Context {
 }
 
 // ---------------------------------------------------------------------------------------
-// Small helpers: every input is treated as untrusted shape
+// Small helpers. The input is typed: its shape was checked at the edge that read it
+// (functions/sweep/k8s-schemas.ts, functions/sweep/ec2-schemas.ts, functions/cli/inputs.ts).
 // ---------------------------------------------------------------------------------------
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function finiteOr(value: unknown, fallback: number): number {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
-}
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-function parseTime(value: unknown): number | undefined {
-  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.getTime() : undefined;
-  if (typeof value !== "string" || !RFC3339.test(value)) return undefined;
-  const ms = Date.parse(value);
+/** A timestamp's milliseconds; undefined when absent or not an RFC 3339 time (the text is the requester's). */
+function parseTime(value: string | Date | undefined): number | undefined {
+  if (typeof value === "string" && !RFC3339.test(value)) return undefined;
+  const ms = value === undefined ? Number.NaN : new Date(value).getTime();
   return Number.isFinite(ms) ? ms : undefined;
 }
 
@@ -222,22 +217,16 @@ function list(items: readonly string[], max = 12): string {
   return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
-function quote(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
-}
-
-function nodeNameOf(username: unknown): string | undefined {
-  if (typeof username !== "string" || !username.startsWith(NODE_USER_PREFIX)) return undefined;
-  const name = username.slice(NODE_USER_PREFIX.length);
-  return name.length > 0 ? name : undefined;
+function quote(value: string | undefined): string {
+  return value === undefined ? "undefined" : JSON.stringify(value);
 }
 
 function instanceVpc(instance: Ec2Instance): string | undefined {
-  if (typeof instance.VpcId === "string" && instance.VpcId.length > 0) return instance.VpcId;
+  if (instance.VpcId) return instance.VpcId;
   const vpcs = new Set(
     inUseInterfaces(instance)
       .map((eni) => eni.VpcId)
-      .filter((vpc): vpc is string => typeof vpc === "string" && vpc.length > 0),
+      .filter((vpc): vpc is string => Boolean(vpc)),
   );
   return vpcs.size === 1 ? [...vpcs][0] : undefined;
 }
@@ -266,54 +255,46 @@ function checkRequester(ctx: Context): Outcome {
   const { username, groups } = ctx.csr.spec;
   const problems: string[] = [];
   if (!ctx.nodeName) problems.push(`requester ${quote(username)} is not ${NODE_USER_PREFIX}<node name>`);
-  if (!Array.isArray(groups) || !groups.includes(NODE_GROUP)) {
-    problems.push(
-      `requester groups ${Array.isArray(groups) ? `[${list(groups.map(String))}]` : "(none)"} lack ${NODE_GROUP}`,
-    );
+  if (!groups?.includes(NODE_GROUP)) {
+    problems.push(`requester groups ${groups ? `[${list(groups)}]` : "(none)"} lack ${NODE_GROUP}`);
   }
   return problems.length === 0 ? PASS : fail("NOT_A_NODE", problems.join("; "));
 }
 
 function checkParses(ctx: Context): Outcome {
-  if (ctx.request) return PASS;
-  const parsed: unknown = ctx.input.parsed;
-  const error = isRecord(parsed) && typeof parsed.error === "string" ? parsed.error : "no parse result";
-  return fail("MALFORMED_REQUEST", `spec.request is not one PKCS#10 CERTIFICATE REQUEST: ${error}`);
+  const parsed = ctx.input.parsed;
+  if (parsed.ok) return PASS;
+  return fail("MALFORMED_REQUEST", `spec.request is not one PKCS#10 CERTIFICATE REQUEST: ${parsed.error}`);
 }
 
 function checkSignature(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
-  if (ctx.request.signatureValid === true) return PASS;
-  const why = typeof ctx.request.signatureError === "string" ? `: ${ctx.request.signatureError}` : "";
+  if (ctx.request.signatureValid) return PASS;
+  const why = ctx.request.signatureError === undefined ? "" : `: ${ctx.request.signatureError}`;
   return fail("BAD_SIGNATURE", `the CSR's self-signature does not verify against its own key${why}`);
 }
 
 function checkKey(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
-  const key: unknown = ctx.request.publicKey;
+  const key = ctx.request.publicKey;
   const required = `RSA >= ${MIN_RSA_BITS} bits, ECDSA P-256/P-384/P-521 or Ed25519 is required`;
-  if (!isRecord(key)) return fail("WEAK_KEY", `the CSR's public key is unreadable; ${required}`);
-  if (key.algorithm === "rsa") {
-    const bits = key.bits;
-    if (typeof bits === "number" && Number.isInteger(bits) && bits >= MIN_RSA_BITS) return PASS;
-    return fail("WEAK_KEY", `key is RSA ${String(bits)} bits; ${required}`);
+  switch (key.algorithm) {
+    case "rsa":
+      return key.bits >= MIN_RSA_BITS ? PASS : fail("WEAK_KEY", `key is RSA ${key.bits} bits; ${required}`);
+    case "ecdsa":
+      return ALLOWED_CURVES.includes(key.curve)
+        ? PASS
+        : fail("WEAK_KEY", `key is ECDSA on curve ${key.curve}; ${required}`);
+    case "ed25519":
+      return PASS;
+    default:
+      return fail("WEAK_KEY", `key uses algorithm ${key.oid}; ${required}`);
   }
-  if (key.algorithm === "ecdsa") {
-    if (typeof key.curve === "string" && ALLOWED_CURVES.includes(key.curve)) return PASS;
-    return fail("WEAK_KEY", `key is ECDSA on curve ${String(key.curve)}; ${required}`);
-  }
-  if (key.algorithm === "ed25519") return PASS;
-  const what =
-    key.algorithm === "other" ? `algorithm ${String(key.oid)}` : `algorithm ${String(key.algorithm)}`;
-  return fail("WEAK_KEY", `key uses ${what}; ${required}`);
 }
 
 function checkSubject(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
-  const subject: unknown = ctx.request.subject;
-  const organizations =
-    isRecord(subject) && Array.isArray(subject.organizations) ? subject.organizations : [];
-  const commonNames = isRecord(subject) && Array.isArray(subject.commonNames) ? subject.commonNames : [];
+  const { organizations, commonNames } = ctx.request.subject;
   const username = ctx.csr.spec.username;
   const problems: string[] = [];
   if (organizations.length !== 1 || organizations[0] !== NODE_GROUP) {
@@ -321,19 +302,18 @@ function checkSubject(ctx: Context): Outcome {
   }
   if (commonNames.length !== 1) {
     problems.push(`subject has ${commonNames.length} CNs [${list(commonNames.map(quote))}], not exactly one`);
-  } else if (typeof username !== "string" || commonNames[0] !== username) {
+  } else if (commonNames[0] !== username) {
     problems.push(`subject CN ${quote(commonNames[0])} is not the requester ${quote(username)}`);
   }
   return problems.length === 0 ? PASS : fail("SUBJECT_MISMATCH", problems.join("; "));
 }
 
 function checkUsages(ctx: Context): Outcome {
-  const usages: unknown = ctx.csr.spec.usages;
+  const usages = ctx.csr.spec.usages;
   const allowed = "{digital signature, server auth} or {digital signature, key encipherment, server auth}";
-  if (!Array.isArray(usages) || usages.some((usage) => typeof usage !== "string")) {
+  if (!usages)
     return fail("BAD_USAGES", `spec.usages is missing or not a list of strings; must be ${allowed}`);
-  }
-  const set = [...new Set(usages as string[])].sort();
+  const set = [...new Set(usages)].sort();
   const ok = ALLOWED_USAGE_SETS.some(
     (allowedSet) => allowedSet.length === set.length && allowedSet.every((usage, i) => set[i] === usage),
   );
@@ -342,35 +322,28 @@ function checkUsages(ctx: Context): Outcome {
 
 function checkSanTypes(ctx: Context): Outcome {
   if (!ctx.request) return UNKNOWN;
-  const sans = Array.isArray(ctx.request.sans) ? ctx.request.sans : [];
-  const forbidden = sans.filter((san) => !isRecord(san) || (san.type !== "dns" && san.type !== "ip"));
+  const sans = ctx.request.sans;
+  const forbidden = sans.filter((san) => san.type !== "dns" && san.type !== "ip");
   const problems: string[] = [];
   if (forbidden.length > 0) {
-    const described = forbidden.map((san) =>
-      isRecord(san) ? `${String(san.type)}:${String(san.value)}` : "unreadable",
-    );
+    const described = forbidden.map((san) => `${san.type}:${san.value}`);
     problems.push(`forbidden SAN types (only DNS and IP are allowed): ${list(described)}`);
   }
-  if (!sans.some((san) => isRecord(san) && (san.type === "dns" || san.type === "ip"))) {
+  if (forbidden.length === sans.length) {
     problems.push("the CSR has no DNS or IP SAN");
   }
   return problems.length === 0 ? PASS : fail("FORBIDDEN_SAN", problems.join("; "));
 }
 
 function checkExpiration(ctx: Context): Outcome {
-  const requested: unknown = ctx.csr.spec.expirationSeconds;
-  if (requested === undefined || requested === null) return PASS;
-  const max = finiteOr(ctx.input.settings?.maxExpirationSeconds, DEFAULT_MAX_EXPIRATION_SECONDS);
-  if (typeof requested === "number" && Number.isFinite(requested) && requested <= max) return PASS;
-  return fail(
-    "EXPIRATION_TOO_LONG",
-    `spec.expirationSeconds ${String(requested)} exceeds the maximum ${max}`,
-  );
+  const requested = ctx.csr.spec.expirationSeconds;
+  const max = ctx.input.settings.maxExpirationSeconds;
+  if (requested === undefined || requested <= max) return PASS;
+  return fail("EXPIRATION_TOO_LONG", `spec.expirationSeconds ${requested} exceeds the maximum ${max}`);
 }
 
 function checkIdentity(ctx: Context): Outcome {
-  if (!ctx.nodeName) return UNKNOWN;
-  const identity = ctx.identity;
+  const identity = ctx.identity; // set exactly when the requester names a node
   if (!identity) return UNKNOWN;
   if (identity.kind === "matched") return PASS;
   if (ctx.nonEc2) return PASS; // established as a node outside EC2: checks 16-18 decide
@@ -400,31 +373,29 @@ function checkRunning(ctx: Context): Outcome {
 function checkMembership(ctx: Context): Outcome {
   const matched = matchedInstance(ctx);
   if (!matched) return UNKNOWN;
-  const clusterVpcs = Array.isArray(ctx.input.cluster?.vpcIds) ? ctx.input.cluster.vpcIds : [];
+  const clusterVpcs = ctx.input.cluster.vpcIds;
   const vpc = instanceVpc(matched.instance);
   const problems: string[] = [];
   const undecided: string[] = [];
   if (clusterVpcs.length === 0) {
     undecided.push(
-      `cluster ${String(ctx.input.cluster?.name)} has no VPC IDs configured, so membership of ${matched.id} cannot be proven`,
+      `cluster ${ctx.input.cluster.name} has no VPC IDs configured, so membership of ${matched.id} cannot be proven`,
     );
   } else if (!vpc) {
     undecided.push(`instance ${matched.id} reports no VPC`);
   } else if (!clusterVpcs.includes(vpc)) {
     problems.push(`instance ${matched.id} is in ${vpc}, not in the cluster's VPC (${list(clusterVpcs)})`);
   }
-  const tag = ctx.input.settings?.clusterTag;
-  if (tag !== undefined && tag !== null) {
-    const key = isRecord(tag) && typeof tag.key === "string" ? tag.key : undefined;
-    const values = isRecord(tag) && Array.isArray(tag.values) ? (tag.values as unknown[]) : undefined;
-    if (!key || (values !== undefined && values.length === 0)) {
+  const tag = ctx.input.settings.clusterTag;
+  if (tag) {
+    const { key, values } = tag;
+    if (!key || values?.length === 0) {
       undecided.push("the cluster tag setting is incomplete (no key, or an empty list of values)");
     } else {
-      const tags = Array.isArray(matched.instance.Tags) ? matched.instance.Tags : [];
-      const found = tags.find((candidate) => isRecord(candidate) && candidate.Key === key);
+      const found = matched.instance.Tags?.find((candidate) => candidate.Key === key);
       if (!found) {
         problems.push(`instance ${matched.id} lacks the cluster tag ${key}`);
-      } else if (values && !values.includes(found.Value)) {
+      } else if (values && !values.includes(found.Value as string)) {
         problems.push(
           `instance ${matched.id} has tag ${key}=${quote(found.Value)}, not one of ${list(values.map(quote))}`,
         );
@@ -463,28 +434,24 @@ function checkLaunchTime(ctx: Context): Outcome {
 
 /** A non-live instance that had the matched instance's name, N, or a requested IP SAN. */
 function predecessorOf(ctx: Context, matched: { id: string; instance: Ec2Instance }): string | undefined {
+  // "" (no name) is never one of them: a nameless record is no predecessor by name.
   const names = new Set(
-    [matched.instance.PrivateDnsName, ctx.nodeName]
-      .filter((n): n is string => typeof n === "string" && n.length > 0)
-      .map(normalizeDnsName),
+    [matched.instance.PrivateDnsName, ctx.nodeName].map((n) => normalizeDnsName(n ?? "")).filter(Boolean),
   );
   const requestedIps = new Set(
     sansOf(ctx.request, "ip").flatMap((san) => canonicalIp(san.value)?.value ?? []),
   );
-  for (const other of ctx.instances as unknown[]) {
-    if (!isRecord(other)) continue;
-    const instance = other as Ec2Instance;
+  for (const instance of ctx.instances) {
     if (instance.InstanceId === matched.id || isLiveState(instance.State?.Name)) continue;
-    const name = typeof instance.PrivateDnsName === "string" ? normalizeDnsName(instance.PrivateDnsName) : "";
-    const enis = Array.isArray(instance.NetworkInterfaces) ? instance.NetworkInterfaces : [];
+    const name = normalizeDnsName(instance.PrivateDnsName ?? "");
     const ips = [
       instance.PrivateIpAddress,
-      ...enis.flatMap((eni) =>
-        Array.isArray(eni?.PrivateIpAddresses) ? eni.PrivateIpAddresses.map((a) => a?.PrivateIpAddress) : [],
+      ...(instance.NetworkInterfaces ?? []).flatMap((eni) =>
+        (eni.PrivateIpAddresses ?? []).map((a) => a.PrivateIpAddress),
       ),
     ].flatMap((ip) => canonicalIp(ip)?.value ?? []);
-    if ((name && names.has(name)) || ips.some((ip) => requestedIps.has(ip))) {
-      return typeof instance.InstanceId === "string" ? instance.InstanceId : "an earlier instance";
+    if (names.has(name) || ips.some((ip) => requestedIps.has(ip))) {
+      return instance.InstanceId ?? "an earlier instance";
     }
   }
   return undefined;
@@ -494,10 +461,9 @@ function sansOf(
   request: ParsedRequest | undefined,
   type: "dns" | "ip",
 ): { value: string; version?: number }[] {
-  if (!request || !Array.isArray(request.sans)) return [];
-  return request.sans
-    .filter((san) => isRecord(san) && san.type === type)
-    .map((san) => ({ value: String(san.value), version: "version" in san ? san.version : undefined }));
+  return (request?.sans ?? []).flatMap((san) =>
+    san.type !== type ? [] : [{ value: san.value, version: san.type === "ip" ? san.version : undefined }],
+  );
 }
 
 function checkIpOwnership(ctx: Context): Outcome {
@@ -549,16 +515,15 @@ function checkDnsOwnership(ctx: Context): Outcome {
  * instance ID, no EC2 providerID on its Node object). Only called when identity found none.
  */
 function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefined {
-  const rules = ctx.input.settings?.nonEc2Nodes;
-  if (!isRecord(rules)) return undefined;
+  const rules = ctx.input.settings.nonEc2Nodes;
+  if (!rules) return undefined;
   const pattern = matchingPattern(rules, nodeName);
   if (pattern === undefined) return undefined;
   // A name in EC2's DNS domains is EC2's to vouch for, whatever a pattern says (finding 4).
   if (ec2DomainOf(nodeName) !== undefined) return undefined;
   if (sessionInstanceId(ctx.csr).instanceId !== undefined) return undefined;
-  const nodes = Array.isArray(ctx.input.nodes) ? ctx.input.nodes : [];
   const name = normalizeDnsName(nodeName);
-  const claimsEc2 = nodes.some(
+  const claimsEc2 = ctx.nodes.some(
     (node) =>
       normalizeDnsName(node.metadata.name) === name &&
       parseProviderId(node.spec?.providerID ?? "") !== undefined,
@@ -566,15 +531,9 @@ function nonEc2Context(ctx: Context, nodeName: string): NonEc2Context | undefine
   if (claimsEc2) return undefined;
   const requestedIps = sansOf(ctx.request, "ip").map((san) => san.value);
   const requestedNames = sansOf(ctx.request, "dns").map((san) => san.value);
-  const known = ec2Knowledge(
-    nodeName,
-    requestedIps,
-    ctx.instances,
-    ctx.input.cluster?.region,
-    requestedNames,
-  );
+  const known = ec2Knowledge(nodeName, requestedIps, ctx.instances, ctx.input.cluster.region, requestedNames);
   if (known.byName.length > 0) return undefined;
-  return { rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
+  return { node: nodeName, rules, pattern, requestedIps, ec2HeldIps: known.byIp, ec2HeldNames: known.byDns };
 }
 
 function checkNonEc2Addresses(ctx: Context): Outcome {
@@ -587,7 +546,7 @@ function checkNonEc2Addresses(ctx: Context): Outcome {
   ];
   return fail(
     "NON_EC2_ADDRESS_IN_EC2",
-    `node ${ctx.nodeName ?? "?"} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
+    `node ${nonEc2.node} is not an EC2 instance but asks for EC2 addresses: ${list(held)}`,
   );
 }
 
@@ -602,8 +561,8 @@ function checkNonEc2Ips(ctx: Context): Outcome {
   const result = ipsOutsideRanges(
     nonEc2.rules,
     nonEc2.requestedIps,
-    ctx.input.cluster?.remoteNodeNetworks,
-    ctx.input.cluster?.kind,
+    ctx.input.cluster.remoteNodeNetworks,
+    ctx.input.cluster.kind,
   );
   const outside = [...new Set([...mismatched.map((san) => san.value), ...result.outside])];
   if (outside.length === 0) return PASS;
@@ -616,7 +575,7 @@ function checkNonEc2Ips(ctx: Context): Outcome {
     : "";
   return fail(
     "NON_EC2_IP_NOT_ALLOWED",
-    `IP SAN ${list(outside)} of node ${ctx.nodeName ?? "?"} is not in ${bounds}${why}`,
+    `IP SAN ${list(outside)} of node ${nonEc2.node} is not in ${bounds}${why}`,
   );
 }
 
@@ -624,13 +583,13 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   const nonEc2 = ctx.nonEc2;
   if (!nonEc2) return NOT_APPLICABLE;
   if (!ctx.request) return UNKNOWN;
-  const allowed = allowedDnsNames(nonEc2.rules, ctx.nodeName ?? "");
+  const allowed = allowedDnsNames(nonEc2.rules, nonEc2.node);
   const requested = sansOf(ctx.request, "dns").map((san) => san.value);
   const inEc2 = requested.filter((name) => ec2DomainOf(name) !== undefined);
   if (inEc2.length > 0) {
     return fail(
       "NON_EC2_DNS_NOT_ALLOWED",
-      `DNS SAN ${list(inEc2)} of node ${ctx.nodeName ?? "?"} is in EC2's DNS domains: static rules never allow it`,
+      `DNS SAN ${list(inEc2)} of node ${nonEc2.node} is in EC2's DNS domains: static rules never allow it`,
     );
   }
   const notAllowed = requested.filter(
@@ -639,7 +598,7 @@ function checkNonEc2Dns(ctx: Context): Outcome {
   if (notAllowed.length === 0) return PASS;
   return fail(
     "NON_EC2_DNS_NOT_ALLOWED",
-    `DNS SAN ${list(notAllowed)} of node ${ctx.nodeName ?? "?"} is not one of the names nonEc2Nodes.dnsNames allows it (${list(allowed)})`,
+    `DNS SAN ${list(notAllowed)} of node ${nonEc2.node} is not one of the names nonEc2Nodes.dnsNames allows it (${list(allowed)})`,
   );
 }
 
@@ -673,60 +632,39 @@ const ORDERED_CHECKS: readonly { n: number; run: (ctx: Context) => Outcome }[] =
 // decide
 // ---------------------------------------------------------------------------------------
 
-function csrName(csr: unknown): string {
-  if (isRecord(csr) && isRecord(csr.metadata) && typeof csr.metadata.name === "string")
-    return csr.metadata.name;
-  return "";
-}
-
 /** Check 1: not ours, or already decided. */
-function skipReason(csr: unknown): Reason | undefined | "unreadable" {
-  if (!isRecord(csr) || !isRecord(csr.spec))
-    return { code: "OTHER_SIGNER", message: "the object has no spec: not a kubelet-serving CSR" };
+function skipReason(csr: CsrObject): Reason | undefined {
   if (csr.spec.signerName !== KUBELET_SERVING_SIGNER) {
     return {
       code: "OTHER_SIGNER",
       message: `signer ${quote(csr.spec.signerName)} is not ${KUBELET_SERVING_SIGNER}`,
     };
   }
-  const status = csr.status;
-  if (status === undefined || status === null) return undefined;
-  if (!isRecord(status)) return "unreadable";
-  const conditions = status.conditions;
-  if (conditions === undefined || conditions === null) return undefined;
-  if (!Array.isArray(conditions)) return "unreadable";
-  const decided = conditions.find(
-    (condition) => isRecord(condition) && ["Approved", "Denied", "Failed"].includes(String(condition.type)),
+  const decided = csr.status?.conditions?.find((condition) =>
+    ["Approved", "Denied", "Failed"].includes(condition.type),
   );
-  if (decided && isRecord(decided)) {
-    return {
-      code: "ALREADY_DECIDED",
-      message: `the CSR already has a ${String(decided.type)} condition (status ${String(decided.status)})`,
-    };
-  }
-  return undefined;
+  if (!decided) return undefined;
+  return {
+    code: "ALREADY_DECIDED",
+    message: `the CSR already has a ${decided.type} condition (status ${decided.status})`,
+  };
 }
 
-function requestedSans(request: ParsedRequest | undefined): Decision["requestedSans"] {
-  if (!request || !Array.isArray(request.sans)) return undefined;
+function requestedSans(request: ParsedRequest): NonNullable<Decision["requestedSans"]> {
   const result = { dnsNames: [] as string[], ips: [] as string[], other: [] as string[] };
   for (const san of request.sans) {
-    if (!isRecord(san)) continue;
-    if (san.type === "dns") result.dnsNames.push(String(san.value));
-    else if (san.type === "ip") result.ips.push(String(san.value));
-    else result.other.push(`${String(san.type)}:${String(san.value)}`);
+    if (san.type === "dns") result.dnsNames.push(san.value);
+    else if (san.type === "ip") result.ips.push(san.value);
+    else result.other.push(`${san.type}:${san.value}`);
   }
   return result;
 }
 
-function inconsistentInstanceIds(instances: unknown[]): string[] {
+function inconsistentInstanceIds(instances: Ec2Instance[]): string[] {
   // Only IDs seen more than once can be inconsistent, and only those records are serialised:
   // decide() runs once per CSR over the cluster's whole instance list, so serialising every
   // record made a sweep quadratic (1,000 CSRs x 1,000 instances: ~15 s of JSON.stringify).
-  const idOf = (instance: unknown): string | undefined =>
-    isRecord(instance) && typeof instance.InstanceId === "string"
-      ? instance.InstanceId.toLowerCase()
-      : undefined;
+  const idOf = (instance: Ec2Instance): string | undefined => instance.InstanceId?.toLowerCase();
   const counts = new Map<string, number>();
   for (const instance of instances) {
     const id = idOf(instance);
@@ -734,16 +672,10 @@ function inconsistentInstanceIds(instances: unknown[]): string[] {
   }
   const seen = new Map<string, string>();
   const inconsistent = new Set<string>();
-  let unserialisable = 0;
   for (const instance of instances) {
     const id = idOf(instance);
-    if (id === undefined || (counts.get(id) ?? 0) < 2) continue;
-    let text: string;
-    try {
-      text = JSON.stringify(instance);
-    } catch {
-      text = `unserialisable #${unserialisable++}`; // never equal to another record
-    }
+    if (id === undefined || (counts.get(id) as number) < 2) continue;
+    const text = JSON.stringify(instance);
     const previous = seen.get(id);
     if (previous === undefined) seen.set(id, text);
     else if (previous !== text) inconsistent.add(id);
@@ -751,66 +683,38 @@ function inconsistentInstanceIds(instances: unknown[]): string[] {
   return [...inconsistent];
 }
 
-function isReadableNode(value: unknown): boolean {
-  if (!isRecord(value) || !isRecord(value.metadata) || typeof value.metadata.name !== "string") return false;
-  if (value.spec === undefined || value.spec === null) return true;
-  if (!isRecord(value.spec)) return false;
-  const providerId = value.spec.providerID;
-  return providerId === undefined || providerId === null || typeof providerId === "string";
-}
-
-function unavailableMessage(facts: unknown, what: string): string | undefined {
-  if (Array.isArray(facts)) return undefined;
-  const detail = isRecord(facts) && typeof facts.unavailable === "string" ? facts.unavailable : "no data";
-  return `${what} could not be read: ${detail}`;
+function unavailableMessage<T>(facts: T[] | { unavailable: string }, what: string): string | undefined {
+  return Array.isArray(facts) ? undefined : `${what} could not be read: ${facts.unavailable}`;
 }
 
 function decideUnsafe(input: PolicyInput): Decision {
   const csr = input.csr;
-  const name = csrName(csr);
-  const base: Decision = { name, decision: "wait", reasons: [] };
-  const username = isRecord(csr) && isRecord(csr.spec) ? csr.spec.username : undefined;
-  if (typeof username === "string") base.requester = username;
+  const base: Decision = { name: csr.metadata.name, decision: "wait", reasons: [] };
+  const username = csr.spec.username;
+  if (username !== undefined) base.requester = username;
   const nodeName = nodeNameOf(username);
   if (nodeName) base.node = nodeName;
 
   const skip = skipReason(csr);
-  if (skip === "unreadable") {
+  if (skip) return { ...base, decision: "skip", reasons: [skip] };
+
+  // nonNodeRequests: ignore — a requester that is not a node is another tool's business.
+  if (input.settings.nonNodeRequests === "ignore" && (!nodeName || !csr.spec.groups?.includes(NODE_GROUP))) {
     return {
       ...base,
-      decision: "wait",
+      decision: "skip",
       reasons: [
         {
-          code: "FACTS_UNAVAILABLE",
-          message: "the CSR's status is unreadable, so whether it is already decided is unknown",
+          code: "NON_NODE_IGNORED",
+          message: `requester ${quote(username)} is not a node (system:node:<name> in ${NODE_GROUP}) and the cluster's nonNodeRequests is ignore`,
         },
       ],
     };
   }
-  if (skip) return { ...base, decision: "skip", reasons: [skip] };
 
-  // nonNodeRequests: ignore — a requester that is not a node is another tool's business.
-  if (isRecord(input.settings) && input.settings.nonNodeRequests === "ignore") {
-    const groups: unknown = isRecord(csr.spec) ? csr.spec.groups : undefined;
-    if (!nodeName || !Array.isArray(groups) || !groups.includes(NODE_GROUP)) {
-      return {
-        ...base,
-        decision: "skip",
-        reasons: [
-          {
-            code: "NON_NODE_IGNORED",
-            message: `requester ${quote(username)} is not a node (system:node:<name> in ${NODE_GROUP}) and the cluster's nonNodeRequests is ignore`,
-          },
-        ],
-      };
-    }
-  }
-
-  const parsed = input.parsed;
-  const request =
-    isRecord(parsed) && parsed.ok === true && isRecord(parsed.request) ? parsed.request : undefined;
-  const sans = requestedSans(request);
-  if (sans) base.requestedSans = sans;
+  const request = input.parsed.ok ? input.parsed.request : undefined;
+  if (request) base.requestedSans = requestedSans(request);
+  const sans = base.requestedSans;
 
   // An error reading AWS or Kubernetes never approves or denies (SPEC §2 invariants).
   const unavailable = [
@@ -822,19 +726,7 @@ function decideUnsafe(input: PolicyInput): Decision {
     // Two different records of one instance (e.g. pending in one page, running in the next).
     unavailable.push(`EC2 returned inconsistent records for ${list(inconsistent)}`);
   }
-  if (Array.isArray(input.nodes) && !input.nodes.every(isReadableNode)) {
-    // An unreadable Node object could be N's with a conflicting providerID.
-    unavailable.push(
-      "a Node object in the list is unreadable (no name, or a providerID that is not a string)",
-    );
-  }
-  if (!isRecord(input.settings) || !isRecord(input.cluster)) {
-    // Defaults could silently drop a configured check (e.g. the cluster tag): never guess.
-    unavailable.push("the cluster's facts or policy settings are missing");
-  }
-  if (!(input.now instanceof Date) || !Number.isFinite(input.now.getTime())) {
-    unavailable.push("no valid evaluation time was given");
-  }
+  if (!Number.isFinite(input.now.getTime())) unavailable.push("no valid evaluation time was given");
   if (unavailable.length > 0) {
     return {
       ...base,
@@ -859,39 +751,38 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
-  const nowMs = input.now.getTime();
-  const createdAt = parseTime(csr.metadata?.creationTimestamp);
+  const createdAt = parseTime(csr.metadata.creationTimestamp);
   const ctx: Context = {
     input,
     csr,
+    // Both lists: an unavailable one has returned `wait` above.
     instances: input.instances as Ec2Instance[],
-    graceSeconds: finiteOr(input.settings?.pendingGraceSeconds, DEFAULT_PENDING_GRACE_SECONDS),
+    nodes: input.nodes as NodeObject[],
+    graceSeconds: input.settings.pendingGraceSeconds,
   };
   if (nodeName) ctx.nodeName = nodeName;
   if (request) ctx.request = request;
   if (createdAt !== undefined) {
     ctx.createdAt = createdAt;
-    if (Number.isFinite(nowMs)) ctx.ageSeconds = (nowMs - createdAt) / 1000;
+    ctx.ageSeconds = (input.now.getTime() - createdAt) / 1000;
   }
 
   if (nodeName) {
-    const cluster = input.cluster;
-    ctx.identity = identifyInstance(nodeName, csr, ctx.instances, cluster?.region, {
-      clusterKind: cluster?.kind,
-      vpcIds: Array.isArray(cluster?.vpcIds) ? cluster.vpcIds : [],
-      nodes: input.nodes as NodeObject[],
-      trustNodeProviderId: input.settings?.trustNodeProviderId === true,
-      nodeNameTemplates: Array.isArray(input.settings?.nodeNameTemplates)
-        ? input.settings.nodeNameTemplates
-        : [],
-      ...(input.settings?.clusterTag ? { clusterTag: input.settings.clusterTag } : {}),
+    const { cluster, settings } = input;
+    ctx.identity = identifyInstance(nodeName, csr, ctx.instances, cluster.region, {
+      clusterKind: cluster.kind,
+      vpcIds: cluster.vpcIds,
+      nodes: ctx.nodes,
+      trustNodeProviderId: settings.trustNodeProviderId,
+      nodeNameTemplates: settings.nodeNameTemplates,
+      ...(settings.clusterTag ? { clusterTag: settings.clusterTag } : {}),
     });
     if (ctx.identity.kind === "matched") {
       base.instanceId = ctx.identity.instanceId;
       ctx.owned = ownedAddresses(ctx.identity.instance, {
         ...(ctx.identity.nodeNameMatched ? { nodeName } : {}),
-        region: cluster?.region,
-        extraDnsNames: Array.isArray(input.settings?.extraDnsNames) ? input.settings.extraDnsNames : [],
+        region: cluster.region,
+        extraDnsNames: settings.extraDnsNames,
       });
       base.owned = ctx.owned;
     } else if (ctx.identity.kind === "none") {
@@ -919,30 +810,30 @@ function decideUnsafe(input: PolicyInput): Decision {
     };
   }
 
+  // Every check passed, so the request parsed: its SANs are known.
+  const requested = sans as NonNullable<Decision["requestedSans"]>;
+  const sanText = [...requested.ips, ...requested.dnsNames];
   if (ctx.nonEc2) {
-    const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
     return {
       ...base,
       decision: "approve",
       reasons: [
         {
           code: NON_EC2_APPROVE_CODE,
-          message: `node ${nodeName ?? "?"} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
+          message: `node ${ctx.nonEc2.node} is outside EC2 (EC2 knows neither its name nor a requested IP or DNS name) and matches the nonEc2Nodes pattern ${ctx.nonEc2.pattern}; every requested SAN is allowed by the static rules (${list(sanText)})`,
         },
       ],
     };
   }
   const matched = matchedInstance(ctx);
-  const state = matched?.instance.State?.Name;
-  if (!matched || !isLiveState(state) || state !== "running") {
+  if (!matched || matched.instance.State?.Name !== "running") {
     return {
       ...base,
       decision: "wait",
       reasons: [{ code: "FACTS_UNAVAILABLE", message: "no running instance was identified" }],
     };
   }
-  const identityWhy = ctx.identity?.why ?? "";
-  const sanText = [...(sans?.ips ?? []), ...(sans?.dnsNames ?? [])];
+  const identityWhy = (ctx.identity as IdentityResult).why;
   return {
     ...base,
     decision: "approve",
@@ -955,14 +846,14 @@ function decideUnsafe(input: PolicyInput): Decision {
   };
 }
 
-/** The decision for one CSR. Never throws: an unexpected shape becomes `wait`, never approve. */
+/** The decision for one CSR. Never throws: an unexpected error becomes `wait`, never approve. */
 export function decide(input: PolicyInput): Decision {
   try {
     return decideUnsafe(input);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return {
-      name: csrName(isRecord(input) ? input.csr : undefined),
+      name: input.csr.metadata.name,
       decision: "wait",
       reasons: [{ code: "FACTS_UNAVAILABLE", message: `the CSR could not be evaluated: ${message}` }],
     };

@@ -71,21 +71,14 @@ function guarded(parse: () => ParsedRequest): ParseResult {
   try {
     return { ok: true, request: parse() };
   } catch (error) {
-    const message =
-      error instanceof MalformedRequest
-        ? error.message
-        : // Stryker disable next-line StringLiteral: no input gets here: every parse step turns its library's errors into a MalformedRequest (last line of defence)
-          `not a PKCS#10 certification request: ${error instanceof Error ? error.message : String(error)}`;
+    // Every parse step turns its library's errors into a MalformedRequest: its message says why.
+    const message = String((error as Error).message);
     return { ok: false, error: message.replace(/\s+/g, " ").slice(0, 300) };
   }
 }
 
 function checkSize(text: string): void {
-  // UTF-8 never has fewer bytes than UTF-16 code units, so the cheap check goes first.
-  // Stryker disable next-line ConditionalExpression,StringLiteral: the UTF-16 length test only saves work (UTF-8 is never shorter); "utf8" is byteLength's default
-  if (text.length > MAX_REQUEST_BYTES || Buffer.byteLength(text, "utf8") > MAX_REQUEST_BYTES) {
-    fail(`request is larger than ${MAX_REQUEST_BYTES} bytes`);
-  }
+  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) fail(`request is larger than ${MAX_REQUEST_BYTES} bytes`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -93,14 +86,12 @@ function checkSize(text: string): void {
 // ---------------------------------------------------------------------------------------
 
 function decodeBase64Strict(text: string, error: string): Buffer {
-  // Stryker disable next-line Regex: the `+` only removes a run of whitespace in one step instead of several
-  const compact = text.replace(/[ \t\r\n\f\v]+/g, "");
-  // Stryker disable next-line ConditionalExpression,Regex: the round trip below refuses every text that is not canonical base64 (length, alphabet, padding) with the same error; these checks only fail it earlier
-  if (compact.length === 0 || compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact))
-    fail(error);
+  const compact = text.replace(/[ \t\r\n\f\v]/g, "");
   const bytes = Buffer.from(compact, "base64");
-  // Non-zero padding bits would let two texts decode to the same bytes; refuse them.
-  if (bytes.toString("base64") !== compact) fail(error);
+  // Only canonical base64 survives the round trip: Buffer.from skips characters outside the
+  // alphabet and reads missing padding or non-zero padding bits, which would let two texts
+  // decode to the same bytes.
+  if (bytes.length === 0 || bytes.toString("base64") !== compact) fail(error);
   return bytes;
 }
 
@@ -115,8 +106,8 @@ function parsePem(text: string): ParsedRequest {
   if (ends !== 1) fail("PEM block is not terminated by exactly one END line");
   const match = PEM_BLOCK.exec(text);
   if (!match) fail("malformed PEM block: BEGIN and END must be on their own lines, only whitespace outside");
-  // Stryker disable next-line StringLiteral: no group of PEM_BLOCK is optional: a match defines all three
-  const [, label = "", body = "", endLabel = ""] = match;
+  // No group of PEM_BLOCK is optional: a match defines all three.
+  const [, label, body, endLabel] = match as unknown as [string, string, string, string];
   if (label !== endLabel) fail("PEM BEGIN and END labels differ");
   if (label !== PEM_LABEL) fail(`PEM block is ${quote(label)}, expected "${PEM_LABEL}"`);
   if (body.includes(":")) fail("PEM headers are not allowed in a CERTIFICATE REQUEST block");
@@ -140,10 +131,9 @@ function isConstructed(tag: number): boolean {
 
 function readNode(input: Buffer, offset: number, depth: number): Node {
   if (depth > MAX_DER_DEPTH) fail("DER nesting is too deep");
-  const tag = input[offset];
   const first = input[offset + 1];
-  // Stryker disable next-line ConditionalExpression: `first` is missing whenever `tag` is
-  if (tag === undefined || first === undefined) fail("DER is truncated");
+  if (first === undefined) fail("DER is truncated"); // then the tag is missing too, or alone
+  const tag = input[offset] as number;
   if ((tag & 0x1f) === 0x1f) fail("DER uses a high tag number");
   // Universal constructed forms other than SEQUENCE/SET are BER only (segmented strings).
   if ((tag & 0xc0) === 0 && isConstructed(tag) !== (tag === 0x30 || tag === 0x31))
@@ -151,8 +141,7 @@ function readNode(input: Buffer, offset: number, depth: number): Node {
   let length = first;
   let headerLength = 2;
   if (first === 0x80) fail("DER uses an indefinite length");
-  // Stryker disable next-line EqualityOperator: 0x80 (an indefinite length) has failed just above
-  if (first > 0x80) {
+  if (first & 0x80) {
     const count = first & 0x7f;
     if (count > 4) fail("DER length is too large");
     length = 0;
@@ -257,19 +246,13 @@ function readString(node: Node): string | undefined {
         return bytes.every((byte) => byte < 0x80) ? bytes.toString("latin1") : undefined;
       case 0x14: // TeletexString, read as Latin-1 like Go does
         return bytes.toString("latin1");
-      case 0x1e: // BMPString
-        // Stryker disable next-line ConditionalExpression: the fatal UTF-16 decoder below refuses an odd byte count as well
-        if (bytes.length % 2 !== 0) return undefined;
+      case 0x1e: // BMPString; the fatal decoder refuses an odd byte count
         return new TextDecoder("utf-16be", { fatal: true, ignoreBOM: true }).decode(bytes);
-      // Stryker disable next-line ConditionalExpression: without the default case the switch returns undefined all the same
-      default:
-        return undefined;
     }
   } catch {
-    // An emptied catch (BlockStatement mutant, which no directive can mark here) would fall off the
-    // end of the function: undefined all the same.
-    return undefined;
+    // Not a valid string of its type: unreadable, like any other type (below).
   }
+  return undefined;
 }
 
 function ia5(node: Node, what: string): string {
@@ -350,10 +333,10 @@ function readGeneralNames(extnValue: Buffer): SubjectAltName[] {
         break;
       }
       case 0xa0: {
-        const [typeId, wrapper] = name.children;
+        // With fewer than 2 children the wrapper stands in as itself: the length test refuses it.
+        const [typeId, wrapper = name] = name.children;
         const oid = readOid(typeId, "otherName type");
-        // Stryker disable next-line OptionalChaining: wrapper is undefined only with fewer than 2 children, which fails the first test
-        if (name.children.length !== 2 || wrapper?.tag !== 0xa0 || wrapper.children.length !== 1) {
+        if (name.children.length !== 2 || wrapper.tag !== 0xa0 || wrapper.children.length !== 1) {
           fail("otherName SAN is malformed");
         }
         const text = wrapper.children[0] ? readString(wrapper.children[0]) : undefined;
@@ -402,12 +385,9 @@ function readAttributes(node: Node | undefined): {
   let sans: SubjectAltName[] = [];
   if (!node) return { extensions, sans };
   let seenExtensionRequest = false;
-  // Stryker disable next-line StringLiteral: the schema parser refuses attributes that are not a [0] SET first
   for (const attribute of expect(node, 0xa0, "attributes").children) {
-    // Stryker disable next-line ConditionalExpression: an attribute that is not a SEQUENCE, or has fewer than 2 parts, fails the schema parse first (3 parts are tested)
     if (attribute.tag !== 0x30 || attribute.children.length !== 2) fail("an attribute is malformed");
     const oid = readOid(attribute.children[0], "attribute type");
-    // Stryker disable next-line StringLiteral: the schema parser refuses attribute values that are not a SET first
     const values = expect(attribute.children[1], 0x31, "attribute values");
     if (oid !== OID_EXTENSION_REQUEST) continue;
     if (seenExtensionRequest) fail("the extensionRequest attribute appears more than once");
@@ -445,11 +425,8 @@ const CURVES: Record<string, { name: string; node: string }> = {
 };
 
 function readPublicKey(spki: Node): { info: PublicKeyInfo; key?: KeyObject } {
-  // Stryker disable next-line ConditionalExpression: a key info that is not a SEQUENCE, or has fewer than 2 parts, fails the schema parse first (3 parts are tested)
   if (spki.tag !== 0x30 || spki.children.length !== 2) fail("subjectPublicKeyInfo is malformed");
-  // Stryker disable next-line StringLiteral: the schema parser refuses an algorithm that is not a SEQUENCE first
   const algorithm = expect(spki.children[0], 0x30, "public key algorithm");
-  // Stryker disable next-line CallExpression,StringLiteral: the schema parser refuses a public key that is not a BIT STRING first
   expect(spki.children[1], 0x03, "public key");
   const oid = readOid(algorithm.children[0], "public key algorithm");
   const parameters = algorithm.children[1];
@@ -468,22 +445,13 @@ function readPublicKey(spki: Node): { info: PublicKeyInfo; key?: KeyObject } {
   } catch {
     fail("the public key does not parse");
   }
-  const details = key.asymmetricKeyDetails ?? {};
+  // createPublicKey reads an SPKI as the key its algorithm OID names (an rsaEncryption key
+  // with its modulus, an EC key on the named curve read above), or throws (caught above).
   if (oid === OID_RSA) {
-    // Stryker disable next-line CallExpression,ConditionalExpression,LogicalOperator,StringLiteral: createPublicKey reads an rsaEncryption SPKI as an RSA key with a modulus, or throws (caught above)
-    if (key.asymmetricKeyType !== "rsa" || !details.modulusLength) fail("the RSA public key does not parse");
-    return { info: { algorithm: "rsa", bits: details.modulusLength }, key };
+    const { modulusLength } = key.asymmetricKeyDetails as { modulusLength: number };
+    return { info: { algorithm: "rsa", bits: modulusLength }, key };
   }
-  if (oid === OID_EC) {
-    // Stryker disable next-line ConditionalExpression,LogicalOperator,BlockStatement: curve is set on this path, and createPublicKey reads an id-ecPublicKey SPKI as an EC key on its named curve, or throws
-    if (!curve || key.asymmetricKeyType !== "ec" || details.namedCurve !== curve.node) {
-      // Stryker disable next-line CallExpression,StringLiteral: unreachable, see the line above (defence in depth)
-      fail("the EC public key does not parse");
-    }
-    return { info: { algorithm: "ecdsa", curve: curve.name }, key };
-  }
-  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: createPublicKey reads an Ed25519 SPKI as an Ed25519 key, or throws (caught above)
-  if (key.asymmetricKeyType !== "ed25519") fail("the Ed25519 public key does not parse");
+  if (curve) return { info: { algorithm: "ecdsa", curve: curve.name }, key };
   return { info: { algorithm: "ed25519" }, key };
 }
 
@@ -493,7 +461,7 @@ function readPublicKey(spki: Node): { info: PublicKeyInfo; key?: KeyObject } {
 
 type SignatureScheme =
   | { name: string; kind: "rsa-pkcs1" | "ecdsa"; hash: string }
-  | { name: string; kind: "ed25519" }
+  | { name: string; kind: "ed25519"; hash: null }
   | { name: string; kind: "rsa-pss" };
 
 const SIGNATURE_SCHEMES: Record<string, SignatureScheme> = {
@@ -508,7 +476,7 @@ const SIGNATURE_SCHEMES: Record<string, SignatureScheme> = {
   "1.2.840.10045.4.3.2": { name: "ecdsa-with-SHA256", kind: "ecdsa", hash: "sha256" },
   "1.2.840.10045.4.3.3": { name: "ecdsa-with-SHA384", kind: "ecdsa", hash: "sha384" },
   "1.2.840.10045.4.3.4": { name: "ecdsa-with-SHA512", kind: "ecdsa", hash: "sha512" },
-  [OID_ED25519]: { name: "Ed25519", kind: "ed25519" },
+  [OID_ED25519]: { name: "Ed25519", kind: "ed25519", hash: null },
 };
 
 const HASHES: Record<string, string> = {
@@ -543,8 +511,8 @@ function readPssParameters(parameters: Node | undefined): { hash: string; saltLe
   let mgfHash = "sha1";
   let saltLength = 20;
   if (!parameters || parameters.tag !== 0x30) throw new Unverifiable("RSASSA-PSS parameters are missing");
-  // Stryker disable next-line UnaryOperator: a field tagged 0 or 1 is a primitive universal type, which fails the one-child test anyway
-  let lastTag = -1;
+  // Fields are context tags [0]..[3] (0xa0..0xa3), in order; any other tag fails below.
+  let lastTag = 0;
   for (const field of parameters.children) {
     if (field.tag <= lastTag || field.children.length !== 1)
       throw new Unverifiable("malformed RSASSA-PSS parameters");
@@ -586,8 +554,8 @@ function checkSignature(
     }
     // Only an EC key on a curve we do not read has no key object: say which curve.
     if (!key) {
-      // Stryker disable next-line ConditionalExpression,StringLiteral: after the type check above only an ecdsa key info can lack a key object
-      const curve = info.algorithm === "ecdsa" ? info.curve : "unknown";
+      const { curve } = info as { curve: string }; // only an ecdsa key info lacks a key object
+
       throw new Unverifiable(
         curve === "explicit-parameters"
           ? "ECDSA public keys without a named curve are not supported"
@@ -603,22 +571,17 @@ function checkSignature(
     if (signatureBits[0] !== 0) throw new Unverifiable("the signature BIT STRING has unused bits");
     const signature = signatureBits.subarray(1);
     let valid: boolean;
-    // Stryker disable next-line ConditionalExpression,StringLiteral: the fall-through calls verify(undefined, …), the same call for an Ed25519 key
-    if (scheme.kind === "ed25519") valid = verify(null, signed, key, signature);
-    else if (scheme.kind === "rsa-pss") {
+    if (scheme.kind === "rsa-pss") {
       const { hash, saltLength } = readPssParameters(parameters);
       valid = verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
-    } else valid = verify(scheme.hash, signed, key, signature);
+    } else valid = verify(scheme.hash, signed, key, signature); // Ed25519: no hash (null)
     return valid
       ? { valid }
       : { valid, error: "the signature does not verify against the request's public key" };
   } catch (error) {
-    // Stryker disable next-line ConditionalExpression: only Unverifiable and MalformedRequest errors get here: verify() does not throw for the key, digest and integer salt length the checks above let through
-    if (error instanceof Unverifiable) return { valid: false, error: error.message };
-    // Stryker disable next-line ConditionalExpression: as above, no other error reaches this catch (defence in depth)
-    if (error instanceof MalformedRequest) return { valid: false, error: error.message };
-    // Stryker disable next-line ObjectLiteral,BooleanLiteral,StringLiteral: as above, unreachable (defence in depth)
-    return { valid: false, error: `the signature could not be checked: ${(error as Error).message}` };
+    // Only Unverifiable and MalformedRequest errors get here: verify() does not throw for the
+    // key, digest and integer salt length the checks above let through.
+    return { valid: false, error: String((error as Error).message) };
   }
 }
 
@@ -643,27 +606,25 @@ function parseDer(der: Buffer): ParsedRequest {
   } catch (error) {
     fail(`not a PKCS#10 certification request: ${(error as Error).message}`);
   }
-  const schemaInfo = schema.certificationRequestInfoRaw;
-  // Stryker disable next-line ConditionalExpression: both readers read strict DER, one encoding per value: the bytes cannot differ (defence in depth)
-  if (schemaInfo && !Buffer.from(schemaInfo).equals(info.bytes))
-    // Stryker disable next-line CallExpression,StringLiteral: unreachable, see the line above
+  // Both readers read strict DER, one encoding per value: neither these bytes nor the signature
+  // algorithm below can differ (defence in depth, so both lines' mutants are equivalent).
+  const raw = schema.certificationRequestInfoRaw;
+  // Stryker disable all: see above
+  if (raw !== undefined && !Buffer.from(raw).equals(info.bytes))
     fail("certificationRequestInfo is ambiguous");
+  // Stryker restore all
 
-  // Stryker disable next-line ConditionalExpression: fewer than 3 parts fail the schema parse first (5 parts are tested)
   if (info.children.length < 3 || info.children.length > 4) fail("certificationRequestInfo is malformed");
   const [version, subjectNode, spki, attributes] = info.children as [Node, Node, Node, Node | undefined];
   if (readSmallInteger(version, "version") !== 0) fail("unsupported PKCS#10 version");
-  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: our reader has refused any version but 0 on the line above (defence in depth)
-  if (schema.certificationRequestInfo.version !== 0) fail("unsupported PKCS#10 version");
 
   const subject = readName(subjectNode, "subject");
   const publicKey = readPublicKey(spki);
   const { extensions, sans } = readAttributes(attributes);
 
-  // Stryker disable next-line ConditionalExpression: an empty AlgorithmIdentifier fails the schema parse first (3 parts are tested)
   if (algorithm.children.length < 1 || algorithm.children.length > 2) fail("signatureAlgorithm is malformed");
   const algorithmOid = readOid(algorithm.children[0], "signature algorithm");
-  // Stryker disable next-line CallExpression,ConditionalExpression,StringLiteral: both readers read the same strict-DER OID (defence in depth)
+  // Stryker disable next-line all: see the certificationRequestInfo line above
   if (schema.signatureAlgorithm.algorithm !== algorithmOid) fail("signatureAlgorithm is ambiguous");
   const scheme = SIGNATURE_SCHEMES[algorithmOid];
   const check = checkSignature(

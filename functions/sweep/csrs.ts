@@ -8,9 +8,25 @@
 // per call). Here one keep-alive agent per client reuses the connection (bench/, docs/benchmarks.md).
 import { Agent, request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
+import * as v from "valibot";
 import { compactCsr, requestTooLarge } from "../core/request-size.js";
 import { stripLargeRequests } from "./strip-requests.js";
-import { KUBELET_SERVING_SIGNER, type CsrCondition, type CsrObject, type NodeObject } from "../core/types.js";
+import {
+  KUBELET_SERVING_SIGNER,
+  type CsrCondition,
+  type CsrObject,
+  type Decision,
+  type NodeObject,
+} from "../core/types.js";
+import {
+  CsrSchema,
+  ListSchema,
+  nameOf,
+  NodeSchema,
+  problemOf,
+  unreadableCsrDecision,
+  WatchEventSchema,
+} from "./k8s-schemas.js";
 
 export interface KubeEndpoint {
   name: string; // cluster name, for error messages only
@@ -34,6 +50,12 @@ export interface KubeEndpoint {
 export interface ReadCsr {
   csr: CsrObject;
   raw?: ApiCsr;
+  /**
+   * Set when the served object failed CsrSchema (k8s-schemas.ts): its decision, a `wait`. `csr`
+   * is then a stand-in holding only its name, requester and resourceVersion (no signer: the
+   * policy would skip it), and `raw` is absent, so nothing is ever written to it.
+   */
+  unreadable?: Decision;
 }
 
 /** A CSR exactly as the apiserver served it (JSON), unknown fields included. */
@@ -227,7 +249,9 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
   };
 
   const toRead = (raw: unknown): ReadCsr => {
-    const api = asCsr(raw);
+    const checked = checkCsr(raw);
+    if ("unreadable" in checked) return checked;
+    const api = checked.api;
     const csr = compactCsr(api);
     // Small objects are kept as served (an oversized request left out), to be written back
     // without a read.
@@ -237,10 +261,11 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
 
   // Kept whatever its size (an oversized request left out): a read is for the write that follows it.
   const readCsr = async (name: string): Promise<ReadCsr> => {
-    const api = asCsr(
+    const checked = checkCsr(
       await send(`read certificatesigningrequest ${name}`, "GET", `${CSR_PATH}/${encodeURIComponent(name)}`),
     );
-    return { csr: compactCsr(api), raw: withoutLargeRequest(api) };
+    if ("unreadable" in checked) return checked;
+    return { csr: compactCsr(checked.api), raw: withoutLargeRequest(checked.api) };
   };
 
   // The object as read (its resourceVersion makes a concurrent change a 409), with the new
@@ -296,9 +321,9 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       for (;;) {
         // A continue token outlives a page by minutes (etcd compaction); if it expires (410)
         // the listing fails and the cluster's CSRs wait for the next sweep.
-        let page: { items?: unknown[]; metadata?: { continue?: unknown; resourceVersion?: unknown } };
+        let body: unknown;
         try {
-          page = (await send(
+          body = await send(
             "list certificatesigningrequests",
             "GET",
             CSR_PATH,
@@ -310,7 +335,7 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
             undefined,
             limit > 1 ? MAX_RESPONSE_BYTES : MAX_OBJECT_BYTES,
             size,
-          )) as typeof page;
+          );
         } catch (err) {
           if (!(err instanceof ResponseTooLarge)) throw err;
           // Large CSRs (up to etcd's 1.5 MiB each) must not fail the cluster: the same page
@@ -326,14 +351,14 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         // would likely not fit twice over is not asked for (each miss costs its bytes).
         if (size.bytes * 2 <= MAX_RESPONSE_BYTES) limit = Math.min(pageSize, limit * 2);
         stats.pages += 1;
+        const page = listPage(body, `${target.name}: list certificatesigningrequests`);
         for (const item of page.items ?? []) {
           stats.items += 1;
           visit(toRead(item));
         }
         const version = page.metadata?.resourceVersion;
-        if (typeof version === "string" && version !== "") stats.resourceVersion = version;
-        const next = page.metadata?.continue;
-        token = typeof next === "string" && next !== "" ? next : undefined;
+        if (version) stats.resourceVersion = version;
+        token = page.metadata?.continue || undefined;
         if (token === undefined) return stats;
       }
     },
@@ -342,40 +367,28 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
       const nodes: NodeObject[] = [];
       let token: string | undefined;
       do {
-        const page = (await send("list nodes", "GET", "/api/v1/nodes", {
-          limit: String(DEFAULT_PAGE_SIZE),
-          ...(token ? { continue: token } : {}),
-        })) as {
-          items?: { metadata?: { name?: string }; spec?: { providerID?: string } }[];
-          metadata?: { continue?: unknown };
-        };
-        for (const n of page.items ?? []) {
-          nodes.push({
-            metadata: { name: n.metadata?.name ?? "" },
-            spec: { ...(n.spec?.providerID ? { providerID: n.spec.providerID } : {}) },
-          });
-        }
-        const next = page.metadata?.continue;
-        token = typeof next === "string" && next !== "" ? next : undefined;
+        const what = `${target.name}: list nodes`;
+        const page = listPage(
+          await send("list nodes", "GET", "/api/v1/nodes", {
+            limit: String(DEFAULT_PAGE_SIZE),
+            ...(token ? { continue: token } : {}),
+          }),
+          what,
+        );
+        for (const item of page.items ?? []) nodes.push(checkNode(item, what));
+        token = page.metadata?.continue || undefined;
       } while (token !== undefined);
       return nodes;
     },
     async readNode(name) {
-      let node: { metadata?: { name?: string }; spec?: { providerID?: string } };
+      let node: unknown;
       try {
-        node = (await send(
-          `read node ${name}`,
-          "GET",
-          `/api/v1/nodes/${encodeURIComponent(name)}`,
-        )) as typeof node;
+        node = await send(`read node ${name}`, "GET", `/api/v1/nodes/${encodeURIComponent(name)}`);
       } catch (err) {
         if (err instanceof KubeError && err.status === 404) return undefined;
         throw err;
       }
-      return {
-        metadata: { name: node.metadata?.name ?? "" },
-        spec: { ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}) },
-      };
+      return checkNode(node, `${target.name}: read node ${name}`);
     },
     readCsr,
     replaceConditions(read, conditions) {
@@ -418,22 +431,22 @@ export function kubeClient(target: KubeEndpoint, options: KubeClientOptions = {}
         let skipping = false;
         const handle = (line: string): boolean => {
           if (!line.trim()) return true;
-          let event: {
-            type?: string;
-            object?: { metadata?: { resourceVersion?: unknown }; code?: unknown };
-          };
+          let json: unknown;
           try {
-            event = JSON.parse(line) as typeof event;
+            json = JSON.parse(line);
           } catch {
             return true; // a line that is not an event ends nothing: the next one may be fine
           }
+          const parsed = v.safeParse(WatchEventSchema, json);
+          if (!parsed.success) return true; // not an event either
+          const event = parsed.output;
           if (event.type === "ERROR") {
             if (event.object?.code === 410) end.expired = true;
             res.destroy();
             return false;
           }
           const version = event.object?.metadata?.resourceVersion;
-          if (typeof version === "string" && version !== "") end.resourceVersion = version;
+          if (version) end.resourceVersion = version;
           const type = event.type;
           if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return true;
           try {
@@ -510,10 +523,51 @@ function withoutLargeRequest(api: ApiCsr): ApiCsr {
   return { ...api, spec: { ...spec, request: "" } };
 }
 
-function asCsr(raw: unknown): ApiCsr {
+/**
+ * A served CSR checked against CsrSchema. One that fails it is a stand-in with its decision
+ * (`wait`, ReadCsr.unreadable); one without even a name fails the call, as a non-object does.
+ */
+function checkCsr(raw: unknown): { api: ApiCsr } | Required<Pick<ReadCsr, "csr" | "unreadable">> {
+  const checked = v.safeParse(CsrSchema, raw);
+  if (checked.success) return { api: checked.output as ApiCsr };
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new KubeError(0, "the apiserver returned a CSR that is not an object");
-  return raw as ApiCsr;
+  const name = nameOf(raw);
+  const problem = problemOf(checked.issues);
+  if (name === "") throw new KubeError(0, `the apiserver returned a CSR without a name (${problem.path})`);
+  const { spec, metadata } = raw as {
+    spec?: { username?: unknown };
+    metadata: { resourceVersion?: unknown };
+  };
+  const username = spec?.username;
+  const resourceVersion = metadata.resourceVersion;
+  return {
+    csr: {
+      metadata: { name, ...(typeof resourceVersion === "string" ? { resourceVersion } : {}) },
+      spec: { signerName: "", request: "", ...(typeof username === "string" ? { username } : {}) },
+    },
+    unreadable: unreadableCsrDecision(name, problem),
+  };
+}
+
+/** A LIST page: its items (each checked by its own schema) and its continue token. */
+function listPage(body: unknown, what: string): v.InferOutput<typeof ListSchema> {
+  const page = v.safeParse(ListSchema, body);
+  if (!page.success) throw new KubeError(0, `${what}: the response is not a list`);
+  return page.output;
+}
+
+/** Only the name and providerID of a Node are kept (a Node object is several KiB). */
+function checkNode(raw: unknown, what: string): NodeObject {
+  const node = v.safeParse(NodeSchema, raw);
+  if (!node.success) {
+    throw new KubeError(
+      0,
+      `${what}: a Node object in the list is unreadable (no name, or a providerID that is not a string)`,
+    );
+  }
+  const providerID = node.output.spec?.providerID;
+  return { metadata: { name: node.output.metadata.name }, spec: providerID ? { providerID } : {} };
 }
 
 /** The apiserver's Status message when it sent one, else the HTTP status. */

@@ -54,6 +54,7 @@ export function decider(ctx: DecideContext, facts: BatchFacts): (read: ReadCsr) 
         })
       : undefined;
   return (read) => {
+    if (read.unreadable) return read.unreadable; // failed its schema at the edge (k8s-schemas.ts)
     const parsed = parseCertificateRequest(read.csr.spec.request ?? "");
     return decide({
       csr: read.csr,

@@ -5,6 +5,7 @@
 // repeat of one within the window, or in the summary published before any write it covers.
 // A write whose CSR changed (409) is re-read and re-decided once; transient failures are
 // retried. Nothing here decides: the plan did, and a 409's re-decision is the caller's policy.
+import { nodeNameOf } from "../core/identity.js";
 import type { AlertContext } from "../core/alert.js";
 import { approverOf } from "../core/audit.js";
 import { approvalKey, isDecided, type AlertWork, type ClusterPlan, type CsrWork } from "../core/fairness.js";
@@ -12,7 +13,6 @@ import { withAlertMarkers, withCondition, type MarkerEntry } from "../core/plan.
 import type { ClusterFacts, ClusterPolicySettings, CsrCondition, Decision } from "../core/types.js";
 import { mapBounded } from "./bounded.js";
 import { KubeError, type KubeApi, type ReadCsr } from "./csrs.js";
-import { nodeNameFromUsername } from "./gather.js";
 import type { AlertPublisher } from "./publish.js";
 import {
   approvedByText,
@@ -218,7 +218,7 @@ class Run {
       dryRun: ctx.settings.mode === "dry-run",
       now: ctx.now(),
       ...(alert.kind === "node-flood"
-        ? { nodeFlood: { node: nodeNameFromUsername(alert.requester) ?? alert.requester, ...alert.flood! } }
+        ? { nodeFlood: { node: nodeNameOf(alert.requester) ?? alert.requester, ...alert.flood! } }
         : alert.decision
           ? { decision: alert.decision }
           : {}),

@@ -40,6 +40,7 @@ import { canonicalIp } from "../core/ip.js";
 import { templateLookups } from "../core/name-templates.js";
 import type { Ec2Instance } from "../core/types.js";
 import { mapBounded } from "./bounded.js";
+import { checkInstance } from "./ec2-schemas.js";
 import { isThrottling, TokenBucket } from "./ec2-budget.js";
 import { DEFAULT_SWEEP } from "../core/config.js";
 
@@ -207,8 +208,9 @@ async function describeAll(
     );
     const page = await ec2.send(command);
     budget.succeeded();
+    // Typed by the SDK, checked all the same: a malformed record fails the lookup (the CSRs wait).
     for (const reservation of page.Reservations ?? [])
-      found.push(...((reservation.Instances ?? []) as Ec2Instance[]));
+      for (const instance of reservation.Instances ?? []) found.push(checkInstance(instance));
     nextToken = page.NextToken !== undefined && page.NextToken !== "" ? page.NextToken : undefined;
   } while (nextToken !== undefined);
   return found;

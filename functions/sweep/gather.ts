@@ -5,7 +5,7 @@
 // for every CSR that needs it.
 import type { EC2Client } from "@aws-sdk/client-ec2";
 import { asUndecided } from "../core/audit.js";
-import { parseProviderId, sessionInstanceId } from "../core/identity.js";
+import { nodeNameOf, parseProviderId, sessionInstanceId } from "../core/identity.js";
 import { parseCertificateRequest } from "../core/request.js";
 import { requestTooLarge } from "../core/request-size.js";
 import type { ClusterPolicySettings, Ec2Instance, NodeObject, PolicyInput } from "../core/types.js";
@@ -36,14 +36,6 @@ export interface GatherContext {
 
 /** Node GETs in flight per cluster (event mode reads the requesters' Nodes one by one). */
 const NODE_READS_AT_ONCE = 8;
-
-/**
- * N from a requester `system:node:N` ("" for a bare prefix), or undefined for any other
- * username. The sweep's one reading of that prefix: core/identity.ts is to provide it.
- */
-export function nodeNameFromUsername(username: string): string | undefined {
-  return username.startsWith("system:node:") ? username.slice("system:node:".length) : undefined;
-}
 
 /**
  * The facts of a batch: `kept` are its pending CSRs, `elsewhere` the approvals made elsewhere
@@ -83,7 +75,7 @@ async function readNodesOf(kube: Pick<KubeApi, "readNode">, reads: ReadCsr[]): P
   const names = [
     ...new Set(
       reads.flatMap((r) => {
-        const node = nodeNameFromUsername(r.csr.spec.username ?? "");
+        const node = nodeNameOf(r.csr.spec.username);
         return node ? [node] : [];
       }),
     ),
@@ -104,7 +96,7 @@ async function gatherInstances(
   const requesters = new Set<string>();
   const requests = pending.flatMap((r) => {
     if (requestTooLarge(r.csr)) return []; // denied unread: no EC2 fact can change that
-    const node = nodeNameFromUsername(r.csr.spec.username ?? "");
+    const node = nodeNameOf(r.csr.spec.username);
     if (node === undefined) return [];
     requesters.add(node);
     // On every cluster kind: the session instance vetoes a mismatch (SPEC §3), decided on facts.

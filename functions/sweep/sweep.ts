@@ -3,6 +3,7 @@
 // and Nodes (gather.ts) → decide (pure) and plan the whole cluster fairly (pure, decide.ts)
 // → act and alert (execute.ts). Every error on the way turns into `wait` for the CSRs it
 // touches; never approve/deny. The event-mode watch (watch.ts) runs the same batch pipeline.
+import { nodeNameOf } from "../core/identity.js";
 import { AuditLedger } from "../core/audit.js";
 import type { Config } from "../core/config.js";
 import type { FollowUp, NodeOverflow, PendingSet } from "../core/fairness.js";
@@ -14,7 +15,7 @@ import { kubeEndpointOf, resolveClusters, type ClusterTarget } from "./clusters.
 import { decideAndPlan } from "./decide.js";
 import { Ec2Budgets } from "./ec2-budget.js";
 import { execute } from "./execute.js";
-import { gatherFacts, nodeNameFromUsername, type BatchFacts, type GatherContext } from "./gather.js";
+import { gatherFacts, type BatchFacts, type GatherContext } from "./gather.js";
 import type { AlertPublisher } from "./publish.js";
 import {
   clusterOutcome,
@@ -236,7 +237,7 @@ export async function processBatch(
   outcome.csrs.push(...reported);
   outcome.approvalLimit = plan.approvalLimit;
   outcome.nodeFloods = overflows.map((o) => ({
-    node: nodeNameFromUsername(o.requester) ?? o.requester,
+    node: nodeNameOf(o.requester) ?? o.requester,
     pending: o.pending,
     examined: o.examined,
   }));

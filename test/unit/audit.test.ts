@@ -258,6 +258,25 @@ describe("the issued certificate against its request", () => {
     });
   });
 
+  it("IPv6 SANs compare as addresses", () => {
+    const v6 = kubeletCsrObject({
+      node: "ip-10-0-1-70",
+      dnsNames: ["ip-10-0-1-70"],
+      ips: ["10.0.1.70", "2a05:d018:1:2::70"],
+    }).spec.request;
+    expect(checkIssuedCertificate(b64(standInCertificate(v6)), v6).ok).toBe(true);
+    const extra = checkIssuedCertificate(b64(standInCertificate(v6, { extraIp: "2a05:d018:1:2::71" })), v6);
+    expect(extra).toMatchObject({
+      ok: false,
+      problems: [
+        "the certificate's SANs differ from the request's: 1 not requested, 0 requested but missing",
+      ],
+    });
+    expect(checkIssuedCertificate(b64(standInCertificate(v6, { dropSan: "2a05:d018:1:2::70" })), v6).ok).toBe(
+      false,
+    );
+  });
+
   it("a certificate that does not parse is a problem, not a crash; names compare case-insensitively", () => {
     const garbage = b64("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     const result = checkIssuedCertificate(garbage, request);

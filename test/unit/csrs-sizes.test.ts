@@ -465,3 +465,95 @@ describe("compactCsr keeps what deciding, planning and writing read, and nothing
     expect(requestLength({ spec: { request: "", requestLength: "99" } })).toBe(0);
   });
 });
+
+// The edge schemas at work in the client (functions/sweep/k8s-schemas.ts): what fails them
+// becomes what the policy made of it before it trusted its types.
+describe("objects that fail their schema", () => {
+  const unreadableStatus = {
+    code: "FACTS_UNAVAILABLE",
+    message: "the CSR's status is unreadable, so whether it is already decided is unknown",
+  };
+  it("a listed CSR becomes a stand-in that waits (never written); the others are read as usual", async () => {
+    const items = [
+      csrJson("good", 2_000),
+      { ...csrJson("bad-status", 2_000), status: 5 },
+      {
+        ...csrJson("bad-groups", 2_000),
+        spec: { ...(csrJson("x", 10).spec as object), groups: "system:nodes" },
+      },
+    ];
+    handler = listing(items);
+    const kube = client();
+    const reads: ReadCsr[] = [];
+    await kube.listKubeletServingCsrs((read) => reads.push(read));
+    expect(reads.map((r) => [r.csr.metadata.name, r.unreadable?.reasons[0]])).toEqual([
+      ["good", undefined],
+      ["bad-status", unreadableStatus],
+      [
+        "bad-groups",
+        {
+          code: "FACTS_UNAVAILABLE",
+          message: "the CSR is unreadable: spec.groups: expected a list of strings",
+        },
+      ],
+    ]);
+    const standIn = reads[1]!;
+    expect(standIn.raw).toBeUndefined();
+    expect(standIn.csr).toEqual({
+      metadata: { name: "bad-status", resourceVersion: "7" },
+      spec: { signerName: "", request: "", username: "system:node:ip-10-0-1-70.ec2.internal" },
+    });
+    expect(standIn.unreadable).toMatchObject({ name: "bad-status", decision: "wait" });
+  });
+  it("a CSR without a name, or not an object, fails the listing with one line", async () => {
+    handler = listing([{ ...csrJson("x", 10), metadata: {} }]);
+    await expect(client().listKubeletServingCsrs(() => undefined)).rejects.toThrow(
+      "the apiserver returned a CSR without a name (metadata.name)",
+    );
+    handler = listing([5 as unknown as Record<string, unknown>]);
+    await expect(client().listKubeletServingCsrs(() => undefined)).rejects.toThrow(
+      "the apiserver returned a CSR that is not an object",
+    );
+  });
+  it("an unreadable Node object fails the Node lookup (every CSR then waits); readable ones keep name and providerID", async () => {
+    const nodes = (items: unknown[]) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ metadata: {}, items }));
+    };
+    handler = nodes([
+      { metadata: { name: "a", labels: { x: "y" } }, spec: { providerID: "aws:///z/i-1", taints: [] } },
+      { metadata: { name: "b" }, spec: null },
+    ]);
+    expect(await client().listNodes()).toEqual([
+      { metadata: { name: "a" }, spec: { providerID: "aws:///z/i-1" } },
+      { metadata: { name: "b" }, spec: {} },
+    ]);
+    for (const bad of [{ metadata: { name: "a" }, spec: { providerID: 7 } }, { metadata: {} }, null]) {
+      handler = nodes([bad]);
+      await expect(client().listNodes()).rejects.toThrow(
+        "test: list nodes: a Node object in the list is unreadable (no name, or a providerID that is not a string)",
+      );
+    }
+  });
+  it("a watch event that is not {type, object} is skipped; a CSR that fails its schema arrives as a stand-in", async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.write("null\n");
+      res.write(`${JSON.stringify({ object: csrJson("no-type", 10, "20") })}\n`);
+      res.write(
+        `${JSON.stringify({ type: "ADDED", object: { ...csrJson("bad", 10, "21"), status: "x" } })}\n`,
+      );
+      res.end(`${JSON.stringify({ type: "ADDED", object: csrJson("good", 10, "22") })}\n`);
+    };
+    const seen: ReadCsr[] = [];
+    const end = await client().watchKubeletServingCsrs(
+      (_t, read) => seen.push(read),
+      AbortSignal.timeout(20_000),
+    );
+    expect(seen.map((r) => [r.csr.metadata.name, r.unreadable?.reasons[0]])).toEqual([
+      ["bad", unreadableStatus],
+      ["good", undefined],
+    ]);
+    expect(end).toEqual({ expired: false, resourceVersion: "22" });
+  });
+});

@@ -136,8 +136,8 @@ describe("identifyInstance: nodeNameTemplates", () => {
       tags: { Name: "node1", "kubernetes.io/cluster/prod": "shared" },
     });
     expect(identify("node1", [shared], { clusterTag: tag }).kind).toBe("none");
-    const junkTags = { ...owned, Tags: [null, ...(owned.Tags ?? [])] } as unknown as Ec2Instance;
-    expect(identify("node1", [junkTags], { clusterTag: tag }).kind).toBe("matched");
+    const keylessTag = { ...owned, Tags: [{ Value: "owned" }, ...(owned.Tags ?? [])] };
+    expect(identify("node1", [keylessTag], { clusterTag: tag }).kind).toBe("matched");
   });
 
   it("the session-name veto applies unchanged", () => {

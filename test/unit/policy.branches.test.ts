@@ -113,15 +113,12 @@ describe("grace period: the boundary and its setting", () => {
       `no pending or running instance has the name ${A_NAME}; the CSR is 1000 s old, past the 900 s grace period`,
     );
   });
-  it.each([
-    ["negative", -1],
-    ["not finite", Number.POSITIVE_INFINITY],
-    ["not a number", Number.NaN],
-    ["a string", "10"],
-  ])("a %s pendingGraceSeconds falls back to 900", (_label, value) => {
-    const patch = { ...nobody, settings: settings({ pendingGraceSeconds: value as number }) };
-    expect(outcome({ ...patch, now: at(899) }).decision).toBe("wait");
-    expect(outcome({ ...patch, now: at(901) }).decision).toBe("deny");
+  // A pendingGraceSeconds that is not a positive integer is refused by the configuration
+  // (config.test.ts): the policy honours the value it is given.
+  it("the configured pendingGraceSeconds is the boundary", () => {
+    const patch = { ...nobody, settings: settings({ pendingGraceSeconds: 60 }) };
+    expect(outcome({ ...patch, now: at(60) }).decision).toBe("wait");
+    expect(outcome({ ...patch, now: at(61) }).decision).toBe("deny");
   });
   it("a pendingGraceSeconds of 0 is honoured", () => {
     const patch = { ...nobody, settings: settings({ pendingGraceSeconds: 0 }) };
@@ -220,7 +217,6 @@ describe("creation and launch times", () => {
   });
   it.each([
     ["an invalid Date", new Date(Number.NaN)],
-    ["a number", Date.parse(LAUNCHED)],
     ["a date without time", "2026-01-01"],
     ["no zone", "2026-01-01T00:05:00"],
     ["a prefix", `x${LAUNCHED}`],
@@ -234,16 +230,11 @@ describe("the request checks, branch by branch", () => {
   it.each([
     ["RSA 2048", { algorithm: "rsa", bits: 2048 }, "approve"],
     ["RSA 2047", { algorithm: "rsa", bits: 2047 }, "deny"],
-    ["RSA 2048.5 bits", { algorithm: "rsa", bits: 2048.5 }, "deny"],
-    ["RSA with bits as text", { algorithm: "rsa", bits: "4096" }, "deny"],
     ["ECDSA P-384", { algorithm: "ecdsa", curve: "P-384" }, "approve"],
     ["ECDSA P-521", { algorithm: "ecdsa", curve: "P-521" }, "approve"],
     ["ECDSA P-224", { algorithm: "ecdsa", curve: "P-224" }, "deny"],
-    ["ECDSA without a curve", { algorithm: "ecdsa" }, "deny"],
     ["Ed25519", { algorithm: "ed25519" }, "approve"],
     ["Ed448", { algorithm: "other", oid: "1.3.101.113" }, "deny"],
-    ["DSA", { algorithm: "dsa" }, "deny"],
-    ["no key", null, "deny"],
   ])("key %s → %s", (_label, publicKey, expected) => {
     const result = outcome({ parsed: withRequest({ publicKey }) });
     expect(result.decision).toBe(expected);
@@ -257,13 +248,9 @@ describe("the request checks, branch by branch", () => {
     expect(text({ algorithm: "other", oid: "1.3.101.113" })).toBe(
       `key uses algorithm 1.3.101.113; ${required}`,
     );
-    expect(text({ algorithm: "dsa" })).toBe(`key uses algorithm dsa; ${required}`);
-    expect(text("rsa")).toBe(`the CSR's public key is unreadable; ${required}`);
   });
-  it("a signature is valid only when the parser says exactly true", () => {
-    for (const signatureValid of [false, "true", 1, undefined]) {
-      expect(outcome({ parsed: withRequest({ signatureValid }) }).codes).toEqual(["BAD_SIGNATURE"]);
-    }
+  it("a signature is valid only when the parser says so", () => {
+    expect(outcome({ parsed: withRequest({ signatureValid: false }) }).codes).toEqual(["BAD_SIGNATURE"]);
     expect(outcome({ parsed: withRequest({ signatureValid: false, signatureError: "bad r" }) }).text).toBe(
       "the CSR's self-signature does not verify against its own key: bad r",
     );
@@ -271,17 +258,12 @@ describe("the request checks, branch by branch", () => {
       "the CSR's self-signature does not verify against its own key",
     );
   });
-  it("a failed parse names the parser's error, or says there was no result", () => {
+  it("a failed parse names the parser's error", () => {
     expect(outcome({ parsed: { ok: false, error: "DER is truncated" } })).toMatchObject({
       decision: "deny",
       codes: ["MALFORMED_REQUEST"],
       text: "spec.request is not one PKCS#10 CERTIFICATE REQUEST: DER is truncated",
     });
-    expect(outcome({ parsed: { ok: false } }).text).toBe(
-      "spec.request is not one PKCS#10 CERTIFICATE REQUEST: no parse result",
-    );
-    // ok must be exactly true.
-    expect(outcome({ parsed: { ok: "yes", request: REQUEST } }).codes).toEqual(["MALFORMED_REQUEST"]);
   });
   it("subject: exactly one O system:nodes and exactly one CN equal to the requester", () => {
     const subject = (organizations: unknown, commonNames: unknown) =>
@@ -298,18 +280,16 @@ describe("the request checks, branch by branch", () => {
     expect(subject(["system:nodes"], ["system:node:other"]).text).toBe(
       `subject CN "system:node:other" is not the requester "${cn}"`,
     );
-    expect(subject("system:nodes", cn).codes).toEqual(["SUBJECT_MISMATCH"]);
-    expect(outcome({ parsed: withRequest({ subject: null }) }).codes).toEqual(["SUBJECT_MISMATCH"]);
   });
   it("usages: a list of strings equal to an allowed set", () => {
     const usages = (value: unknown) => outcome({ csr: withSpec({ usages: value }) });
     expect(usages(["server auth", "digital signature", "server auth"]).decision).toBe("approve");
     expect(usages(["digital signature", "key encipherment", "server auth"]).decision).toBe("approve");
     expect(usages(["digital signature", "key encipherment"]).codes).toEqual(["BAD_USAGES"]);
-    expect(usages(["digital signature", "server auth", 5]).text).toBe(
+    // Usages that are not a list of strings are refused at the edge (k8s-schemas.test.ts).
+    expect(usages(undefined).text).toBe(
       "spec.usages is missing or not a list of strings; must be {digital signature, server auth} or {digital signature, key encipherment, server auth}",
     );
-    expect(usages("server auth").codes).toEqual(["BAD_USAGES"]);
     expect(usages(["server auth", "client auth", "digital signature"]).text).toBe(
       "usages {client auth, digital signature, server auth} are not {digital signature, server auth} or {digital signature, key encipherment, server auth}",
     );
@@ -319,37 +299,31 @@ describe("the request checks, branch by branch", () => {
     expect(sans([{ type: "ip", value: A_IP }]).decision).toBe("approve");
     expect(sans([{ type: "dns", value: A_NAME }]).decision).toBe("approve");
     expect(sans([]).text).toBe("the CSR has no DNS or IP SAN");
-    expect(sans(null).codes).toEqual(["FORBIDDEN_SAN"]);
     expect(
       sans([
         { type: "ip", value: A_IP },
         { type: "uri", value: "spiffe://x" },
       ]).text,
     ).toBe("forbidden SAN types (only DNS and IP are allowed): uri:spiffe://x");
-    expect(sans([{ type: "ip", value: A_IP }, "junk"]).text).toBe(
-      "forbidden SAN types (only DNS and IP are allowed): unreadable",
-    );
     expect(sans([{ type: "email", value: "a@b" }]).text).toBe(
       "forbidden SAN types (only DNS and IP are allowed): email:a@b; the CSR has no DNS or IP SAN",
     );
   });
-  it("expirationSeconds: absent, null or up to the maximum", () => {
+  it("expirationSeconds: absent or up to the maximum", () => {
     const expiring = (value: unknown, max?: unknown) =>
       outcome({
         csr: withSpec({ expirationSeconds: value }),
         ...(max === undefined ? {} : { settings: settings({ maxExpirationSeconds: max as number }) }),
       });
-    expect(expiring(null).decision).toBe("approve");
+    expect(expiring(undefined).decision).toBe("approve");
     expect(expiring(31_708_800).decision).toBe("approve");
     expect(expiring(31_708_801).text).toBe("spec.expirationSeconds 31708801 exceeds the maximum 31708800");
     expect(expiring(Number.POSITIVE_INFINITY).codes).toEqual(["EXPIRATION_TOO_LONG"]);
     expect(expiring(Number.NaN).codes).toEqual(["EXPIRATION_TOO_LONG"]);
     expect(expiring(3600, 3600).decision).toBe("approve");
     expect(expiring(3601, 3600).codes).toEqual(["EXPIRATION_TOO_LONG"]);
-    // A broken maximum falls back to the default, never to "anything goes".
-    expect(expiring(31_708_801, -1).codes).toEqual(["EXPIRATION_TOO_LONG"]);
-    expect(expiring(31_708_801, Number.POSITIVE_INFINITY).codes).toEqual(["EXPIRATION_TOO_LONG"]);
-    expect(expiring(600, 0).codes).toEqual(["EXPIRATION_TOO_LONG"]);
+    // A maximum that is not a positive integer is refused by the configuration (config.test.ts).
+    expect(expiring(600, 1).codes).toEqual(["EXPIRATION_TOO_LONG"]);
   });
   it("requester: system:node:<N> in system:nodes, named in the reason", () => {
     expect(outcome({ csr: withSpec({ username: "alice" }) }).text).toMatch(
@@ -361,7 +335,9 @@ describe("the request checks, branch by branch", () => {
     expect(outcome({ csr: withSpec({ groups: undefined }) }).text).toBe(
       "requester groups (none) lack system:nodes",
     );
-    expect(outcome({ csr: withSpec({ username: 7 }) }).codes).toContain("NOT_A_NODE");
+    expect(outcome({ csr: withSpec({ username: undefined }) }).text).toMatch(
+      /^requester undefined is not system:node:<node name>/,
+    );
   });
 });
 
@@ -395,7 +371,6 @@ describe("membership", () => {
     expect(outcome({ cluster: cluster({ vpcIds: [] }) }).text).toBe(
       `cluster prod has no VPC IDs configured, so membership of ${A_ID} cannot be proven`,
     );
-    expect(outcome({ cluster: cluster({ vpcIds: "x" as unknown as string[] }) }).decision).toBe("wait");
   });
   it("cluster tag: key and value, named in the reason", () => {
     const tagged = (tags: unknown, clusterTag: unknown) =>
@@ -414,17 +389,14 @@ describe("membership", () => {
     expect(tagged([{ Key: "other", Value: "owned" }], { key }).text).toBe(
       `instance ${A_ID} lacks the cluster tag ${key}`,
     );
-    expect(tagged("not a list", { key }).codes).toEqual(["FOREIGN_INSTANCE"]);
-    expect(tagged([null, { Key: key, Value: "owned" }], { key }).decision).toBe("approve");
+    expect(tagged(undefined, { key }).codes).toEqual(["FOREIGN_INSTANCE"]);
+    expect(tagged([{ Value: "owned" }, { Key: key, Value: "owned" }], { key }).decision).toBe("approve");
     expect(tagged([{ Key: key, Value: "owned" }], { values: ["owned"] })).toMatchObject({
       decision: "wait",
       text: "the cluster tag setting is incomplete (no key, or an empty list of values)",
     });
-    expect(tagged([{ Key: key, Value: "owned" }], { key: 5 }).decision).toBe("wait");
-    expect(tagged([{ Key: key, Value: "owned" }], "kubernetes.io/cluster/prod").decision).toBe("wait");
-    expect(tagged([], null).decision).toBe("approve");
-    // values that is not a list means "any value", as when it is left out.
-    expect(tagged([{ Key: key, Value: "x" }], { key, values: "owned" }).decision).toBe("approve");
+    expect(tagged([{ Key: key, Value: "owned" }], { key, values: [] }).decision).toBe("wait");
+    expect(tagged([], undefined).decision).toBe("approve");
   });
 });
 
@@ -478,21 +450,15 @@ describe("facts that are missing or unreadable", () => {
     expect(outcome({ instances: { unavailable: "throttled" } }).text).toBe(
       "EC2 instances could not be read: throttled",
     );
-    expect(outcome({ nodes: { unavailable: 5 } }).text).toBe(
-      "Kubernetes Node objects could not be read: no data",
+    expect(outcome({ nodes: { unavailable: "503" } }).text).toBe(
+      "Kubernetes Node objects could not be read: 503",
     );
-    expect(outcome({ nodes: null }).text).toBe("Kubernetes Node objects could not be read: no data");
   });
-  it("waits on two different records of one instance, even unserialisable ones", () => {
-    const cyclic: Record<string, unknown> = { ...A };
-    cyclic.self = cyclic;
-    expect(outcome({ instances: [A, cyclic] })).toMatchObject({
+  it("waits on two different records of one instance", () => {
+    expect(outcome({ instances: [A, { ...A, State: { Name: "pending" } }] })).toMatchObject({
       decision: "wait",
       text: `EC2 returned inconsistent records for ${A_ID}`,
     });
-    const other: Record<string, unknown> = { ...A };
-    other.self = other;
-    expect(outcome({ instances: [cyclic, other] }).decision).toBe("wait");
     // The same ID in another case is the same instance.
     expect(outcome({ instances: [A, { ...A, InstanceId: A_ID.toUpperCase() }] }).decision).toBe("wait");
     // Identical records, and different instances, are fine.
@@ -500,35 +466,16 @@ describe("facts that are missing or unreadable", () => {
       "approve",
     );
   });
-  it("waits on a Node object it cannot read", () => {
-    const nodes = (value: unknown[]) => outcome({ nodes: value }).decision;
-    expect(nodes([{ metadata: { name: "x" }, spec: null }])).toBe("approve");
-    expect(nodes([{ metadata: { name: "x" }, spec: { providerID: null } }])).toBe("approve");
-    expect(nodes([{ metadata: { name: "x" }, spec: "x" }])).toBe("wait");
-    expect(nodes([{ metadata: { name: "x" }, spec: { providerID: 5 } }])).toBe("wait");
-    expect(nodes([{ metadata: { name: 5 } }])).toBe("wait");
-    expect(nodes([{ metadata: null }])).toBe("wait");
-    expect(outcome({ nodes: [null] }).text).toBe(
-      "a Node object in the list is unreadable (no name, or a providerID that is not a string)",
-    );
-  });
-  it("waits without settings, cluster facts or a valid time", () => {
-    expect(outcome({ settings: null }).text).toBe("the cluster's facts or policy settings are missing");
-    expect(outcome({ cluster: [] }).decision).toBe("wait");
+  // Node objects that cannot be read, and CSRs whose status cannot, are refused at the edge
+  // (k8s-schemas.test.ts: the same shapes, the same wait).
+  it("waits without a valid time", () => {
     expect(outcome({ now: new Date(Number.NaN) }).text).toBe("no valid evaluation time was given");
-    expect(outcome({ now: "2026-01-01T00:12:00Z" }).decision).toBe("wait");
   });
-  it("an unreadable status is a wait, a readable one without decision is evaluated", () => {
+  it("a status without a decision is evaluated", () => {
     const status = (value: unknown) => outcome({ csr: { ...CSR, status: value } as CsrObject });
-    expect(status({ conditions: "Approved" })).toMatchObject({
-      decision: "wait",
-      text: "the CSR's status is unreadable, so whether it is already decided is unknown",
-    });
-    expect(status("x").decision).toBe("wait");
-    expect(status(null).decision).toBe("approve");
+    expect(status(undefined).decision).toBe("approve");
     expect(status({}).decision).toBe("approve");
-    expect(status({ conditions: null }).decision).toBe("approve");
-    expect(status({ conditions: [null, { type: "Pending" }] }).decision).toBe("approve");
+    expect(status({ conditions: [{ type: "Pending", status: "True" }] }).decision).toBe("approve");
     expect(status({ conditions: [{ type: "Denied", status: "True" }] })).toMatchObject({
       decision: "skip",
       codes: ["ALREADY_DECIDED"],
@@ -540,9 +487,6 @@ describe("facts that are missing or unreadable", () => {
       decision: "skip",
       text: 'signer "example.com/x" is not kubernetes.io/kubelet-serving',
     });
-    expect(outcome({ csr: { metadata: { name: "x" } } }).text).toBe(
-      "the object has no spec: not a kubelet-serving CSR",
-    );
   });
   it("reports the requester, node and requested SANs whatever the decision", () => {
     const decision = decide(input({ instances: [] }));
@@ -553,9 +497,9 @@ describe("facts that are missing or unreadable", () => {
       requestedSans: { dnsNames: [A_NAME], ips: [A_IP], other: [] },
     });
     expect(decision.instanceId).toBeUndefined();
-    const junk = decide(input({ parsed: withRequest({ sans: [null, { type: "uri", value: "x" }] }) }));
-    expect(junk.requestedSans).toEqual({ dnsNames: [], ips: [], other: ["uri:x"] });
-    expect(decide(input({ parsed: withRequest({ sans: "x" }) })).requestedSans).toBeUndefined();
+    const other = decide(input({ parsed: withRequest({ sans: [{ type: "uri", value: "x" }] }) }));
+    expect(other.requestedSans).toEqual({ dnsNames: [], ips: [], other: ["uri:x"] });
+    expect(decide(input({ parsed: { ok: false, error: "x" } })).requestedSans).toBeUndefined();
   });
 });
 

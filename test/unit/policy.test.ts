@@ -4,6 +4,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { CHECKS, decide } from "../../functions/core/policy.js";
 import { parseCertificateRequest } from "../../functions/core/request.js";
+import * as v from "valibot";
+import { checkInstance } from "../../functions/sweep/ec2-schemas.js";
+import { CsrSchema, NodeSchema } from "../../functions/sweep/k8s-schemas.js";
 import {
   DENY_CODES,
   type ClusterFacts,
@@ -1284,28 +1287,38 @@ describe("decide: the Decision it reports", () => {
 
 describe("decide: hostile input never throws", () => {
   const base = inputFor({ name: "", csr: okCsr(), decision: "approve", codes: [] });
+  // What is read from outside never reaches decide() in a wrong shape: the edge schemas refuse it.
+  const csrShapes: [string, unknown][] = [
+    ["null csr", null],
+    ["csr without spec", { metadata: { name: "x" } }],
+    ["conditions not a list", { ...base.csr, status: { conditions: "Approved" } }],
+    ["status not an object", { ...base.csr, status: 5 }],
+    ["spec.groups not a list", { ...base.csr, spec: { ...base.csr.spec, groups: "system:nodes" } }],
+    ["expirationSeconds a string", { ...base.csr, spec: { ...base.csr.spec, expirationSeconds: "1" } }],
+  ];
+  it.each(csrShapes)("%s: refused by the CSR schema", (_label, raw) => {
+    expect(v.safeParse(CsrSchema, raw).success).toBe(false);
+  });
+  it("junk instance records and Node objects are refused by their schemas", () => {
+    for (const record of [null, 1, "i-0a1b2c3d4e5f60718", { InstanceId: A_ID, State: null }]) {
+      expect(() => checkInstance(record)).toThrow(/an EC2 instance record is malformed/);
+    }
+    for (const node of [null, { metadata: null }, { spec: { providerID: {} } }]) {
+      expect(v.safeParse(NodeSchema, node).success).toBe(false);
+    }
+  });
+  // Values built inside (the parse result, the configuration, the clock): an exception is a wait.
   const shapes: [string, Partial<Record<keyof PolicyInput, unknown>>][] = [
-    ["null csr", { csr: null }],
-    ["csr without spec", { csr: { metadata: { name: "x" } } }],
-    ["conditions not a list", { csr: { ...base.csr, status: { conditions: "Approved" } } }],
-    ["status not an object", { csr: { ...base.csr, status: 5 } }],
-    ["spec.groups not a list", { csr: { ...base.csr, spec: { ...base.csr.spec, groups: "system:nodes" } } }],
     ["parsed null", { parsed: null }],
     [
       "parsed request without arrays",
       { parsed: { ok: true, request: { subject: null, sans: null, publicKey: null } } },
     ],
     ["instances null", { instances: null }],
-    ["instances of junk", { instances: [null, 1, "i-0a1b2c3d4e5f60718", { InstanceId: A_ID, State: null }] }],
-    ["nodes of junk", { nodes: [null, { metadata: null }, { spec: { providerID: {} } }] }],
     ["cluster null", { cluster: null }],
     ["settings null", { settings: null }],
     ["now invalid", { now: new Date(Number.NaN) }],
     ["now missing", { now: undefined }],
-    [
-      "expirationSeconds a string",
-      { csr: { ...base.csr, spec: { ...base.csr.spec, expirationSeconds: "1" } } },
-    ],
   ];
   it.each(shapes)("%s", (_label, patch) => {
     const input = { ...base, ...patch } as PolicyInput;

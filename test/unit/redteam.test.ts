@@ -7,6 +7,13 @@ import { createPublicKey, sign } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { decide } from "../../functions/core/policy.js";
 import { parseCertificateRequest } from "../../functions/core/request.js";
+import * as v from "valibot";
+import {
+  CsrSchema,
+  NodeSchema,
+  problemOf,
+  unreadableCsrDecision,
+} from "../../functions/sweep/k8s-schemas.js";
 import type {
   ClusterFacts,
   ClusterPolicySettings,
@@ -880,8 +887,6 @@ describe("error paths", () => {
   it.each([
     ["instances unavailable", { instances: { unavailable: "Throttling" } }],
     ["nodes unavailable", { nodes: { unavailable: "503" } }],
-    ["an unreadable Node object", { nodes: [{ metadata: { name: A_NAME }, spec: { providerID: 7 } }] }],
-    ["a Node object without a name", { nodes: [{ metadata: {}, spec: { providerID: providerId(B_ID) } }] }],
     [
       "two differing records of the same instance",
       { instances: [A, { ...A, State: { Name: "stopping" } }, B] },
@@ -899,9 +904,30 @@ describe("error paths", () => {
   });
 
   it("a status of the wrong shape waits instead of evaluating (it might already be decided)", () => {
-    const csr = good();
-    (csr as { status?: unknown }).status = { conditions: { type: "Denied" } };
-    expect(run({ csr }).decision).toBe("wait");
+    // Refused at the edge (sweep/k8s-schemas.ts), which gives the CSR its wait.
+    const csr = { ...good(), status: { conditions: { type: "Denied" } } };
+    const checked = v.safeParse(CsrSchema, csr);
+    expect(checked.success).toBe(false);
+    if (checked.success) return;
+    expect(unreadableCsrDecision(csr.metadata.name, problemOf(checked.issues))).toMatchObject({
+      decision: "wait",
+      reasons: [{ code: "FACTS_UNAVAILABLE" }],
+    });
+  });
+
+  it.each([
+    ["an unreadable Node object", { metadata: { name: A_NAME }, spec: { providerID: 7 } }],
+    ["a Node object without a name", { metadata: {}, spec: { providerID: providerId(B_ID) } }],
+  ])("%s is refused at the edge: the Node list is unavailable, so CSRs wait", (_label, node) => {
+    expect(v.safeParse(NodeSchema, node).success).toBe(false);
+    for (const csr of [good(), hostile()]) {
+      const decision = run({
+        nodes: { unavailable: "a Node object in the list is unreadable" },
+        csr,
+      } as Attack);
+      expect(decision.decision).toBe("wait");
+      expect(codes(decision)).toContain("FACTS_UNAVAILABLE");
+    }
   });
 
   it("any decided condition, whatever its status, is skipped", () => {
